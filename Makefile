@@ -1,0 +1,51 @@
+# sm-detect: `make serve` sets everything up and serves; `make test` sets everything up and tests.
+
+PYTHON  ?= python3.11
+VENV    ?= .venv
+PORT    ?= 8080
+HOST    ?= 127.0.0.1
+WEIGHTS ?= pretrained
+CLASSES ?=
+
+BIN := $(VENV)/bin
+# one archive per choice of weights, rebuilt when the request path it carries in code/ changes
+WEIGHTS_TAG := $(if $(filter pretrained random,$(WEIGHTS)),$(WEIGHTS),$(basename $(notdir $(WEIGHTS))))
+MODEL ?= build/model-$(WEIGHTS_TAG).tar.gz
+PIP := $(BIN)/python -m pip install --disable-pip-version-check --quiet
+
+.PHONY: serve test lint java venv clean
+
+serve: $(VENV)/.runtime java $(MODEL)
+	$(BIN)/sm-detect serve --model $(MODEL) --port $(PORT) --host $(HOST)
+
+test: $(VENV)/.dev java
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || true
+
+$(MODEL): $(VENV)/.runtime $(wildcard inference/*.py)
+	$(BIN)/sm-detect package --weights $(WEIGHTS) $(if $(CLASSES),--classes $(CLASSES)) --output $@
+
+venv: $(VENV)/.runtime
+
+$(VENV)/.runtime: requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found): mxnet 1.9.1 needs numpy 1.23, which has no wheels for 3.12. Install python3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) -r requirements.txt
+	$(PIP) --no-deps --no-build-isolation -e .
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PIP) -r requirements-dev.txt
+	@touch $@
+
+# multi-model-server's frontend is Java: 11 or newer, from the system
+java:
+	@command -v java >/dev/null || { echo "multi-model-server needs Java 11+: install it, e.g. 'sudo apt-get install -y openjdk-17-jre-headless' (Debian/Ubuntu) or 'brew install openjdk@17' (macOS)"; exit 1; }
+	@java -version 2>&1 | awk -F'"' '/version/ { split($$2, v, "."); major = (v[1] == "1") ? v[2] : v[1]; if (major + 0 < 11) { print "Java " $$2 " is too old for multi-model-server: install Java 11+, e.g. openjdk-17-jre-headless"; exit 1 } }'
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,53 @@
+"""Errors a client caused, each carrying its HTTP status and a stable code.
+
+They subclass the SageMaker inference toolkit's ``BaseInferenceToolkitError`` when the toolkit
+is importable, so that AWS's own MXNet container (which only knows that base class) still
+answers with the right status code when it runs our ``code/`` entry point.
+"""
+
+try:
+    from sagemaker_inference.errors import BaseInferenceToolkitError as _Base
+except ImportError:  # the request path also runs on mxnet + numpy + Pillow alone
+    _Base = Exception
+
+
+class RequestError(_Base):
+    """A request the server refuses; ``status`` is a 4xx HTTP code."""
+
+    status = 400
+    code = "BadRequest"
+
+    def __init__(self, message):
+        self.message = message
+        if _Base is Exception:
+            super().__init__(message)
+        else:
+            super().__init__(self.status, message, self.code)
+
+    def to_dict(self):
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class InvalidInput(RequestError):
+    status = 400
+    code = "InvalidInput"
+
+
+class InvalidParameter(RequestError):
+    status = 400
+    code = "InvalidParameter"
+
+
+class UnsupportedContentType(RequestError):
+    status = 415
+    code = "UnsupportedContentType"
+
+
+class UnsupportedAccept(RequestError):
+    status = 406
+    code = "UnsupportedAccept"
+
+
+class PayloadTooLarge(RequestError):
+    status = 413
+    code = "PayloadTooLarge"

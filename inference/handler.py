@@ -1,0 +1,84 @@
+"""SageMaker's four handler functions, as thin adapters over the request path.
+
+decode -> preprocess -> model -> postprocess -> encode. The same functions run in this project's
+container and, from ``code/`` in the model archive, in AWS's own MXNet inference container.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+from inference import decode, encode, model, params, postprocess, preprocess
+
+DEFAULT_PARAMS = params.defaults_from_environment()
+MAX_PIXELS = int(os.environ.get("SM_DETECT_MAX_PIXELS", decode.DEFAULT_MAX_PIXELS))
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    image: np.ndarray  # HxWx3 uint8 RGB
+    params: params.RequestParams
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    request: Request
+    ids: np.ndarray
+    scores: np.ndarray
+    boxes: np.ndarray
+    input_size: tuple  # (width, height) of the network input
+    model_name: str
+    labels: tuple
+
+
+def request_headers(context):
+    """The request's headers, lower-cased, from a model-server context (or ``{}``)."""
+    try:
+        properties = context.request_processor[0].get_request_properties()
+    except (AttributeError, IndexError, TypeError):
+        return {}
+    return {str(key).lower(): value for key, value in dict(properties or {}).items()}
+
+
+def model_fn(model_dir, context=None):
+    gpu_id = context.system_properties.get("gpu_id") if context is not None else None
+    return model.load_detector(model_dir, model.choose_context(gpu_id))
+
+
+def input_fn(input_data, content_type, context=None):
+    headers = request_headers(context)
+    return prepare(input_data, content_type, headers.get(params.CUSTOM_ATTRIBUTES_HEADER.lower()))
+
+
+def prepare(body, content_type, custom_attributes=None):
+    """Decode and validate one request: its image and its parameters."""
+    request_params = DEFAULT_PARAMS.with_attributes(custom_attributes)
+    return Request(decode.decode(body, content_type, MAX_PIXELS), request_params)
+
+
+def predict_fn(data, detector):
+    tensor = preprocess.to_tensor(data.image, ctx=detector.ctx, **detector.metadata.preprocessing)
+    ids, scores, boxes = detector(tensor)
+    return Prediction(
+        request=data,
+        ids=ids.asnumpy(),
+        scores=scores.asnumpy(),
+        boxes=boxes.asnumpy(),
+        input_size=(tensor.shape[3], tensor.shape[2]),
+        model_name=detector.metadata.name,
+        labels=detector.metadata.classes,
+    )
+
+
+def output_fn(prediction, accept):
+    media_type = encode.negotiate(accept)
+    image = prediction.request.image
+    detections = postprocess.to_detections(
+        prediction.ids, prediction.scores, prediction.boxes,
+        input_size=prediction.input_size,
+        image_size=(image.shape[1], image.shape[0]),
+        labels=prediction.labels,
+        params=prediction.request.params,
+    )
+    return encode.encode(detections, media_type, prediction.model_name, image), media_type

@@ -1,0 +1,57 @@
+"""``model.json``: what the exported network needs to be served, written at packaging time."""
+
+import dataclasses
+import json
+
+from inference import preprocess
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelMetadata:
+    name: str
+    classes: tuple
+    short: int = 416
+    max_size: int = 1024
+    mean: tuple = preprocess.MEAN
+    std: tuple = preprocess.STD
+    nms_threshold: float = 0.45
+    nms_topk: int = 400
+    post_nms: int = 100
+    weights: str = ""
+    exported_with: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def preprocessing(self):
+        """Keyword arguments for ``preprocess.to_tensor``."""
+        return {"short": self.short, "max_size": self.max_size, "mean": self.mean, "std": self.std}
+
+    def to_json(self):
+        return json.dumps({
+            "name": self.name,
+            "classes": list(self.classes),
+            "preprocessing": {"short": self.short, "max_size": self.max_size,
+                              "mean": list(self.mean), "std": list(self.std)},
+            "nms": {"threshold": self.nms_threshold, "topk": self.nms_topk,
+                    "post_nms": self.post_nms},
+            "weights": self.weights,
+            "exported_with": self.exported_with,
+        }, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text):
+        data = json.loads(text)
+        pre, nms = data.get("preprocessing", {}), data.get("nms", {})
+        base = cls(name="", classes=())
+        return cls(
+            name=data["name"],
+            classes=tuple(data["classes"]),
+            short=int(pre.get("short", base.short)),
+            max_size=int(pre.get("max_size", base.max_size)),
+            mean=tuple(pre.get("mean", base.mean)),
+            std=tuple(pre.get("std", base.std)),
+            nms_threshold=float(nms.get("threshold", base.nms_threshold)),
+            nms_topk=int(nms.get("topk", base.nms_topk)),
+            post_nms=int(nms.get("post_nms", base.post_nms)),
+            weights=data.get("weights", ""),
+            exported_with=data.get("exported_with", {}),
+        )

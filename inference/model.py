@@ -1,0 +1,73 @@
+"""Model: load the exported network from a SageMaker model directory, on the right device.
+
+The directory holds ``model-symbol.json`` + ``model-0000.params`` (the hybridized network, NMS
+included, as ``sm-detect package`` exports it) and ``model.json`` (its metadata).
+"""
+
+import logging
+import os
+
+import mxnet as mx
+from mxnet import gluon
+
+from inference.metadata import ModelMetadata
+
+SYMBOL_FILE = "model-symbol.json"
+PARAMS_FILE = "model-0000.params"
+METADATA_FILE = "model.json"
+
+logger = logging.getLogger(__name__)
+
+
+class Detector(gluon.Block):
+    """The exported network with its metadata and the context it runs on.
+
+    A ``gluon.Block`` because AWS's MXNet serving container accepts nothing else from
+    ``model_fn``.
+    """
+
+    def __init__(self, network, metadata, ctx):
+        super().__init__()
+        self.network = network
+        self.metadata = metadata
+        self.ctx = ctx
+
+    def forward(self, x):
+        return self.network(x)
+
+
+def choose_context(gpu_id=None):
+    """``mx.gpu(gpu_id)`` when a GPU is visible (the model server's id for this worker)."""
+    if mx.context.num_gpus() > 0:
+        return mx.gpu(int(gpu_id or 0))
+    return mx.cpu()
+
+
+def load_detector(model_dir, ctx=None):
+    """Load, hybridize and warm up the network in ``model_dir``."""
+    ctx = ctx or choose_context()
+    paths = {name: os.path.join(model_dir, name)
+             for name in (SYMBOL_FILE, PARAMS_FILE, METADATA_FILE)}
+    missing = [name for name, path in paths.items() if not os.path.isfile(path)]
+    if missing:
+        raise FileNotFoundError(
+            f"model directory {model_dir} lacks {', '.join(missing)}; "
+            "package it with `sm-detect package`"
+        )
+    with open(paths[METADATA_FILE], encoding="utf-8") as file:
+        metadata = ModelMetadata.from_json(file.read())
+    network = gluon.nn.SymbolBlock.imports(
+        paths[SYMBOL_FILE], ["data"], paths[PARAMS_FILE], ctx=ctx
+    )
+    network.hybridize(static_alloc=True)
+    detector = Detector(network, metadata, ctx)
+    warm_up(detector)
+    logger.info("loaded %s (%d classes) on %s", metadata.name, len(metadata.classes), ctx)
+    return detector
+
+
+def warm_up(detector):
+    """One forward pass, so the first request does not pay for graph binding."""
+    side = detector.metadata.short
+    detector(mx.nd.zeros((1, 3, side, side), ctx=detector.ctx))
+    mx.nd.waitall()

@@ -1,0 +1,95 @@
+"""Request parameters: ``X-Amzn-SageMaker-Custom-Attributes`` over per-endpoint defaults.
+
+The header reads ``threshold=0.5,max_detections=20,classes=dog;person``. Defaults come from the
+environment (``SM_DETECT_THRESHOLD``, ``SM_DETECT_MAX_DETECTIONS``, ``SM_DETECT_CLASSES``) so one
+image can serve endpoints with different needs. Unknown keys are refused rather than ignored, so a
+misspelt ``treshold`` does not silently do nothing.
+"""
+
+import dataclasses
+import math
+import os
+
+from inference.errors import InvalidParameter
+
+CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+MAX_DETECTIONS_LIMIT = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestParams:
+    threshold: float = 0.5
+    max_detections: int = 100
+    classes: tuple = ()  # empty: every class
+
+    def with_attributes(self, header):
+        """These parameters overridden by a Custom-Attributes header value."""
+        return dataclasses.replace(self, **parse_attributes(header))
+
+
+def parse_attributes(header):
+    """``'threshold=0.5,classes=dog;cat'`` -> ``{'threshold': 0.5, 'classes': ('dog', 'cat')}``."""
+    values = {}
+    for item in (header or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, separator, value = item.partition("=")
+        key = key.strip().lower()
+        if not separator:
+            raise InvalidParameter(f"custom attribute {item!r} is not key=value")
+        if key not in PARSERS:
+            raise InvalidParameter(
+                f"unknown custom attribute {key!r}; known: " + ", ".join(sorted(PARSERS))
+            )
+        values[key] = PARSERS[key](value.strip())
+    return values
+
+
+def parse_threshold(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidParameter(f"threshold must be a number, got {text!r}") from None
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise InvalidParameter(f"threshold must be between 0 and 1, got {text!r}")
+    return value
+
+
+def parse_max_detections(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidParameter(f"max_detections must be a whole number, got {text!r}") from None
+    if not 1 <= value <= MAX_DETECTIONS_LIMIT:
+        raise InvalidParameter(
+            f"max_detections must be between 1 and {MAX_DETECTIONS_LIMIT}, got {text!r}"
+        )
+    return value
+
+
+def parse_classes(text):
+    names = tuple(name.strip() for name in text.split(";") if name.strip())
+    if not names:
+        raise InvalidParameter("classes must name at least one class, e.g. classes=dog;person")
+    return names
+
+
+PARSERS = {
+    "threshold": parse_threshold,
+    "max_detections": parse_max_detections,
+    "classes": parse_classes,
+}
+
+
+def defaults_from_environment(environ=os.environ):
+    """The endpoint's defaults; a bad value is a deployment error, raised at start-up."""
+    base = RequestParams()
+    return RequestParams(
+        threshold=parse_threshold(environ.get("SM_DETECT_THRESHOLD", str(base.threshold))),
+        max_detections=parse_max_detections(
+            environ.get("SM_DETECT_MAX_DETECTIONS", str(base.max_detections))
+        ),
+        classes=parse_classes(environ["SM_DETECT_CLASSES"]) if environ.get("SM_DETECT_CLASSES")
+        else base.classes,
+    )

@@ -1,0 +1,1 @@
+"""The `sm-detect` command line: one subcommand per deployment step."""

@@ -1,0 +1,32 @@
+"""``sm-detect``: package, serve and invoke a YOLOv3 detector the SageMaker way."""
+
+import argparse
+import sys
+
+from scripts.commands import invoke, package, serve
+from scripts.lib.errors import CommandError
+
+COMMANDS = (package, serve, invoke)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="sm-detect", description=__doc__)
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(subcommands)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except CommandError as error:
+        print(f"sm-detect {args.command}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
