@@ -62,8 +62,11 @@ class FrontDoor:
         except (TimeoutError, ClientError, ValueError):
             return False
         models = described if isinstance(described, list) else [described]
-        return any(worker.get("status") == "READY"
-                   for model in models for worker in model.get("workers", []))
+        return any(
+            worker.get("status") == "READY"
+            for model in models
+            for worker in model.get("workers", [])
+        )
 
     async def ping(self, _request):
         if await self.ready():
@@ -71,11 +74,13 @@ class FrontDoor:
         return web.json_response({"status": "starting"}, status=503)
 
     async def execution_parameters(self, _request):
-        return web.json_response({
-            "MaxConcurrentTransforms": self.workers,
-            "BatchStrategy": "SINGLE_RECORD",
-            "MaxPayloadInMB": self.max_payload_bytes // (1024 * 1024),
-        })
+        return web.json_response(
+            {
+                "MaxConcurrentTransforms": self.workers,
+                "BatchStrategy": "SINGLE_RECORD",
+                "MaxPayloadInMB": self.max_payload_bytes // (1024 * 1024),
+            }
+        )
 
     async def invocations(self, request):
         if request.content_length is not None and request.content_length > self.max_payload_bytes:
@@ -84,12 +89,14 @@ class FrontDoor:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge as error:
             return self.too_large(error.actual_size)
-        headers = {name: request.headers[name] for name in FORWARDED_HEADERS
-                   if name in request.headers}
+        headers = {
+            name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers
+        }
         url = f"{self.upstream}/predictions/{self.model_name}"
         try:
-            async with self.session.post(url, data=body, headers=headers,
-                                         timeout=self.timeout) as upstream:
+            async with self.session.post(
+                url, data=body, headers=headers, timeout=self.timeout
+            ) as upstream:
                 payload = await upstream.read()
                 status = upstream.status
                 media_type = upstream.headers.get("Content-Type", "application/octet-stream")
@@ -104,7 +111,8 @@ class FrontDoor:
 
     def too_large(self, size):
         return error_response(
-            413, "PayloadTooLarge",
+            413,
+            "PayloadTooLarge",
             f"the body has {size} bytes, more than the limit of {self.max_payload_bytes}",
         )
 

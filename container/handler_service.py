@@ -42,9 +42,12 @@ def answer(index, item, context):
         return error_response(context, index, error.status, error.to_dict())
     except Exception as error:  # noqa: BLE001 - the worker must survive whatever happens
         logger.error("request failed: %s\n%s", error, traceback.format_exc())
-        return error_response(context, index, 500, {
-            "error": {"code": "InternalError", "message": f"{type(error).__name__}: {error}"}
-        })
+        return error_response(
+            context,
+            index,
+            500,
+            {"error": {"code": "InternalError", "message": f"{type(error).__name__}: {error}"}},
+        )
     context.set_response_content_type(index, media_type)
     return body
 

@@ -64,22 +64,24 @@ def configure(environ, base_dir):
     public_port = int(environ.get("SAGEMAKER_BIND_TO_PORT") or DEFAULT_PORT)
     internal_port = model_server_port(environ)
     run_dir = tempfile.mkdtemp(prefix="sm-detect-", dir=environ.get("TMPDIR") or None)
-    environ.update({
-        "SAGEMAKER_BASE_DIR": base_dir,
-        "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
-        "OMP_NUM_THREADS": environ.get("OMP_NUM_THREADS") or str(max(1, cpus // workers)),
-        # SageMaker's value is seconds; MMS reads this key in minutes and the _SECONDS key exactly
-        "SAGEMAKER_MODEL_SERVER_TIMEOUT": str(math.ceil(timeout / 60)),
-        "SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS": str(timeout),
-        "SAGEMAKER_BIND_TO_PORT": str(internal_port),
-        "MMS_INFERENCE_ADDRESS": f"http://127.0.0.1:{internal_port}",
-        "MMS_MANAGEMENT_ADDRESS": f"http://127.0.0.1:{internal_port}",
-        # the pid file (Python's temp dir) and worker sockets (Java's) stay private to this run
-        "TMPDIR": run_dir,
-        "TEMP": run_dir,
-        "LOG_LOCATION": os.path.join(run_dir, "logs"),
-        "METRICS_LOCATION": os.path.join(run_dir, "logs"),
-    })
+    environ.update(
+        {
+            "SAGEMAKER_BASE_DIR": base_dir,
+            "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
+            "OMP_NUM_THREADS": environ.get("OMP_NUM_THREADS") or str(max(1, cpus // workers)),
+            # SageMaker's value is seconds; MMS reads this key in minutes, the _SECONDS key exactly
+            "SAGEMAKER_MODEL_SERVER_TIMEOUT": str(math.ceil(timeout / 60)),
+            "SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS": str(timeout),
+            "SAGEMAKER_BIND_TO_PORT": str(internal_port),
+            "MMS_INFERENCE_ADDRESS": f"http://127.0.0.1:{internal_port}",
+            "MMS_MANAGEMENT_ADDRESS": f"http://127.0.0.1:{internal_port}",
+            # the pid file (Python's temp dir) and worker sockets (Java's) stay private to this run
+            "TMPDIR": run_dir,
+            "TEMP": run_dir,
+            "LOG_LOCATION": os.path.join(run_dir, "logs"),
+            "METRICS_LOCATION": os.path.join(run_dir, "logs"),
+        }
+    )
     max_payload_mb = int(environ.get("SAGEMAKER_MAX_PAYLOAD_IN_MB") or DEFAULT_MAX_PAYLOAD_MB)
     environ.setdefault("SAGEMAKER_MAX_PAYLOAD_IN_MB", str(max_payload_mb))
     return {
@@ -96,8 +98,11 @@ def check_model_dir(model_dir):
     """Fail before starting anything when the model directory cannot be served."""
     from inference import model
 
-    missing = [name for name in (model.SYMBOL_FILE, model.PARAMS_FILE, model.METADATA_FILE)
-               if not os.path.isfile(os.path.join(model_dir, name))]
+    missing = [
+        name
+        for name in (model.SYMBOL_FILE, model.PARAMS_FILE, model.METADATA_FILE)
+        if not os.path.isfile(os.path.join(model_dir, name))
+    ]
     if missing:
         raise SystemExit(
             f"sm-detect serve: {model_dir} is not a packaged model (missing {', '.join(missing)}); "
@@ -134,9 +139,13 @@ def main(argv=None):
         port=settings["public_port"],
     )
     front_door.start()
-    logger.info("front door on port %d, model server on 127.0.0.1:%d, %d worker(s) x %s threads",
-                settings["public_port"], settings["internal_port"], settings["workers"],
-                environ["OMP_NUM_THREADS"])
+    logger.info(
+        "front door on port %d, model server on 127.0.0.1:%d, %d worker(s) x %s threads",
+        settings["public_port"],
+        settings["internal_port"],
+        settings["workers"],
+        environ["OMP_NUM_THREADS"],
+    )
     try:
         model_server.start_model_server(handler_service=HANDLER)
     finally:

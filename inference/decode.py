@@ -11,7 +11,7 @@ import io
 import json
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from inference import content_types
 from inference.errors import InvalidInput, PayloadTooLarge, UnsupportedContentType
@@ -41,6 +41,8 @@ def decode(body, content_type, max_pixels=DEFAULT_MAX_PIXELS):
 
 def decode_image(body, max_pixels=DEFAULT_MAX_PIXELS):
     """Any image Pillow reads (JPEG, PNG, GIF, BMP, TIFF, WebP); the first frame of an animation."""
+    # a process-wide Pillow switch that importing gluoncv turns on; truncated files are errors here
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with Image.open(io.BytesIO(body), formats=PILLOW_FORMATS) as image:
             check_pixels(image.width, image.height, max_pixels)

@@ -14,8 +14,18 @@ from PIL import Image, ImageDraw, ImageFont
 from inference import content_types
 from inference.errors import UnsupportedAccept
 
-PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
-           (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (0, 128, 128))
+PALETTE = (
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (0, 128, 128),
+)
 
 
 def negotiate(accept, default=content_types.JSON):
@@ -60,8 +70,9 @@ def encode(detections, media_type, model_name, image):
 
 
 def to_npy(detections):
-    rows = np.array([(d.class_id, d.score, *d.box) for d in detections],
-                    dtype=np.float32).reshape(-1, 6)
+    rows = np.array([(d.class_id, d.score, *d.box) for d in detections], dtype=np.float32).reshape(
+        -1, 6
+    )
     buffer = io.BytesIO()
     np.save(buffer, rows, allow_pickle=False)
     return buffer.getvalue()
@@ -82,5 +93,7 @@ def draw(detections, image, image_format):
         pen.rectangle(text_box, fill=colour)
         pen.text((left, top), caption, fill=(0, 0, 0), font=font)
     buffer = io.BytesIO()
-    picture.save(buffer, format=image_format, **({"quality": 90} if image_format == "JPEG" else {}))
+    # full-resolution colour (4:4:4): chroma subsampling smears two-pixel coloured lines
+    options = {"quality": 90, "subsampling": 0} if image_format == "JPEG" else {}
+    picture.save(buffer, format=image_format, **options)
     return buffer.getvalue()

@@ -75,7 +75,9 @@ def output_fn(prediction, accept):
     media_type = encode.negotiate(accept)
     image = prediction.request.image
     detections = postprocess.to_detections(
-        prediction.ids, prediction.scores, prediction.boxes,
+        prediction.ids,
+        prediction.scores,
+        prediction.boxes,
         input_size=prediction.input_size,
         image_size=(image.shape[1], image.shape[0]),
         labels=prediction.labels,

@@ -26,16 +26,29 @@ class ModelMetadata:
         return {"short": self.short, "max_size": self.max_size, "mean": self.mean, "std": self.std}
 
     def to_json(self):
-        return json.dumps({
-            "name": self.name,
-            "classes": list(self.classes),
-            "preprocessing": {"short": self.short, "max_size": self.max_size,
-                              "mean": list(self.mean), "std": list(self.std)},
-            "nms": {"threshold": self.nms_threshold, "topk": self.nms_topk,
-                    "post_nms": self.post_nms},
-            "weights": self.weights,
-            "exported_with": self.exported_with,
-        }, indent=2) + "\n"
+        return (
+            json.dumps(
+                {
+                    "name": self.name,
+                    "classes": list(self.classes),
+                    "preprocessing": {
+                        "short": self.short,
+                        "max_size": self.max_size,
+                        "mean": list(self.mean),
+                        "std": list(self.std),
+                    },
+                    "nms": {
+                        "threshold": self.nms_threshold,
+                        "topk": self.nms_topk,
+                        "post_nms": self.post_nms,
+                    },
+                    "weights": self.weights,
+                    "exported_with": self.exported_with,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
     @classmethod
     def from_json(cls, text):

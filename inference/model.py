@@ -46,8 +46,9 @@ def choose_context(gpu_id=None):
 def load_detector(model_dir, ctx=None):
     """Load, hybridize and warm up the network in ``model_dir``."""
     ctx = ctx or choose_context()
-    paths = {name: os.path.join(model_dir, name)
-             for name in (SYMBOL_FILE, PARAMS_FILE, METADATA_FILE)}
+    paths = {
+        name: os.path.join(model_dir, name) for name in (SYMBOL_FILE, PARAMS_FILE, METADATA_FILE)
+    }
     missing = [name for name, path in paths.items() if not os.path.isfile(path)]
     if missing:
         raise FileNotFoundError(

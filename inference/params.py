@@ -90,6 +90,7 @@ def defaults_from_environment(environ=os.environ):
         max_detections=parse_max_detections(
             environ.get("SM_DETECT_MAX_DETECTIONS", str(base.max_detections))
         ),
-        classes=parse_classes(environ["SM_DETECT_CLASSES"]) if environ.get("SM_DETECT_CLASSES")
+        classes=parse_classes(environ["SM_DETECT_CLASSES"])
+        if environ.get("SM_DETECT_CLASSES")
         else base.classes,
     )

@@ -25,8 +25,12 @@ class Detection:
             "class_id": self.class_id,
             "label": self.label,
             "score": round(self.score, 6),
-            "box": {"xmin": round(xmin, 2), "ymin": round(ymin, 2),
-                    "xmax": round(xmax, 2), "ymax": round(ymax, 2)},
+            "box": {
+                "xmin": round(xmin, 2),
+                "ymin": round(ymin, 2),
+                "xmax": round(xmax, 2),
+                "ymax": round(ymax, 2),
+            },
         }
 
 
@@ -37,7 +41,8 @@ def class_ids_for(names, labels):
     if unknown:
         raise InvalidParameter(
             f"unknown class name(s) {', '.join(unknown)}; this model knows "
-            + ", ".join(labels[:10]) + (", ..." if len(labels) > 10 else "")
+            + ", ".join(labels[:10])
+            + (", ..." if len(labels) > 10 else "")
         )
     return [index[name] for name in names]
 
@@ -63,7 +68,11 @@ def to_detections(ids, scores, boxes, input_size, image_size, labels, params):
     limit = np.array([width, height] * 2, dtype=np.float64)
     boxes = np.clip(boxes.astype(np.float64) * scale, 0.0, limit)
     return [
-        Detection(int(class_id), labels[class_id] if class_id < len(labels) else str(class_id),
-                  float(score), tuple(float(v) for v in box))
+        Detection(
+            int(class_id),
+            labels[class_id] if class_id < len(labels) else str(class_id),
+            float(score),
+            tuple(float(v) for v in box),
+        )
         for class_id, score, box in zip(ids, scores, boxes, strict=True)
     ]

@@ -2,11 +2,15 @@
 
 
 def add_parser(subcommands):
-    parser = subcommands.add_parser("invoke", help="detect objects in an image",
-                                    description=__doc__)
+    parser = subcommands.add_parser(
+        "invoke", help="detect objects in an image", description=__doc__
+    )
     parser.add_argument("image", help="image file (JPEG, PNG, ...)")
-    parser.add_argument("--url", default="http://127.0.0.1:8080",
-                        help="server address (default: http://127.0.0.1:8080)")
+    parser.add_argument(
+        "--url",
+        default="http://127.0.0.1:8080",
+        help="server address (default: http://127.0.0.1:8080)",
+    )
     parser.add_argument("--threshold", type=float, help="minimum score to report")
     parser.add_argument("--max-detections", type=int, help="report at most this many")
     parser.add_argument("--classes", help="only these classes, e.g. dog;person")

@@ -2,17 +2,26 @@
 
 
 def add_parser(subcommands):
-    parser = subcommands.add_parser("serve", help="serve a packaged model over HTTP",
-                                    description=__doc__)
-    parser.add_argument("--model", default="build/model.tar.gz",
-                        help="model.tar.gz or an unpacked model directory")
-    parser.add_argument("--port", type=int, default=None,
-                        help="port for /ping and /invocations (default: $SAGEMAKER_BIND_TO_PORT "
-                             "or 8080)")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--base-dir", default=None,
-                        help="SageMaker-like base dir to lay out (default: a fresh temp dir)")
+    parser = subcommands.add_parser(
+        "serve", help="serve a packaged model over HTTP", description=__doc__
+    )
+    parser.add_argument(
+        "--model", default="build/model.tar.gz", help="model.tar.gz or an unpacked model directory"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="port for /ping and /invocations (default: $SAGEMAKER_BIND_TO_PORT or 8080)",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--base-dir",
+        default=None,
+        help="SageMaker-like base dir to lay out (default: a fresh temp dir)",
+    )
     parser.set_defaults(run=run)
 
 

@@ -13,6 +13,7 @@ import shutil
 import mxnet as mx
 import numpy as np
 from gluoncv import model_zoo
+from gluoncv.data import COCODetection
 
 import inference
 from inference import model
@@ -39,7 +40,7 @@ def read_classes(path):
 
 
 def coco_classes():
-    return list(model_zoo.get_model(COCO_MODEL, pretrained=False, pretrained_base=False).classes)
+    return list(COCODetection.CLASSES)
 
 
 def pretrained_network():
@@ -133,5 +134,8 @@ def copy_code(code_dir):
     ``inference.py`` imports the ``inference`` package)."""
     source = os.path.dirname(inference.__file__)
     shutil.rmtree(code_dir, ignore_errors=True)
-    shutil.copytree(source, os.path.join(code_dir, "inference"),
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        source,
+        os.path.join(code_dir, "inference"),
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )

@@ -31,8 +31,9 @@ def post(url, image_path, attributes, accept):
     if attributes:
         headers["X-Amzn-SageMaker-Custom-Attributes"] = attributes
     try:
-        response = requests.post(url.rstrip("/") + "/invocations", data=body, headers=headers,
-                                 timeout=TIMEOUT_SECONDS)
+        response = requests.post(
+            url.rstrip("/") + "/invocations", data=body, headers=headers, timeout=TIMEOUT_SECONDS
+        )
     except requests.RequestException as error:
         raise CommandError(f"could not reach {url}: {error}") from None
     if response.status_code >= 400:
@@ -65,11 +66,14 @@ def report(response, raw=False):
         return
     image = response["image"]
     detections = response["detections"]
-    print(f"{response['model']}: {len(detections)} detection(s) in "
-          f"{image['width']}x{image['height']}")
+    print(
+        f"{response['model']}: {len(detections)} detection(s) in {image['width']}x{image['height']}"
+    )
     if detections:
         print(f"{'label':<16}{'score':>7}  {'xmin':>8}{'ymin':>8}{'xmax':>8}{'ymax':>8}")
     for detection in detections:
         box = detection["box"]
-        print(f"{detection['label']:<16}{detection['score']:>7.3f}  "
-              f"{box['xmin']:>8.1f}{box['ymin']:>8.1f}{box['xmax']:>8.1f}{box['ymax']:>8.1f}")
+        print(
+            f"{detection['label']:<16}{detection['score']:>7.3f}  "
+            f"{box['xmin']:>8.1f}{box['ymin']:>8.1f}{box['xmax']:>8.1f}{box['ymax']:>8.1f}"
+        )

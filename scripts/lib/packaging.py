@@ -16,6 +16,8 @@ def package(weights, output, classes_file=None):
             metadata = export.export(net, model_dir, weights)
         with step(f"writing {output}"):
             archive.write_archive(model_dir, output)
-    say(f"{output}: {metadata.name}, {len(metadata.classes)} classes, "
-        f"{os.path.getsize(output) / 1e6:.1f} MB")
+    say(
+        f"{output}: {metadata.name}, {len(metadata.classes)} classes, "
+        f"{os.path.getsize(output) / 1e6:.1f} MB"
+    )
     return metadata

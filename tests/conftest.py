@@ -1,0 +1,84 @@
+"""Shared fixtures: real photographs, a reference network, and the model packaged from it."""
+
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+from scripts.lib import archive
+from tests.servers import running_server
+
+SM_DETECT = os.path.join(os.path.dirname(sys.executable), "sm-detect")
+
+
+def encode_image(array, image_format, **options):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=image_format, **options)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def photos():
+    """Real photographs bundled with scikit-image, as HxWx3 uint8 RGB arrays."""
+    return {
+        "astronaut": skimage.data.astronaut(),
+        "coffee": skimage.data.coffee(),
+        "chelsea": skimage.data.chelsea(),
+        "motorcycle": skimage.data.stereo_motorcycle()[0],
+    }
+
+
+@pytest.fixture(scope="session")
+def astronaut_jpeg(photos):
+    return encode_image(photos["astronaut"], "JPEG", quality=92)
+
+
+@pytest.fixture(scope="session")
+def reference_net():
+    """The network the packaged model is exported from, as a plain GluonCV block."""
+    from scripts.lib.export import random_network
+
+    return random_network()
+
+
+@pytest.fixture(scope="session")
+def weights_file(tmp_path_factory, reference_net):
+    path = tmp_path_factory.mktemp("weights") / "yolo3-random.params"
+    reference_net.save_parameters(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_archive(tmp_path_factory, weights_file):
+    """model.tar.gz made by the real command line from a weights file."""
+    output = tmp_path_factory.mktemp("package") / "model.tar.gz"
+    subprocess.run(
+        [SM_DETECT, "package", "--weights", str(weights_file), "--output", str(output)],
+        check=True,
+        capture_output=True,
+    )
+    return output
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory, model_archive):
+    directory = tmp_path_factory.mktemp("model")
+    archive.safe_extract(str(model_archive), str(directory))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, model_archive):
+    """One real server (front door + multi-model-server) per test module."""
+    with running_server(model_archive, tmp_path_factory.mktemp("server")) as running:
+        yield running
+
+
+@pytest.fixture
+def random_array():
+    return np.random.default_rng(1).integers(0, 256, size=(240, 320, 3), dtype=np.uint8)
