@@ -1,0 +1,81 @@
+"""Served detections equal GluonCV's own pipeline on the same weights and image.
+
+Reference: ``gluoncv.data.transforms.presets.yolo.load_test`` + the GluonCV network the model was
+exported from, boxes mapped back to the original image by the resize factor.
+Served: the packaged model behind the real server, over HTTP.
+"""
+
+import numpy as np
+import pytest
+import requests
+from gluoncv.data.transforms.presets import yolo
+
+from tests.conftest import encode_image
+
+pytestmark = pytest.mark.server
+
+
+def reference_detections(net, path):
+    tensor, resized = yolo.load_test(str(path), short=416, max_size=1024)
+    ids, scores, boxes = (output[0].asnumpy() for output in net(tensor))
+    return ids[:, 0], scores[:, 0], boxes, resized.shape[:2]
+
+
+def served_detections(server, body, content_type):
+    response = requests.post(
+        f"{server.url}/invocations",
+        data=body,
+        headers={
+            "Content-Type": content_type,
+            "X-Amzn-SageMaker-Custom-Attributes": "threshold=0,max_detections=1000",
+        },
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def assert_same(served, reference, image_shape):
+    ids, scores, boxes, (resized_height, resized_width) = reference
+    height, width = image_shape[:2]
+    keep = ids >= 0
+    scale = np.array([width / resized_width, height / resized_height] * 2)
+    expected = [
+        (int(class_id), float(score), np.clip(box * scale, 0, [width, height, width, height]))
+        for class_id, score, box in zip(ids[keep], scores[keep], boxes[keep], strict=True)
+    ]
+    actual = [
+        (
+            d["class_id"],
+            d["score"],
+            np.array([d["box"][k] for k in ("xmin", "ymin", "xmax", "ymax")]),
+        )
+        for d in served["detections"]
+    ]
+    assert len(expected) > 0, "the reference found nothing: a vacuous comparison"
+    assert len(actual) == len(expected)
+    unmatched = list(actual)
+    for class_id, score, box in expected:
+        candidates = [a for a in unmatched if a[0] == class_id and abs(a[1] - score) <= 1e-4]
+        assert candidates, f"no served detection of class {class_id} with score {score}"
+        best = min(candidates, key=lambda a: np.abs(a[2] - box).max())
+        assert np.abs(best[2] - box).max() <= 0.5
+        unmatched.remove(best)
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "motorcycle"])
+def test_png_parity(server, reference_net, photos, tmp_path, name):
+    body = encode_image(photos[name], "PNG")
+    path = tmp_path / f"{name}.png"
+    path.write_bytes(body)
+    served = served_detections(server, body, "image/png")
+    assert served["image"] == {"width": photos[name].shape[1], "height": photos[name].shape[0]}
+    assert_same(served, reference_detections(reference_net, path), photos[name].shape)
+
+
+def test_jpeg_parity(server, reference_net, photos, tmp_path):
+    body = encode_image(photos["astronaut"], "JPEG", quality=92)
+    path = tmp_path / "astronaut.jpg"
+    path.write_bytes(body)
+    served = served_detections(server, body, "image/jpeg")
+    assert_same(served, reference_detections(reference_net, path), photos["astronaut"].shape)
