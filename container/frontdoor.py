@@ -1,8 +1,9 @@
 """The front door: the server on SageMaker's port, in front of multi-model-server.
 
 MMS's own ``/ping`` answers 200 while no worker has loaded the model (its status code is always
-200), and SageMaker reads only the status code. The front door answers ``/ping`` from the worker
-states in MMS's management API instead: 200 once a worker is READY, 503 before. It also enforces
+200), and SageMaker reads only the status code. The front door answers ``/ping`` with 200 only
+while a worker that has loaded the model is alive (``readiness``) and MMS lists a READY worker,
+503 otherwise. It also enforces
 the payload limit with a JSON 413 before a byte reaches a worker, serves batch transform's
 ``/execution-parameters``, and gives every error the project's JSON shape.
 """
@@ -12,6 +13,8 @@ import logging
 import threading
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
+
+from container import readiness
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +29,11 @@ def error_response(status, code, message):
 class FrontDoor:
     """The HTTP application; ``upstream`` is MMS's address, e.g. ``http://127.0.0.1:9080``."""
 
-    def __init__(self, upstream, model_name, max_payload_bytes, timeout_seconds, workers):
+    def __init__(
+        self, upstream, model_name, max_payload_bytes, timeout_seconds, workers, ready_dir
+    ):
         self.upstream = upstream.rstrip("/")
+        self.ready_dir = ready_dir
         self.model_name = model_name
         self.max_payload_bytes = max_payload_bytes
         self.timeout = ClientTimeout(total=timeout_seconds + 5)
@@ -51,7 +57,9 @@ class FrontDoor:
         await self.session.close()
 
     async def ready(self):
-        """True once MMS reports at least one READY worker for the model."""
+        """True while a worker that loaded the model lives and MMS lists a READY worker."""
+        if not readiness.live_workers(self.ready_dir):
+            return False
         url = f"{self.upstream}/models/{self.model_name}"
         timeout = ClientTimeout(total=PING_TIMEOUT_SECONDS)
         try:

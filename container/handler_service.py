@@ -7,10 +7,12 @@ function's first call fails the worker, so "worker READY" really means "model lo
 
 import json
 import logging
+import os
 import traceback
 
 from sagemaker_inference import environment
 
+from container import readiness
 from inference import encode, handler, params
 from inference.errors import RequestError
 
@@ -24,6 +26,8 @@ def handle(data, context):
     global _detector
     if data is None:
         _detector = handler.model_fn(context.system_properties.get("model_dir"), context)
+        if os.environ.get(readiness.READY_DIR_ENV):
+            readiness.mark_ready(os.environ[readiness.READY_DIR_ENV])
         return None
     return [answer(index, item, context) for index, item in enumerate(data)]
 

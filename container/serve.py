@@ -7,12 +7,15 @@ starts MMS through ``sagemaker_inference.model_server`` on a private loopback po
 It returns when MMS exits; SIGTERM stops MMS (the toolkit forwards it) and then the front door.
 """
 
+import contextlib
 import logging
 import math
 import os
 import socket
 import sys
 import tempfile
+
+from container import readiness
 
 MODEL_NAME = "model"  # the name the toolkit registers the model under
 HANDLER = "container.handler_service:handle"
@@ -80,8 +83,10 @@ def configure(environ, base_dir):
             "TEMP": run_dir,
             "LOG_LOCATION": os.path.join(run_dir, "logs"),
             "METRICS_LOCATION": os.path.join(run_dir, "logs"),
+            readiness.READY_DIR_ENV: os.path.join(run_dir, "ready"),
         }
     )
+    os.makedirs(environ[readiness.READY_DIR_ENV])
     max_payload_mb = int(environ.get("SAGEMAKER_MAX_PAYLOAD_IN_MB") or DEFAULT_MAX_PAYLOAD_MB)
     environ.setdefault("SAGEMAKER_MAX_PAYLOAD_IN_MB", str(max_payload_mb))
     return {
@@ -134,6 +139,7 @@ def main(argv=None):
             max_payload_bytes=settings["max_payload_bytes"],
             timeout_seconds=settings["timeout"],
             workers=settings["workers"],
+            ready_dir=environ[readiness.READY_DIR_ENV],
         ),
         host=environ.get("SM_DETECT_HOST", "0.0.0.0"),
         port=settings["public_port"],
@@ -150,7 +156,32 @@ def main(argv=None):
         model_server.start_model_server(handler_service=HANDLER)
     finally:
         front_door.stop()
+        stop_leftover_workers(settings["run_dir"])
         logger.info("stopped")
+
+
+def stop_leftover_workers(run_dir, grace_seconds=5):
+    """End MMS worker processes that outlived the frontend.
+
+    MMS 1.1's worker launcher survives the Java frontend's shutdown, re-parented to init; its
+    command line names this run's private socket directory, which identifies it.
+    """
+    import psutil
+
+    leftovers = []
+    for process in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if process.pid != os.getpid() and any(
+                run_dir in part for part in process.info["cmdline"] or ()
+            ):
+                leftovers.append(process)
+    for process in leftovers:
+        with contextlib.suppress(psutil.Error):
+            process.terminate()
+    _, alive = psutil.wait_procs(leftovers, timeout=grace_seconds)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,149 @@
+"""The `serve` entrypoint: configuration, honest /ping, start-up hazards, SIGTERM."""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import psutil
+import pytest
+import requests
+
+from container import serve
+from tests.conftest import SM_DETECT
+from tests.servers import pinged, running_server, wait_until
+
+GIB = 1 << 30
+
+
+@pytest.mark.parametrize(
+    "cpus, memory, workers",
+    [(2, 24 * GIB, 1), (1, 24 * GIB, 1), (16, 24 * GIB, 8), (16, 3 * GIB, 3)],
+)
+def test_default_workers(cpus, memory, workers):
+    assert serve.default_workers(cpus, memory) == workers
+
+
+def test_configure_maps_sagemaker_settings(tmp_path):
+    environ = {
+        "TMPDIR": str(tmp_path),
+        "SAGEMAKER_MODEL_SERVER_TIMEOUT": "90",
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
+        "SAGEMAKER_BIND_TO_PORT": "9999",
+        "SAGEMAKER_SAFE_PORT_RANGE": "21000-21999",
+        "SAGEMAKER_MAX_PAYLOAD_IN_MB": "10",
+    }
+    settings = serve.configure(environ, "/opt/ml")
+    assert environ["SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS"] == "90"
+    assert environ["SAGEMAKER_MODEL_SERVER_TIMEOUT"] == "2"  # MMS reads this key in minutes
+    assert environ["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
+    assert settings["public_port"] == 9999 and settings["workers"] == 2
+    assert 21000 <= settings["internal_port"] <= 21999
+    assert environ["SAGEMAKER_BIND_TO_PORT"] == str(settings["internal_port"])
+    assert environ["MMS_INFERENCE_ADDRESS"] == f"http://127.0.0.1:{settings['internal_port']}"
+    assert settings["max_payload_bytes"] == 10 * 1024 * 1024
+    assert os.path.dirname(environ["TEMP"]) == str(tmp_path) == os.path.dirname(environ["TMPDIR"])
+
+
+def test_configure_defaults(tmp_path):
+    environ = {"TMPDIR": str(tmp_path)}
+    settings = serve.configure(environ, "/opt/ml")
+    assert settings["public_port"] == 8080 and settings["timeout"] == 60
+    assert environ["SAGEMAKER_MODEL_SERVER_TIMEOUT"] == "1"
+    assert settings["max_payload_bytes"] == 6 * 1024 * 1024
+
+
+def model_server_processes(run_marker):
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if any(run_marker in part for part in process.info["cmdline"] or ()):
+            found.append(process)
+    return found
+
+
+@pytest.mark.server
+def test_starts_despite_stale_pid_file_honours_settings_and_stops_on_sigterm(
+    model_archive, astronaut_jpeg, tmp_path
+):
+    # a pid file naming a live process makes a plain `multi-model-server --start` refuse to run
+    (tmp_path / "server").mkdir()
+    (tmp_path / "server" / ".model_server.pid").write_text(str(os.getpid()))
+    with running_server(
+        model_archive,
+        tmp_path / "server",
+        SAGEMAKER_MODEL_SERVER_WORKERS=2,
+        SAGEMAKER_MODEL_SERVER_TIMEOUT=90,
+    ) as server:
+        # the first healthy /ping means a request is answered, not queued or refused
+        response = requests.post(
+            f"{server.url}/invocations",
+            data=astronaut_jpeg,
+            headers={"Content-Type": "image/jpeg"},
+            timeout=60,
+        )
+        assert response.status_code == 200
+        assert "Default workers per model: 2" in server.log
+        config = next(tmp_path.joinpath("server").glob("sm-detect-*/mms.properties")).read_text()
+        assert "default_response_timeout_seconds=90" in config
+        assert "default_response_timeout=2" in config
+        assert len(model_server_processes(str(tmp_path / "server"))) >= 3  # java + 2 workers
+
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=30) == 0
+        assert time.monotonic() - started < 30
+        assert wait_until(lambda: not model_server_processes(str(tmp_path / "server")), 10)
+
+
+@pytest.mark.server
+def test_ping_is_never_healthy_when_the_model_cannot_load(model_dir, tmp_path):
+    broken = tmp_path / "broken-model"
+    shutil.copytree(model_dir, broken)
+    (broken / "model-0000.params").write_bytes(b"these are not weights")
+    with running_server(broken, tmp_path / "server", wait=False) as server:
+        answers = set()
+        deadline = time.monotonic() + 25
+        while time.monotonic() < deadline:
+            try:
+                answers.add(requests.get(f"{server.url}/ping", timeout=5).status_code)
+            except requests.ConnectionError:
+                answers.add("refused")
+            time.sleep(0.5)
+        assert 503 in answers, f"the front door never answered: {answers}\n{server.log[-3000:]}"
+        assert 200 not in answers
+        assert "these are not weights" not in server.log  # no payloads in logs
+        assert not pinged(server.url)
+
+
+def test_missing_model_exits_with_one_clear_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = subprocess.run(
+        [
+            SM_DETECT,
+            "serve",
+            "--model",
+            str(tmp_path / "empty"),
+            "--base-dir",
+            str(tmp_path / "base"),
+            "--port",
+            "20999",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "is not a packaged model" in result.stderr and "sm-detect package" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_archive_exits_with_one_clear_line(tmp_path):
+    result = subprocess.run(
+        [SM_DETECT, "serve", "--model", str(tmp_path / "none.tar.gz")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr
