@@ -6,6 +6,8 @@ PORT    ?= 8080
 HOST    ?= 127.0.0.1
 WEIGHTS ?= pretrained
 CLASSES ?=
+IMAGE   ?= sm-detect:latest
+MODEL_ARCHIVE ?=
 
 BIN := $(VENV)/bin
 # one archive per choice of weights, rebuilt when the request path it carries in code/ changes
@@ -13,18 +15,22 @@ WEIGHTS_TAG := $(if $(filter pretrained random,$(WEIGHTS)),$(WEIGHTS),$(basename
 MODEL ?= build/model-$(WEIGHTS_TAG).tar.gz
 PIP := $(BIN)/python -m pip install --disable-pip-version-check --quiet
 
-.PHONY: serve test lint java venv clean
+.PHONY: serve test lint image java venv clean
 
 serve: $(VENV)/.runtime java $(MODEL)
 	$(BIN)/sm-detect serve --model $(MODEL) --port $(PORT) --host $(HOST)
 
-test: $(VENV)/.dev java
-	$(BIN)/ruff check .
+test: $(VENV)/.dev java lint
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check . || true
+	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile Dockerfile.gpu
+
+# docker build where a Docker engine answers, else buildah; MODEL_ARCHIVE=build/x.tar.gz bakes a model in
+image:
+	bash container/build-image.sh $(IMAGE) $(if $(MODEL_ARCHIVE),--build-arg MODEL_ARCHIVE=$(MODEL_ARCHIVE))
 
 $(MODEL): $(VENV)/.runtime $(wildcard inference/*.py)
 	$(BIN)/sm-detect package --weights $(WEIGHTS) $(if $(CLASSES),--classes $(CLASSES)) --output $@

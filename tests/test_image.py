@@ -1,0 +1,167 @@
+"""The image, really built (buildah here, docker where an engine answers) and really run.
+
+The image's own ENTRYPOINT runs with the argument ``serve`` inside the built image (``buildah run
+--isolation chroot``, host network), with a packaged model at /opt/ml/model, as SageMaker runs it.
+Run alone with ``pytest -m image``.
+"""
+
+import json
+import os
+import subprocess
+import time
+
+import psutil
+import pytest
+import requests
+from PIL import Image
+
+from container.serve import free_port
+from inference import handler
+from tests.servers import Server, pinged, wait_until
+
+pytestmark = [pytest.mark.image, pytest.mark.server]
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IMAGE = "localhost/sm-detect:test"
+
+
+def buildah(*args, check=True):
+    return subprocess.run(["buildah", *args], capture_output=True, text=True, check=check)
+
+
+@pytest.fixture(scope="session")
+def built_image():
+    """Build once per test run with the same script as `make image`."""
+    result = subprocess.run(
+        ["bash", os.path.join(REPO, "container", "build-image.sh"), IMAGE],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"image: {IMAGE}" in result.stdout
+    return json.loads(buildah("inspect", "--type", "image", IMAGE).stdout)
+
+
+@pytest.fixture(scope="module")
+def container(built_image, model_dir):
+    name = buildah("from", "--pull-never", IMAGE).stdout.strip()
+    try:
+        buildah("copy", "--chown", "1000:1000", name, str(model_dir), "/opt/ml/model")
+        yield name
+    finally:
+        buildah("rm", name, check=False)
+
+
+def entrypoint(built_image):
+    config = built_image["OCIv1"]["config"]
+    return config["Entrypoint"], config.get("Cmd")
+
+
+@pytest.fixture(scope="module")
+def served(container, built_image, tmp_path_factory):
+    port = free_port()
+    command, _ = entrypoint(built_image)
+    server = Server(
+        [
+            "buildah",
+            "run",
+            "--isolation",
+            "chroot",
+            "--env",
+            f"SAGEMAKER_BIND_TO_PORT={port}",
+            container,
+            "--",
+            *command,
+            "serve",
+        ],
+        dict(os.environ),
+        port,
+        tmp_path_factory.mktemp("image") / "server.log",
+    )
+    try:
+        assert wait_until(lambda: pinged(server.url), 180, process=server.process), server.log[
+            -5000:
+        ]
+        yield server
+    finally:
+        server.stop()
+
+
+def test_image_configuration(built_image):
+    config = built_image["OCIv1"]["config"]
+    assert config["Entrypoint"][:2] == ["/usr/bin/tini", "--"]  # exec form, an init as PID 1
+    assert config["Cmd"] == ["serve"]
+    assert config["User"] not in ("", "root", "0", "0:0")
+    assert "8080/tcp" in config["ExposedPorts"]
+    labels = config["Labels"]
+    assert labels["com.amazonaws.sagemaker.capabilities.accept-bind-to-port"] == "true"
+    assert "com.amazonaws.sagemaker.capabilities.multi-models" not in labels
+
+
+def test_other_commands_run_as_given(container, built_image):
+    command, _ = entrypoint(built_image)
+    result = buildah(
+        "run", "--isolation", "chroot", container, "--", *command, "sm-detect", "--help"
+    )
+    assert "usage: sm-detect" in result.stdout
+
+
+def test_serves_a_real_photograph(served, model_dir, astronaut_jpeg):
+    assert requests.get(f"{served.url}/ping", timeout=10).json() == {"status": "healthy"}
+    attributes = {"X-Amzn-SageMaker-Custom-Attributes": "threshold=0,max_detections=20"}
+    response = requests.post(
+        f"{served.url}/invocations",
+        data=astronaut_jpeg,
+        timeout=120,
+        headers={"Content-Type": "image/jpeg", **attributes},
+    )
+    assert response.status_code == 200
+    # the image's MXNet gives what the host's gives for the same model and request
+    detector = handler.model_fn(str(model_dir))
+    request = handler.prepare(
+        astronaut_jpeg, "image/jpeg", attributes["X-Amzn-SageMaker-Custom-Attributes"]
+    )
+    expected, _ = handler.output_fn(handler.predict_fn(request, detector), "application/json")
+    assert response.json() == json.loads(expected)
+    assert response.json()["detections"]
+
+
+def test_annotated_image_and_a_bad_request(served, astronaut_jpeg, tmp_path):
+    drawn = requests.post(
+        f"{served.url}/invocations",
+        data=astronaut_jpeg,
+        timeout=120,
+        headers={"Content-Type": "image/jpeg", "Accept": "image/png"},
+    )
+    assert drawn.status_code == 200 and drawn.headers["Content-Type"] == "image/png"
+    (tmp_path / "drawn.png").write_bytes(drawn.content)
+    assert Image.open(tmp_path / "drawn.png").size == (512, 512)
+    bad = requests.post(
+        f"{served.url}/invocations",
+        data=b"%PDF-1.4",
+        timeout=30,
+        headers={"Content-Type": "image/jpeg"},
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "InvalidInput"
+
+
+def serve_processes():
+    return [
+        p
+        for p in psutil.process_iter(["cmdline", "uids"])
+        if (p.info["cmdline"] or [])[-1:] == ["/opt/venv/bin/serve"]
+    ]
+
+
+def test_runs_as_non_root_and_stops_on_sigterm(served):
+    (serve_process,) = serve_processes()
+    assert serve_process.info["uids"].real == 1000
+    init = serve_process.parent()  # tini, the container's PID 1 under Docker
+    assert init.cmdline()[0] == "/usr/bin/tini"
+    started = time.monotonic()
+    init.terminate()
+    served.process.wait(timeout=30)
+    assert time.monotonic() - started < 30
+    assert "sm-detect.serve stopped" in served.log
+    assert wait_until(lambda: not serve_processes(), 10)
