@@ -15,13 +15,24 @@ WEIGHTS_TAG := $(if $(filter pretrained random,$(WEIGHTS)),$(WEIGHTS),$(basename
 MODEL ?= build/model-$(WEIGHTS_TAG).tar.gz
 PIP := $(BIN)/python -m pip install --disable-pip-version-check --quiet
 
-.PHONY: serve test lint image java venv clean
+.PHONY: serve test test-tools lint image java venv clean
 
 serve: $(VENV)/.runtime java $(MODEL)
 	$(BIN)/sm-detect serve --model $(MODEL) --port $(PORT) --host $(HOST)
 
-test: $(VENV)/.dev java lint
+test: $(VENV)/.dev java test-tools lint
 	$(BIN)/python -m pytest
+
+# Debian's tools the image and deployment tests use: a daemonless image builder, a base-image
+# maker, and a real OCI registry
+TEST_TOOLS := buildah debootstrap podman docker-registry
+test-tools:
+	@missing=$$(for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null || echo $$tool; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  echo "==> installing $$missing from Debian"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

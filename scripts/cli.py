@@ -1,12 +1,24 @@
-"""``sm-detect``: package, serve and invoke a YOLOv3 detector the SageMaker way."""
+"""``sm-detect``: a YOLOv3 detector from weights to a SageMaker endpoint, one step at a time."""
 
 import argparse
 import sys
 
-from scripts.commands import invoke, package, serve
+from scripts.commands import (
+    deploy,
+    invoke,
+    package,
+    push,
+    scale,
+    serve,
+    teardown,
+    transform,
+    up,
+    upload,
+)
 from scripts.lib.errors import CommandError
 
-COMMANDS = (package, serve, invoke)
+# in the order of the deployment story
+COMMANDS = (package, serve, invoke, upload, push, deploy, scale, transform, teardown, up)
 
 
 def build_parser():

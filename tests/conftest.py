@@ -1,6 +1,7 @@
 """Shared fixtures: real photographs, a reference network, and the model packaged from it."""
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from scripts.lib import archive
 from tests.servers import running_server
 
 SM_DETECT = os.path.join(os.path.dirname(sys.executable), "sm-detect")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IMAGE = "localhost/sm-detect:test"
 
 
 def encode_image(array, image_format, **options):
@@ -82,3 +85,20 @@ def server(tmp_path_factory, model_archive):
 @pytest.fixture
 def random_array():
     return np.random.default_rng(1).integers(0, 256, size=(240, 320, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="session")
+def built_image():
+    """The image, built once per test run with the same script as `make image`."""
+    result = subprocess.run(
+        ["bash", os.path.join(REPO, "container", "build-image.sh"), IMAGE],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"image: {IMAGE}" in result.stdout
+    inspected = subprocess.run(
+        ["buildah", "inspect", "--type", "image", IMAGE], capture_output=True, text=True, check=True
+    )
+    return json.loads(inspected.stdout)

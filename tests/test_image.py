@@ -17,30 +17,14 @@ from PIL import Image
 
 from container.serve import free_port
 from inference import handler
+from tests.conftest import IMAGE
 from tests.servers import Server, pinged, wait_until
 
 pytestmark = [pytest.mark.image, pytest.mark.server]
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-IMAGE = "localhost/sm-detect:test"
-
 
 def buildah(*args, check=True):
     return subprocess.run(["buildah", *args], capture_output=True, text=True, check=check)
-
-
-@pytest.fixture(scope="session")
-def built_image():
-    """Build once per test run with the same script as `make image`."""
-    result = subprocess.run(
-        ["bash", os.path.join(REPO, "container", "build-image.sh"), IMAGE],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert f"image: {IMAGE}" in result.stdout
-    return json.loads(buildah("inspect", "--type", "image", IMAGE).stdout)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,8 @@
-"""``sm-detect invoke``: send an image to a running server and show the detections."""
+"""``sm-detect invoke``: send an image to a server or an endpoint and show the detections."""
+
+import functools
+
+from scripts.lib import aws
 
 
 def add_parser(subcommands):
@@ -6,14 +10,14 @@ def add_parser(subcommands):
         "invoke", help="detect objects in an image", description=__doc__
     )
     parser.add_argument("image", help="image file (JPEG, PNG, ...)")
-    parser.add_argument(
-        "--url",
-        default="http://127.0.0.1:8080",
-        help="server address (default: http://127.0.0.1:8080)",
-    )
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--url", help="a server's address (default: http://127.0.0.1:8080)")
+    target.add_argument("--endpoint", help="a SageMaker endpoint's name (signed HTTPS)")
+    parser.add_argument("--region", help="the endpoint's AWS region")
+    parser.add_argument("--profile", help="AWS profile for the endpoint")
     parser.add_argument("--threshold", type=float, help="minimum score to report")
     parser.add_argument("--max-detections", type=int, help="report at most this many")
-    parser.add_argument("--classes", help="only these classes, e.g. dog;person")
+    parser.add_argument("--classes", help="only these classes, e.g. 'dog;person'")
     parser.add_argument("--draw", metavar="OUT", help="write the image with boxes drawn to OUT")
     parser.add_argument("--json", action="store_true", help="print the raw JSON response")
     parser.set_defaults(run=run)
@@ -25,7 +29,9 @@ def run(args):
     attributes = invoking.custom_attributes(
         threshold=args.threshold, max_detections=args.max_detections, classes=args.classes
     )
-    response = invoking.invoke_url(args.url, args.image, attributes)
-    if args.draw:
-        invoking.save_drawing(args.url, args.image, attributes, args.draw)
-    invoking.report(response, raw=args.json)
+    if args.endpoint:
+        session = aws.Aws(region=args.region, profile=args.profile)
+        send = functools.partial(invoking.post_endpoint, session, args.endpoint)
+    else:
+        send = functools.partial(invoking.post_url, args.url or "http://127.0.0.1:8080")
+    invoking.invoke(send, args.image, attributes, draw=args.draw, raw=args.json)

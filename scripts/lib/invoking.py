@@ -1,14 +1,16 @@
-"""Invoke: POST an image to /invocations and show what came back."""
+"""Invoke: send an image to a server (``--url``) or a SageMaker endpoint, show what came back."""
 
 import json
 import mimetypes
 
 import requests
 
+from scripts.lib import aws
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 
 TIMEOUT_SECONDS = 120
+ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 
 
 def custom_attributes(**values):
@@ -21,15 +23,19 @@ def content_type_of(path):
     return media_type if media_type and media_type.startswith("image/") else "application/x-image"
 
 
-def post(url, image_path, attributes, accept):
+def read_image(path):
     try:
-        with open(image_path, "rb") as file:
-            body = file.read()
+        with open(path, "rb") as file:
+            return file.read()
     except OSError as error:
-        raise CommandError(f"cannot read {image_path}: {error.strerror}") from None
-    headers = {"Content-Type": content_type_of(image_path), "Accept": accept}
+        raise CommandError(f"cannot read {path}: {error.strerror}") from None
+
+
+def post_url(url, body, content_type, accept, attributes):
+    """POST to a server's /invocations (``sm-detect serve`` or the container)."""
+    headers = {"Content-Type": content_type, "Accept": accept}
     if attributes:
-        headers["X-Amzn-SageMaker-Custom-Attributes"] = attributes
+        headers[ATTRIBUTES_HEADER] = attributes
     try:
         response = requests.post(
             url.rstrip("/") + "/invocations", data=body, headers=headers, timeout=TIMEOUT_SECONDS
@@ -37,27 +43,26 @@ def post(url, image_path, attributes, accept):
     except requests.RequestException as error:
         raise CommandError(f"could not reach {url}: {error}") from None
     if response.status_code >= 400:
-        raise CommandError(f"{response.status_code} from {url}: {describe_error(response)}")
-    return response
+        raise CommandError(f"{response.status_code} from {url}: {describe_error(response.text)}")
+    return response.content
 
 
-def describe_error(response):
+def post_endpoint(session, endpoint, body, content_type, accept, attributes):
+    """A SigV4-signed InvokeEndpoint through boto3, credentials from the standard chain."""
+    options = {"CustomAttributes": attributes} if attributes else {}
+    with aws.one_line_errors():
+        response = session.client("sagemaker-runtime").invoke_endpoint(
+            EndpointName=endpoint, Body=body, ContentType=content_type, Accept=accept, **options
+        )
+    return response["Body"].read()
+
+
+def describe_error(text):
     try:
-        error = response.json()["error"]
+        error = json.loads(text)["error"]
         return f"{error['code']}: {error['message']}"
     except (ValueError, KeyError, TypeError):
-        return response.text[:500]
-
-
-def invoke_url(url, image_path, attributes=""):
-    return post(url, image_path, attributes, "application/json").json()
-
-
-def save_drawing(url, image_path, attributes, output):
-    accept = "image/png" if output.lower().endswith(".png") else "image/jpeg"
-    with open(output, "wb") as file:
-        file.write(post(url, image_path, attributes, accept).content)
-    say(f"wrote {output}")
+        return text[:500]
 
 
 def report(response, raw=False):
@@ -77,3 +82,14 @@ def report(response, raw=False):
             f"{detection['label']:<16}{detection['score']:>7.3f}  "
             f"{box['xmin']:>8.1f}{box['ymin']:>8.1f}{box['xmax']:>8.1f}{box['ymax']:>8.1f}"
         )
+
+
+def invoke(send, image_path, attributes, draw=None, raw=False):
+    """``send(body, content_type, accept, attributes) -> bytes`` does the transport."""
+    body, content_type = read_image(image_path), content_type_of(image_path)
+    report(json.loads(send(body, content_type, "application/json", attributes)), raw=raw)
+    if draw:
+        accept = "image/png" if draw.lower().endswith(".png") else "image/jpeg"
+        with open(draw, "wb") as file:
+            file.write(send(body, content_type, accept, attributes))
+        say(f"wrote {draw}")

@@ -1,0 +1,30 @@
+"""``sm-detect teardown``: delete an endpoint and what was created for it."""
+
+from scripts.lib import aws
+
+
+def add_parser(subcommands):
+    parser = subcommands.add_parser(
+        "teardown", help="delete an endpoint and its resources", description=__doc__
+    )
+    parser.add_argument("--endpoint", required=True, help="endpoint name")
+    parser.add_argument(
+        "--all", action="store_true", help="also the model archives in S3 and the ECR repository"
+    )
+    aws.add_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    from scripts.lib import endpoint, registry, s3
+
+    session = aws.from_args(args)
+    with aws.one_line_errors():
+        containers = endpoint.teardown(session, args.endpoint)
+        if args.all:
+            s3.delete_objects(
+                session, {c["ModelDataUrl"] for c in containers if c.get("ModelDataUrl")}
+            )
+            registry.delete_repositories(
+                session, {c["Image"] for c in containers if c.get("Image")}
+            )

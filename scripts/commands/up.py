@@ -1,0 +1,43 @@
+"""``sm-detect up``: from weights to a serving endpoint in one command, safe to repeat."""
+
+from scripts.commands.deploy import add_deploy_options, deploy_from_args
+from scripts.lib import aws
+
+
+def add_parser(subcommands):
+    parser = subcommands.add_parser(
+        "up", help="package, upload, build, push and deploy", description=__doc__
+    )
+    add_deploy_options(parser)
+    parser.add_argument(
+        "--s3", required=True, metavar="s3://BUCKET/PREFIX/", help="where the model archive goes"
+    )
+    parser.add_argument("--create-bucket", action="store_true", help="create the bucket if needed")
+    parser.add_argument(
+        "--weights",
+        default="pretrained",
+        help="weights to package when the archive is missing (default: pretrained)",
+    )
+    parser.add_argument(
+        "--archive",
+        default="build/model.tar.gz",
+        help="model archive to use or create (default: build/model.tar.gz)",
+    )
+    parser.add_argument("--image", default="sm-detect:latest", help="local image")
+    parser.add_argument("--repository", default="sm-detect", help="ECR repository")
+    parser.add_argument("--tag", default="latest", help="image tag to push")
+    parser.add_argument("--registry", help="push to this registry instead of ECR")
+    aws.add_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    from scripts.lib.pipeline import up
+
+    session = aws.from_args(args)
+    with aws.one_line_errors():
+        up(
+            session,
+            args,
+            lambda model_data, image: deploy_from_args(session, args, model_data, image),
+        )

@@ -1,0 +1,124 @@
+"""The one way to reach AWS: clients from the standard credential chain, retries, clear errors.
+
+Credentials, region and profile come only from boto3's chain (environment, config files, SSO,
+instance role); ``AWS_ENDPOINT_URL`` points every client at a stand-in such as moto. Throttling
+is retried with backoff by botocore's adaptive retry mode. With ``dry_run`` no call is made: each
+one is printed, with its arguments, and answered with an empty response.
+"""
+
+import contextlib
+import json
+
+import boto3
+import botocore.config
+import botocore.exceptions
+from boto3.exceptions import S3UploadFailedError
+
+from scripts.lib.errors import CommandError
+from scripts.lib.progress import say
+
+RETRIES = botocore.config.Config(
+    retries={"mode": "adaptive", "max_attempts": 10}, user_agent_extra="sm-detect/0.1"
+)
+NOT_FOUND_CODES = {
+    "404",
+    "NoSuchKey",
+    "NoSuchBucket",
+    "NotFound",
+    "ResourceNotFoundException",
+    "RepositoryNotFoundException",
+    "NoSuchEntity",
+    "ValidationException",
+}
+
+
+class Aws:
+    """Clients for one region and profile; ``clients`` injects prepared ones (botocore Stubber)."""
+
+    def __init__(self, region=None, profile=None, dry_run=False, clients=None):
+        self.dry_run = dry_run
+        self.session = boto3.Session(region_name=region, profile_name=profile)
+        self._clients = dict(clients or {})
+
+    @property
+    def region(self):
+        region = self.session.region_name
+        if not region:
+            raise CommandError(
+                "no AWS region: pass --region or set AWS_REGION (or a profile's region)"
+            )
+        return region
+
+    def client(self, service):
+        if service not in self._clients:
+            self._clients[service] = (
+                DryRunClient(service)
+                if self.dry_run
+                else self.session.client(service, region_name=self.region, config=RETRIES)
+            )
+        return self._clients[service]
+
+    def account_id(self):
+        return self.client("sts").get_caller_identity().get("Account", "ACCOUNT_ID")
+
+
+class DryRunClient:
+    """Prints each call instead of making it."""
+
+    def __init__(self, service):
+        self.service = service
+
+    def __getattr__(self, operation):
+        def record(*args, **kwargs):
+            shown = ", ".join(
+                [
+                    *map(repr, args),
+                    *(f"{k}={json.dumps(v, default=str)}" for k, v in kwargs.items()),
+                ]
+            )
+            say(f"[dry run] {self.service}.{operation}({shown})")
+            return {}
+
+        return record
+
+
+def is_not_found(error):
+    code = error.response.get("Error", {}).get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    message = error.response.get("Error", {}).get("Message", "")
+    if code == "ValidationException":  # SageMaker's "Could not find ..." is a ValidationException
+        return "not find" in message.lower() or "does not exist" in message.lower()
+    return code in NOT_FOUND_CODES or status == 404
+
+
+@contextlib.contextmanager
+def one_line_errors():
+    """AWS failures as one line the user can act on, not a traceback."""
+    try:
+        yield
+    except botocore.exceptions.ClientError as error:
+        details = error.response.get("Error", {})
+        raise CommandError(
+            f"{error.operation_name} failed: {details.get('Code', 'Error')}: "
+            f"{details.get('Message', error)}"
+        ) from None
+    except botocore.exceptions.NoCredentialsError:
+        raise CommandError(
+            "no AWS credentials found: configure them with `aws configure`, "
+            "`aws sso login`, AWS_PROFILE or an instance role"
+        ) from None
+    except (botocore.exceptions.BotoCoreError, S3UploadFailedError) as error:
+        raise CommandError(str(error)) from None
+
+
+def add_options(parser):
+    """--region, --profile and --dry-run, the same on every AWS subcommand."""
+    parser.add_argument("--region", help="AWS region (default: from the AWS configuration)")
+    parser.add_argument("--profile", help="AWS profile (default: from the AWS configuration)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the AWS calls instead of making them"
+    )
+
+
+def from_args(args):
+    return Aws(region=args.region, profile=args.profile, dry_run=args.dry_run)

@@ -1,0 +1,99 @@
+"""Scaling and batch transform: for users who outgrow one instance."""
+
+from scripts.lib.endpoint import VARIANT, unique_name
+from scripts.lib.errors import CommandError
+from scripts.lib.progress import say, watch
+
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+
+
+def scale(aws, endpoint, minimum, maximum, target_invocations, cooldown_seconds=300):
+    """Target tracking on invocations per instance, between ``minimum`` and ``maximum``."""
+    if not 1 <= minimum <= maximum:
+        raise CommandError(f"need 1 <= --min <= --max, got {minimum} and {maximum}")
+    resource = f"endpoint/{endpoint}/variant/{VARIANT}"
+    autoscaling = aws.client("application-autoscaling")
+    autoscaling.register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=resource,
+        ScalableDimension=SCALABLE_DIMENSION,
+        MinCapacity=minimum,
+        MaxCapacity=maximum,
+    )
+    policy = f"{endpoint}-invocations-per-instance"
+    autoscaling.put_scaling_policy(
+        PolicyName=policy,
+        ServiceNamespace="sagemaker",
+        ResourceId=resource,
+        ScalableDimension=SCALABLE_DIMENSION,
+        PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": float(target_invocations),
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+            },
+            "ScaleInCooldown": cooldown_seconds,
+            "ScaleOutCooldown": cooldown_seconds // 5,
+        },
+    )
+    say(
+        f"{endpoint}: {minimum} to {maximum} instances, target {target_invocations} "
+        "invocations per instance per minute"
+    )
+    return policy
+
+
+def transform(
+    aws,
+    model,
+    source,
+    destination,
+    instance_type="ml.c5.xlarge",
+    instance_count=1,
+    content_type="application/x-image",
+    poll_seconds=30,
+    timeout_seconds=24 * 3600,
+):
+    """A batch transform job: one JSON result (``<image>.out``) per image under ``source``."""
+    name = unique_name(model, "-batch")
+    aws.client("sagemaker").create_transform_job(
+        TransformJobName=name,
+        ModelName=model,
+        # one image per request; the container says so at /execution-parameters too
+        BatchStrategy="SingleRecord",
+        MaxPayloadInMB=6,
+        TransformInput={
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": source}},
+            "ContentType": content_type,
+            "SplitType": "None",
+        },
+        TransformOutput={
+            "S3OutputPath": destination,
+            "Accept": "application/json",
+            "AssembleWith": "None",
+        },
+        TransformResources={"InstanceType": instance_type, "InstanceCount": instance_count},
+    )
+    say(f"started transform job {name}: {source} -> {destination}")
+    if not aws.dry_run:
+        wait_for_job(aws, name, poll_seconds, timeout_seconds)
+    return name
+
+
+def wait_for_job(aws, name, poll_seconds, timeout_seconds):
+    job = {}
+
+    def read_status():
+        job.update(aws.client("sagemaker").describe_transform_job(TransformJobName=name))
+        return job["TransformJobStatus"]
+
+    try:
+        status = watch(
+            name, read_status, {"Completed", "Failed", "Stopped"}, poll_seconds, timeout_seconds
+        )
+    except TimeoutError as error:
+        raise CommandError(str(error)) from None
+    if status != "Completed":
+        raise CommandError(
+            f"transform job {name} {status}: {job.get('FailureReason', 'no reason given')}"
+        )

@@ -1,0 +1,105 @@
+"""S3: upload a model archive once, with progress; the same content is never sent twice."""
+
+import hashlib
+import os
+from urllib.parse import urlparse
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+from tqdm import tqdm
+
+from scripts.lib.aws import is_not_found
+from scripts.lib.errors import CommandError
+from scripts.lib.progress import say
+
+CHECKSUM_KEY = "sha256"  # object metadata: x-amz-meta-sha256
+TRANSFER = TransferConfig(
+    multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024
+)
+
+
+def parse_uri(uri):
+    """``s3://bucket/key`` -> (bucket, key)."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise CommandError(f"{uri} is not an s3://BUCKET/KEY address")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def object_uri(destination, path):
+    """A destination ending in ``/`` is a prefix: the file keeps its name under it."""
+    bucket, key = parse_uri(destination)
+    if not key or key.endswith("/"):
+        key += os.path.basename(path)
+    return f"s3://{bucket}/{key}"
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ensure_bucket(aws, bucket, create):
+    s3 = aws.client("s3")
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return
+    except ClientError as error:
+        if not is_not_found(error):
+            raise
+    if not create:
+        raise CommandError(f"bucket {bucket} does not exist; pass --create-bucket to create it")
+    options = (
+        {}
+        if aws.region == "us-east-1"
+        else {"CreateBucketConfiguration": {"LocationConstraint": aws.region}}
+    )
+    s3.create_bucket(Bucket=bucket, **options)
+    say(f"created bucket {bucket}")
+
+
+def stored_checksum(aws, bucket, key):
+    try:
+        head = aws.client("s3").head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if is_not_found(error):
+            return None
+        raise
+    return head.get("Metadata", {}).get(CHECKSUM_KEY)
+
+
+def upload(aws, path, destination, create_bucket=False):
+    """Upload ``path``; returns the object's s3:// URI. Skipped when the same bytes are there."""
+    if not os.path.isfile(path):
+        raise CommandError(f"{path} does not exist")
+    uri = object_uri(destination, path)
+    bucket, key = parse_uri(uri)
+    ensure_bucket(aws, bucket, create_bucket)
+    checksum = sha256_of(path)
+    if stored_checksum(aws, bucket, key) == checksum:
+        say(f"{uri} already holds this archive (sha256 {checksum[:12]}): upload skipped")
+        return uri
+    size = os.path.getsize(path)
+    with tqdm(
+        total=size, unit="B", unit_scale=True, desc=f"uploading to {uri}", disable=aws.dry_run
+    ) as bar:
+        aws.client("s3").upload_file(
+            path,
+            bucket,
+            key,
+            Config=TRANSFER,
+            Callback=bar.update,
+            ExtraArgs={"Metadata": {CHECKSUM_KEY: checksum}},
+        )
+    say(f"uploaded {uri} ({size / 1e6:.1f} MB)")
+    return uri
+
+
+def delete_objects(aws, uris):
+    for uri in sorted(uris):
+        bucket, key = parse_uri(uri)
+        aws.client("s3").delete_object(Bucket=bucket, Key=key)
+        say(f"deleted {uri}")

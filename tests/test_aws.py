@@ -1,0 +1,452 @@
+"""The deployment story against a real API stand-in: moto's server and a real OCI registry.
+
+Every AWS call goes from boto3 to moto on loopback (``AWS_ENDPOINT_URL``); image pushes go to
+Debian's docker-registry on loopback. Assertions read the resources moto then holds. What moto
+does not implement (UpdateEndpoint, an endpoint that fails) is stubbed at the boto3 layer with
+botocore's Stubber, whose stubs are validated against the service model.
+"""
+
+import datetime
+import os
+import shutil
+import subprocess
+import sys
+
+import boto3
+import pytest
+import requests
+from botocore.stub import ANY, Stubber
+
+from container.serve import free_port
+from scripts.lib import endpoint, roles
+from scripts.lib.aws import Aws
+from scripts.lib.errors import CommandError
+from tests.conftest import IMAGE, SM_DETECT
+from tests.servers import Server, wait_until
+
+pytestmark = pytest.mark.aws
+REGION = "us-east-1"
+TRUST = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": '
+    '{"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
+)
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    port = free_port()
+    moto_server = os.path.join(os.path.dirname(sys.executable), "moto_server")
+    server = Server(
+        [moto_server, "-H", "127.0.0.1", "-p", str(port)],
+        dict(os.environ),
+        port,
+        tmp_path_factory.mktemp("moto") / "moto.log",
+    )
+    assert wait_until(
+        lambda: requests.get(f"{server.url}/moto-api/", timeout=5).ok, 60, process=server.process
+    ), server.log
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(moto, monkeypatch):
+    """This process's and the command line's AWS settings: moto's address, throwaway keys."""
+    settings = {
+        "AWS_ENDPOINT_URL": moto.url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    return dict(os.environ)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    root = tmp_path_factory.mktemp("registry")
+    port = free_port()
+    (root / "config.yml").write_text(
+        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    server = Server(
+        ["docker-registry", "serve", str(root / "config.yml")],
+        dict(os.environ),
+        port,
+        root / "registry.log",
+    )
+    assert wait_until(
+        lambda: requests.get(f"{server.url}/v2/", timeout=5).ok, 30, process=server.process
+    ), server.log
+    yield server
+    server.stop()
+
+
+def cli(*args, env):
+    return subprocess.run([SM_DETECT, *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+def client(service):
+    return boto3.client(service, region_name=REGION)
+
+
+def test_upload_once_then_skip(aws_env, tmp_path):
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(os.urandom(17 * 1024 * 1024))  # above the multipart threshold
+    first = cli("upload", str(archive), "s3://models-bucket/yolo/", "--create-bucket", env=aws_env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "s3://models-bucket/yolo/model.tar.gz"
+    head = client("s3").head_object(Bucket="models-bucket", Key="yolo/model.tar.gz")
+    assert head["ContentLength"] == 17 * 1024 * 1024
+    assert len(head["Metadata"]["sha256"]) == 64
+
+    again = cli("upload", str(archive), "s3://models-bucket/yolo/", env=aws_env)
+    assert again.returncode == 0 and "upload skipped" in again.stderr
+    assert (
+        client("s3").head_object(Bucket="models-bucket", Key="yolo/model.tar.gz")["LastModified"]
+        == head["LastModified"]
+    )
+
+    archive.write_bytes(b"changed")
+    changed = cli("upload", str(archive), "s3://models-bucket/yolo/", env=aws_env)
+    assert changed.returncode == 0 and "uploaded" in changed.stderr
+    assert (
+        client("s3").head_object(Bucket="models-bucket", Key="yolo/model.tar.gz")["ContentLength"]
+        == 7
+    )
+
+
+def test_upload_to_a_missing_bucket_is_one_line(aws_env, tmp_path):
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(b"x")
+    result = cli("upload", str(archive), "s3://no-such-bucket-here/m/", env=aws_env)
+    assert result.returncode == 1
+    assert "does not exist; pass --create-bucket" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_push_to_a_registry(aws_env, registry, built_image):
+    result = cli(
+        "push",
+        "--image",
+        IMAGE,
+        "--registry",
+        registry.url.removeprefix("http://"),
+        "--tag",
+        "v1",
+        env=aws_env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert requests.get(f"{registry.url}/v2/_catalog", timeout=10).json() == {
+        "repositories": ["sm-detect"]
+    }
+    manifest = requests.get(
+        f"{registry.url}/v2/sm-detect/manifests/v1",
+        timeout=10,
+        headers={
+            "Accept": "application/vnd.oci.image.manifest.v1+json, "
+            "application/vnd.docker.distribution.manifest.v2+json"
+        },
+    )
+    assert manifest.status_code == 200
+    assert len(manifest.json()["layers"]) == len(built_image["OCIv1"]["rootfs"]["diff_ids"])
+
+
+def test_up_scale_transform_teardown(aws_env, registry, built_image, model_archive, tmp_path):
+    role = client("iam").create_role(
+        RoleName="AmazonSageMaker-ExecutionRole-sm-detect", AssumeRolePolicyDocument=TRUST
+    )["Role"]["Arn"]
+    archive = tmp_path / "model.tar.gz"
+    shutil.copy(model_archive, archive)
+    host = registry.url.removeprefix("http://")
+    up = cli(
+        "up",
+        "--endpoint",
+        "yolo-test",
+        "--s3",
+        "s3://deploy-bucket/models/",
+        "--create-bucket",
+        "--archive",
+        str(archive),
+        "--image",
+        IMAGE,
+        "--registry",
+        host,
+        "--tag",
+        "v2",
+        "--env",
+        "SM_DETECT_THRESHOLD=0.3",
+        "--poll-seconds",
+        "0.1",
+        env=aws_env,
+    )
+    assert up.returncode == 0, up.stderr
+    assert "[1/5] package" in up.stderr and "exists, skipped" in up.stderr  # archive was there
+    assert f"execution role: {role}" in up.stderr
+    assert (
+        "https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/yolo-test/invocations"
+        in up.stderr
+    )
+
+    sagemaker = client("sagemaker")
+    described = sagemaker.describe_endpoint(EndpointName="yolo-test")
+    assert described["EndpointStatus"] == "InService"
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
+    variant = config["ProductionVariants"][0]
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.c5.xlarge", 1)
+    model = sagemaker.describe_model(ModelName=variant["ModelName"])
+    assert model["ExecutionRoleArn"] == role
+    assert model["PrimaryContainer"]["Image"] == f"{host}/sm-detect:v2"
+    assert model["PrimaryContainer"]["ModelDataUrl"] == "s3://deploy-bucket/models/model.tar.gz"
+    assert model["PrimaryContainer"]["Environment"] == {"SM_DETECT_THRESHOLD": "0.3"}
+    assert client("s3").head_object(Bucket="deploy-bucket", Key="models/model.tar.gz")[
+        "ContentLength"
+    ] == os.path.getsize(archive)
+    assert (
+        "sm-detect"
+        in requests.get(f"{registry.url}/v2/_catalog", timeout=10).json()["repositories"]
+    )
+
+    scale = cli(
+        "scale",
+        "--endpoint",
+        "yolo-test",
+        "--min",
+        "1",
+        "--max",
+        "4",
+        "--target-invocations",
+        "100",
+        env=aws_env,
+    )
+    assert scale.returncode == 0, scale.stderr
+    autoscaling = client("application-autoscaling")
+    (target,) = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")[
+        "ScalableTargets"
+    ]
+    assert (target["ResourceId"], target["MinCapacity"], target["MaxCapacity"]) == (
+        "endpoint/yolo-test/variant/AllTraffic",
+        1,
+        4,
+    )
+    (policy,) = autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")[
+        "ScalingPolicies"
+    ]
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == 100.0
+    assert (
+        tracking["PredefinedMetricSpecification"]["PredefinedMetricType"]
+        == "SageMakerVariantInvocationsPerInstance"
+    )
+
+    transform = cli(
+        "transform",
+        "--model",
+        variant["ModelName"],
+        "--input",
+        "s3://deploy-bucket/images/",
+        "--output",
+        "s3://deploy-bucket/out/",
+        "--poll-seconds",
+        "0.1",
+        env=aws_env,
+    )
+    assert transform.returncode == 0, transform.stderr
+    (job,) = sagemaker.list_transform_jobs()["TransformJobSummaries"]
+    details = sagemaker.describe_transform_job(TransformJobName=job["TransformJobName"])
+    assert details["ModelName"] == variant["ModelName"]
+    assert details["TransformJobStatus"] == "Completed"
+    assert details["TransformInput"]["ContentType"] == "application/x-image"
+    assert details["TransformOutput"]["S3OutputPath"] == "s3://deploy-bucket/out/"
+
+    teardown = cli("teardown", "--endpoint", "yolo-test", "--all", env=aws_env)
+    assert teardown.returncode == 0, teardown.stderr
+    assert endpoint.describe(Aws(), "yolo-test") is None
+    assert sagemaker.list_models()["Models"] == []
+    assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
+    assert client("s3").list_objects_v2(Bucket="deploy-bucket").get("KeyCount") == 0
+
+
+def test_teardown_all_deletes_the_ecr_repository(aws_env):
+    ecr, sagemaker = client("ecr"), client("sagemaker")
+    repository = ecr.create_repository(repositoryName="sm-detect-teardown")["repository"]
+    tags = [{"Key": endpoint.TAG_KEY, "Value": "ecr-test"}]
+    sagemaker.create_model(
+        ModelName="ecr-test-model",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+        Tags=tags,
+        PrimaryContainer={
+            "Image": repository["repositoryUri"] + ":latest",
+            "ModelDataUrl": "s3://nowhere-bucket/m.tar.gz",
+        },
+    )
+    client("s3").create_bucket(Bucket="nowhere-bucket")
+    result = cli("teardown", "--endpoint", "ecr-test", "--all", env=aws_env)
+    assert result.returncode == 0, result.stderr
+    assert "no endpoint ecr-test" in result.stderr
+    assert ecr.describe_repositories()["repositories"] == []
+    assert sagemaker.list_models()["Models"] == []
+
+
+def test_dry_run_makes_no_calls(aws_env):
+    result = cli(
+        "deploy",
+        "--endpoint",
+        "dry",
+        "--model-data",
+        "s3://b/m.tar.gz",
+        "--image",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/sm-detect:latest",
+        "--dry-run",
+        env=aws_env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "[dry run] sagemaker.create_model(" in result.stderr
+    assert "[dry run] sagemaker.create_endpoint(" in result.stderr
+    assert client("sagemaker").list_models()["Models"] == []
+
+
+def test_no_execution_role_explains_how_to_make_one(aws_env):
+    iam = client("iam")
+    for role in iam.list_roles()["Roles"]:
+        iam.delete_role(RoleName=role["RoleName"])
+    result = cli(
+        "deploy",
+        "--endpoint",
+        "norole",
+        "--model-data",
+        "s3://b/m.tar.gz",
+        "--image",
+        "img",
+        env=aws_env,
+    )
+    assert result.returncode == 1
+    assert "no SageMaker execution role found" in result.stderr
+    assert "s3:GetObject" in result.stderr and "sagemaker.amazonaws.com" in result.stderr
+
+
+def test_error_from_aws_is_one_line(aws_env, tmp_path):
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(b"x")
+    result = cli("upload", str(archive), "s3://b/m/", "--create-bucket", env=aws_env)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "sm-detect upload: CreateBucket failed: InvalidBucketName: "
+        "The specified bucket is not valid."
+    )
+
+
+def stubbed_sagemaker():
+    sagemaker = boto3.client(
+        "sagemaker", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    return sagemaker, Stubber(sagemaker)
+
+
+def endpoint_description(status, **extra):
+    now = datetime.datetime(2026, 1, 1)
+    return {
+        "EndpointName": "yolo",
+        "EndpointArn": "arn:aws:sagemaker:us-east-1:1:endpoint/yolo",
+        "EndpointConfigName": "old",
+        "EndpointStatus": status,
+        "CreationTime": now,
+        "LastModifiedTime": now,
+        **extra,
+    }
+
+
+def test_deploy_updates_an_existing_endpoint_in_place():
+    sagemaker, stubber = stubbed_sagemaker()
+    stubber.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:1:model/m"})
+    stubber.add_response(
+        "create_endpoint_config",
+        {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:1:endpoint-config/c"},
+    )
+    stubber.add_response("describe_endpoint", endpoint_description("InService"))
+    stubber.add_response(
+        "update_endpoint",
+        {"EndpointArn": "arn:aws:sagemaker:us-east-1:1:endpoint/yolo"},
+        {"EndpointName": "yolo", "EndpointConfigName": ANY},
+    )
+    stubber.add_response("describe_endpoint", endpoint_description("Updating"))
+    stubber.add_response("describe_endpoint", endpoint_description("InService"))
+    with stubber:
+        endpoint.deploy(
+            Aws(region=REGION, clients={"sagemaker": sagemaker}),
+            "yolo",
+            "s3://b/m.tar.gz",
+            "img",
+            role="arn:aws:iam::1:role/r",
+            poll_seconds=0,
+        )
+        stubber.assert_no_pending_responses()
+
+
+def test_failed_endpoint_reports_sagemakers_reason():
+    sagemaker, stubber = stubbed_sagemaker()
+    stubber.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:1:model/m"})
+    stubber.add_response(
+        "create_endpoint_config",
+        {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:1:endpoint-config/c"},
+    )
+    stubber.add_client_error(
+        "describe_endpoint", "ValidationException", "Could not find endpoint yolo."
+    )
+    stubber.add_response(
+        "create_endpoint", {"EndpointArn": "arn:aws:sagemaker:us-east-1:1:endpoint/yolo"}
+    )
+    stubber.add_response("describe_endpoint", endpoint_description("Creating"))
+    stubber.add_response(
+        "describe_endpoint",
+        endpoint_description(
+            "Failed",
+            FailureReason="The primary container for production variant AllTraffic did "
+            "not pass the ping health check.",
+        ),
+    )
+    with stubber, pytest.raises(CommandError, match="did not pass the ping health check"):
+        endpoint.deploy(
+            Aws(region=REGION, clients={"sagemaker": sagemaker}),
+            "yolo",
+            "s3://b/m.tar.gz",
+            "img",
+            role="arn:aws:iam::1:role/r",
+            poll_seconds=0,
+        )
+
+
+def test_role_discovery_prefers_sagemaker_roles():
+    iam = boto3.client("iam", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(iam)
+    created = datetime.datetime(2026, 1, 1)
+
+    def role(name, trust):
+        return {
+            "Path": "/",
+            "RoleName": name,
+            "RoleId": "AROAEXAMPLE" + name[:9].upper(),
+            "Arn": f"arn:aws:iam::1:role/{name}",
+            "CreateDate": created,
+            "AssumeRolePolicyDocument": trust,
+        }
+
+    lambda_trust = TRUST.replace("sagemaker.amazonaws.com", "lambda.amazonaws.com")
+    stubber.add_response(
+        "list_roles",
+        {
+            "Roles": [
+                role("a-lambda-role", lambda_trust),
+                role("b-generic", TRUST),
+                role("AmazonSageMaker-ExecutionRole-1", TRUST),
+            ]
+        },
+    )
+    with stubber:
+        found = roles.find_execution_role(Aws(region=REGION, clients={"iam": iam}))
+    assert found == "arn:aws:iam::1:role/AmazonSageMaker-ExecutionRole-1"
