@@ -5,8 +5,10 @@ import sys
 
 from scripts.commands import (
     deploy,
+    gateway,
     invoke,
     package,
+    postman,
     push,
     scale,
     serve,
@@ -18,7 +20,20 @@ from scripts.commands import (
 from scripts.lib.errors import CommandError
 
 # in the order of the deployment story
-COMMANDS = (package, serve, invoke, upload, push, deploy, scale, transform, teardown, up)
+COMMANDS = (
+    package,
+    serve,
+    invoke,
+    upload,
+    push,
+    deploy,
+    scale,
+    transform,
+    teardown,
+    up,
+    gateway,
+    postman,
+)
 
 
 def build_parser():

@@ -15,6 +15,18 @@ def add_parser(subcommands):
     target.add_argument("--endpoint", help="a SageMaker endpoint's name (signed HTTPS)")
     parser.add_argument("--region", help="the endpoint's AWS region")
     parser.add_argument("--profile", help="AWS profile for the endpoint")
+    parser.add_argument(
+        "--endpoint-url",
+        help="another runtime address for --endpoint, e.g. "
+        "https://127.0.0.1:8443 for `sm-detect gateway`",
+    )
+    parser.add_argument("--ca-bundle", help="CA certificate to trust for --endpoint-url")
+    parser.add_argument(
+        "--print-curl",
+        action="store_true",
+        help="print an equivalent curl --aws-sigv4 command instead of sending "
+        "(keys are read from the environment, never printed)",
+    )
     parser.add_argument("--threshold", type=float, help="minimum score to report")
     parser.add_argument("--max-detections", type=int, help="report at most this many")
     parser.add_argument("--classes", help="only these classes, e.g. 'dog;person'")
@@ -30,7 +42,24 @@ def run(args):
         threshold=args.threshold, max_detections=args.max_detections, classes=args.classes
     )
     if args.endpoint:
-        session = aws.Aws(region=args.region, profile=args.profile)
+        session = aws.Aws(
+            region=args.region,
+            profile=args.profile,
+            endpoint_url=args.endpoint_url,
+            verify=args.ca_bundle,
+        )
+        if args.print_curl:
+            print(
+                invoking.curl_command(
+                    session,
+                    args.endpoint,
+                    args.image,
+                    attributes,
+                    args.endpoint_url,
+                    args.ca_bundle,
+                )
+            )
+            return
         send = functools.partial(invoking.post_endpoint, session, args.endpoint)
     else:
         send = functools.partial(invoking.post_url, args.url or "http://127.0.0.1:8080")

@@ -8,6 +8,7 @@ one is printed, with its arguments, and answered with an empty response.
 
 import contextlib
 import json
+import os
 
 import boto3
 import botocore.config
@@ -35,17 +36,26 @@ NOT_FOUND_CODES = {
 class Aws:
     """Clients for one region and profile; ``clients`` injects prepared ones (botocore Stubber)."""
 
-    def __init__(self, region=None, profile=None, dry_run=False, clients=None):
+    def __init__(
+        self, region=None, profile=None, dry_run=False, clients=None, endpoint_url=None, verify=None
+    ):
         self.dry_run = dry_run
+        # another front door for every client, e.g. `sm-detect gateway` and its certificate
+        self.endpoint_options = {
+            key: value
+            for key, value in (("endpoint_url", endpoint_url), ("verify", verify))
+            if value
+        }
         self.session = boto3.Session(region_name=region, profile_name=profile)
         self._clients = dict(clients or {})
 
     @property
     def region(self):
-        region = self.session.region_name
+        region = self.session.region_name or os.environ.get("AWS_REGION")
         if not region:
             raise CommandError(
-                "no AWS region: pass --region or set AWS_REGION (or a profile's region)"
+                "no AWS region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION "
+                "(or a profile's region)"
             )
         return region
 
@@ -54,7 +64,9 @@ class Aws:
             self._clients[service] = (
                 DryRunClient(service)
                 if self.dry_run
-                else self.session.client(service, region_name=self.region, config=RETRIES)
+                else self.session.client(
+                    service, region_name=self.region, config=RETRIES, **self.endpoint_options
+                )
             )
         return self._clients[service]
 

@@ -2,10 +2,12 @@
 
 import json
 import mimetypes
+import os
+import shlex
 
 import requests
 
-from scripts.lib import aws
+from scripts.lib import aws, signing
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 
@@ -55,6 +57,28 @@ def post_endpoint(session, endpoint, body, content_type, accept, attributes):
             EndpointName=endpoint, Body=body, ContentType=content_type, Accept=accept, **options
         )
     return response["Body"].read()
+
+
+def curl_command(session, endpoint, image_path, attributes, endpoint_url=None, ca_bundle=None):
+    """curl signing with its own SigV4 code; keys come from the environment when it runs."""
+    base = (endpoint_url or signing.runtime_url(session.region)).rstrip("/")
+    parts = [
+        "curl --fail-with-body -sS",
+        f"--aws-sigv4 'aws:amz:{session.region}:sagemaker'",
+        '--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"',
+    ]
+    if os.environ.get("AWS_SESSION_TOKEN"):
+        parts.append('-H "x-amz-security-token: $AWS_SESSION_TOKEN"')
+    if ca_bundle:
+        parts.append(f"--cacert {shlex.quote(ca_bundle)}")
+    parts += [f"-H 'Content-Type: {content_type_of(image_path)}'", "-H 'Accept: application/json'"]
+    if attributes:
+        parts.append("-H " + shlex.quote(f"{ATTRIBUTES_HEADER}: {attributes}"))
+    parts += [
+        f"--data-binary @{shlex.quote(image_path)}",
+        shlex.quote(f"{base}/endpoints/{endpoint}/invocations"),
+    ]
+    return " \\\n  ".join(parts)
 
 
 def describe_error(text):

@@ -1,0 +1,18 @@
+"""``sm-detect postman``: a Postman collection and environment that call an endpoint signed."""
+
+
+def add_parser(subcommands):
+    parser = subcommands.add_parser(
+        "postman", help="write a Postman collection for an endpoint", description=__doc__
+    )
+    parser.add_argument("--endpoint", required=True, help="endpoint name")
+    parser.add_argument("--region", required=True, help="the endpoint's region")
+    parser.add_argument("--image", help="image file the requests send (can be picked in Postman)")
+    parser.add_argument("-o", "--output", default=".", help="folder to write into (default: .)")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    from scripts.lib import postman
+
+    postman.write(args.endpoint, args.region, args.output, args.image)

@@ -1,0 +1,218 @@
+"""A local stand-in for SageMaker's signed front door (``runtime.sagemaker.REGION.amazonaws.com``).
+
+It answers ``POST /endpoints/{name}/invocations`` as SageMaker's runtime does: the SigV4 signature
+is checked first (403 with AWS's error shape otherwise, nothing forwarded), an unknown endpoint is
+404, a body over 6 MB is 413, and the request goes to the container (``--upstream``) with its
+Content-Type, Accept and Custom-Attributes. A container error or a container slower than 60 s
+comes back as AWS's ModelError (424), so clients' error handling is exercised locally too.
+"""
+
+import configparser
+import logging
+import os
+import ssl
+import time
+
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
+
+from scripts.lib.errors import CommandError
+from scripts.lib.sigv4 import Credentials, SignatureError, verify
+
+logger = logging.getLogger("sm-detect.gateway")
+
+MAX_BODY_BYTES = 6 * 1024 * 1024
+UPSTREAM_TIMEOUT_SECONDS = 60
+FORWARDED = ("Content-Type", "Accept", "X-Amzn-SageMaker-Custom-Attributes")
+
+
+def aws_error(status, error_type, message, **fields):
+    return web.json_response(
+        {"message": message, **fields}, status=status, headers={"x-amzn-ErrorType": error_type}
+    )
+
+
+def load_credentials(path=None, environ=os.environ):
+    """Access key id -> Credentials, from an AWS credentials file (every profile) or the env."""
+    found = {}
+    if path:
+        parser = configparser.ConfigParser()
+        if not parser.read(path):
+            raise CommandError(f"cannot read credentials file {path}")
+        for section in parser.sections():
+            entry = parser[section]
+            if "aws_access_key_id" in entry and "aws_secret_access_key" in entry:
+                found[entry["aws_access_key_id"]] = Credentials(
+                    entry["aws_access_key_id"],
+                    entry["aws_secret_access_key"],
+                    entry.get("aws_session_token"),
+                )
+    elif environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY"):
+        found[environ["AWS_ACCESS_KEY_ID"]] = Credentials(
+            environ["AWS_ACCESS_KEY_ID"],
+            environ["AWS_SECRET_ACCESS_KEY"],
+            environ.get("AWS_SESSION_TOKEN"),
+        )
+    if not found:
+        raise CommandError(
+            "the gateway needs credentials to check signatures against: "
+            "--credentials FILE or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
+        )
+    return found
+
+
+def masked(access_key):
+    return access_key[:4] + "..." + access_key[-4:] if len(access_key) > 8 else "..."
+
+
+class Gateway:
+    def __init__(
+        self,
+        endpoint,
+        upstream,
+        region,
+        credentials,
+        timeout_seconds=UPSTREAM_TIMEOUT_SECONDS,
+        max_body_bytes=MAX_BODY_BYTES,
+    ):
+        self.endpoint = endpoint
+        self.upstream = upstream.rstrip("/")
+        self.region = region
+        self.credentials = credentials
+        self.timeout = ClientTimeout(total=timeout_seconds)
+        self.timeout_seconds = timeout_seconds
+        self.max_body_bytes = max_body_bytes
+        self.session = None
+
+    def application(self):
+        # aiohttp's own limit sits above ours so that our 413 answers, in AWS's shape
+        app = web.Application(client_max_size=self.max_body_bytes * 2)
+        app.router.add_post("/endpoints/{name}/invocations", self.invoke)
+        app.router.add_route("*", "/{tail:.*}", self.unknown_operation)
+        app.on_startup.append(self.open_session)
+        app.on_cleanup.append(self.close_session)
+        return app
+
+    async def open_session(self, _app):
+        self.session = ClientSession(auto_decompress=False)
+
+    async def close_session(self, _app):
+        await self.session.close()
+
+    async def unknown_operation(self, request):
+        self.log(request, 404, "rejected", "unknown operation")
+        return aws_error(404, "UnknownOperationException", "Unknown operation")
+
+    async def invoke(self, request):
+        started = time.perf_counter()
+        if (request.content_length or 0) > self.max_body_bytes:
+            self.log(request, 413, "rejected", "body too large")
+            return aws_error(
+                413,
+                "ValidationError",
+                f"Request body of {request.content_length} bytes exceeds the "
+                f"maximum of {self.max_body_bytes} bytes",
+            )
+        body = await request.read()
+        if len(body) > self.max_body_bytes:
+            self.log(request, 413, "rejected", "body too large")
+            return aws_error(413, "ValidationError", "Request body exceeds 6 MB")
+        try:
+            key = verify(
+                request.method,
+                request.raw_path.split("?", 1)[0],
+                request.query_string,
+                list(request.headers.items()),
+                body,
+                self.credentials,
+                self.region,
+            )
+        except SignatureError as error:
+            self.log(request, 403, "rejected", error.code)
+            return aws_error(403, error.code, error.message)
+        name = request.match_info["name"]
+        if name != self.endpoint:
+            self.log(request, 404, "rejected", "unknown endpoint", key)
+            return aws_error(404, "ValidationError", f"Endpoint {name} not found.")
+        response = await self.forward(request, body)
+        self.log(
+            request,
+            response.status,
+            "forwarded",
+            f"{(time.perf_counter() - started) * 1000:.0f} ms",
+            key,
+        )
+        return response
+
+    async def forward(self, request, body):
+        headers = {name: request.headers[name] for name in FORWARDED if name in request.headers}
+        try:
+            async with self.session.post(
+                f"{self.upstream}/invocations", data=body, headers=headers, timeout=self.timeout
+            ) as upstream:
+                payload = await upstream.read()
+                status = upstream.status
+                media_type = upstream.headers.get("Content-Type", "application/octet-stream")
+        except TimeoutError:
+            return model_error(
+                0,
+                "Your invocation timed out while waiting for a response from "
+                f"container primary after {self.timeout_seconds} s.",
+            )
+        except ClientError as error:
+            return model_error(0, f"Could not reach the container: {error}")
+        if status >= 400:
+            return model_error(status, payload.decode(errors="replace"))
+        return web.Response(
+            body=payload,
+            status=status,
+            headers={"Content-Type": media_type, "x-Amzn-Invoked-Production-Variant": "AllTraffic"},
+        )
+
+    def log(self, request, status, outcome, detail, key=None):
+        # no bodies, no signatures, no secrets: the key id is shortened as well
+        logger.info(
+            "%s %s %d %s %s%s",
+            request.method,
+            request.path,
+            status,
+            outcome,
+            detail,
+            f" key={masked(key)}" if key else "",
+        )
+
+
+def model_error(original_status, original_message):
+    kind = "client" if 400 <= original_status < 500 else "server"
+    return aws_error(
+        424,
+        "ModelError",
+        f"Received {kind} error ({original_status}) from primary with message "
+        f'"{original_message[:1000]}".',
+        OriginalStatusCode=original_status,
+        OriginalMessage=original_message[:1000],
+        ErrorCode=f"{kind.capitalize()}Error",
+    )
+
+
+def run(gateway, host, port, cert, key):
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logger.info(
+        "https://%s:%d/endpoints/%s/invocations -> %s (region %s, certificate %s)",
+        host,
+        port,
+        gateway.endpoint,
+        gateway.upstream,
+        gateway.region,
+        cert,
+    )
+    web.run_app(
+        gateway.application(),
+        host=host,
+        port=port,
+        ssl_context=tls,
+        print=None,
+        access_log=None,
+        handle_signals=True,
+    )

@@ -1,0 +1,408 @@
+"""Signed clients against the local SageMaker front door, in front of the real server.
+
+Signers that are not ours: boto3's sagemaker-runtime client, botocore's SigV4Auth (through the
+library function for apps) and curl's own ``--aws-sigv4``. A verifier that only agreed with
+itself would fail these.
+"""
+
+import datetime
+import json
+import os
+import subprocess
+
+import boto3
+import botocore.auth
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from container.serve import free_port
+from scripts.lib import signing, sigv4
+from tests.conftest import SM_DETECT
+from tests.servers import Server, wait_until
+
+pytestmark = pytest.mark.server
+REGION = "us-west-2"
+ENDPOINT = "yolo-local"
+KEY, SECRET = "AKIDLOCALTESTKEY0001", "local-test-secret-not-a-real-one"
+TEMP_KEY, TEMP_SECRET, TOKEN = "ASIDLOCALTESTKEY0002", "temporary-test-secret", "session-token-x"
+
+
+@pytest.fixture(scope="module")
+def gateway(server, tmp_path_factory):
+    root = tmp_path_factory.mktemp("gateway")
+    (root / "credentials").write_text(
+        f"[default]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n\n"
+        f"[temporary]\naws_access_key_id = {TEMP_KEY}\naws_secret_access_key = {TEMP_SECRET}\n"
+        f"aws_session_token = {TOKEN}\n"
+    )
+    port = free_port()
+    command = [
+        SM_DETECT,
+        "gateway",
+        "--endpoint",
+        ENDPOINT,
+        "--upstream",
+        server.url,
+        "--port",
+        str(port),
+        "--region",
+        REGION,
+        "--credentials",
+        str(root / "credentials"),
+        "--cert-dir",
+        str(root / "tls"),
+    ]
+    running = Server(command, dict(os.environ), port, root / "gateway.log")
+    running.url = f"https://127.0.0.1:{port}"
+    running.cert = str(root / "tls" / "cert.pem")
+
+    def answering():
+        return (
+            os.path.exists(running.cert)
+            and requests.get(running.url, verify=running.cert, timeout=5).status_code == 404
+        )
+
+    assert wait_until(answering, 60, process=running.process), running.log
+    yield running
+    running.stop()
+
+
+def runtime(gateway, key=KEY, secret=SECRET, token=None):
+    session = boto3.Session(
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        region_name=REGION,
+    )
+    return session.client("sagemaker-runtime", endpoint_url=gateway.url, verify=gateway.cert)
+
+
+def forwarded_count(gateway):
+    return gateway.log.count(" forwarded ")
+
+
+def test_boto3_invokes_through_the_gateway(gateway, astronaut_jpeg):
+    response = runtime(gateway).invoke_endpoint(
+        EndpointName=ENDPOINT,
+        Body=astronaut_jpeg,
+        ContentType="image/jpeg",
+        Accept="application/json",
+        CustomAttributes="threshold=0,max_detections=2",
+    )
+    assert response["ContentType"] == "application/json"
+    assert response["InvokedProductionVariant"] == "AllTraffic"
+    document = json.loads(response["Body"].read())
+    assert document["image"] == {"width": 512, "height": 512}
+    assert len(document["detections"]) == 2
+
+
+def test_session_tokens(gateway, astronaut_jpeg):
+    good = runtime(gateway, TEMP_KEY, TEMP_SECRET, TOKEN).invoke_endpoint(
+        EndpointName=ENDPOINT, Body=astronaut_jpeg, ContentType="image/jpeg"
+    )
+    assert good["ResponseMetadata"]["HTTPStatusCode"] == 200
+    with pytest.raises(ClientError) as refused:
+        runtime(gateway, TEMP_KEY, TEMP_SECRET, "another-token").invoke_endpoint(
+            EndpointName=ENDPOINT, Body=astronaut_jpeg, ContentType="image/jpeg"
+        )
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_curl_signs_independently(gateway, astronaut_jpeg, tmp_path):
+    image = tmp_path / "astronaut.jpg"
+    image.write_bytes(astronaut_jpeg)
+    result = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "--fail-with-body",
+            "--cacert",
+            gateway.cert,
+            "--aws-sigv4",
+            f"aws:amz:{REGION}:sagemaker",
+            "--user",
+            f"{KEY}:{SECRET}",
+            "-H",
+            "Content-Type: image/jpeg",
+            "--data-binary",
+            f"@{image}",
+            f"{gateway.url}/endpoints/{ENDPOINT}/invocations",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["image"] == {"width": 512, "height": 512}
+
+
+def test_library_function_for_apps(gateway, astronaut_jpeg):
+    session = boto3.Session(aws_access_key_id=KEY, aws_secret_access_key=SECRET)
+    response = signing.invoke_endpoint(
+        ENDPOINT,
+        astronaut_jpeg,
+        REGION,
+        session=session,
+        endpoint_url=gateway.url,
+        verify=gateway.cert,
+        custom_attributes="threshold=0,max_detections=1",
+    )
+    assert response.status_code == 200
+    assert len(response.json()["detections"]) == 1
+
+
+def assert_refused(gateway, send, status, error_type):
+    before = forwarded_count(gateway)
+    response = send()
+    assert response.status_code == status, response.text
+    assert response.headers["x-amzn-ErrorType"].startswith(error_type)
+    assert response.json()["message"]
+    assert forwarded_count(gateway) == before  # nothing reached the model
+
+
+def signed(gateway, body, secret=SECRET, key=KEY, endpoint=ENDPOINT, **options):
+    session = boto3.Session(aws_access_key_id=key, aws_secret_access_key=secret)
+    return signing.signed_request(
+        endpoint, body, REGION, session=session, endpoint_url=gateway.url, **options
+    )
+
+
+def send(gateway, prepared):
+    with requests.Session() as http:
+        return http.send(prepared, verify=gateway.cert, timeout=60)
+
+
+def test_wrong_secret(gateway, astronaut_jpeg):
+    assert_refused(
+        gateway,
+        lambda: send(gateway, signed(gateway, astronaut_jpeg, "wrong")),
+        403,
+        "InvalidSignatureException",
+    )
+
+
+def test_unknown_key(gateway, astronaut_jpeg):
+    assert_refused(
+        gateway,
+        lambda: send(gateway, signed(gateway, astronaut_jpeg, key="AKIDUNKNOWNKEY000000")),
+        403,
+        "UnrecognizedClientException",
+    )
+
+
+def test_tampered_body(gateway, astronaut_jpeg):
+    prepared = signed(gateway, astronaut_jpeg)
+    prepared.body = astronaut_jpeg[:-1] + b"\0"
+    assert_refused(gateway, lambda: send(gateway, prepared), 403, "InvalidSignatureException")
+
+
+def test_tampered_signed_header(gateway, astronaut_jpeg):
+    prepared = signed(gateway, astronaut_jpeg, custom_attributes="threshold=0.5")
+    prepared.headers["X-Amzn-SageMaker-Custom-Attributes"] = "threshold=0"
+    assert_refused(gateway, lambda: send(gateway, prepared), 403, "InvalidSignatureException")
+
+
+def test_stale_signature(gateway, astronaut_jpeg, monkeypatch):
+    ten_minutes_ago = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - datetime.timedelta(
+        minutes=10
+    )
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: ten_minutes_ago)
+    prepared = signed(gateway, astronaut_jpeg)
+    monkeypatch.undo()
+    assert_refused(gateway, lambda: send(gateway, prepared), 403, "InvalidSignatureException")
+
+
+def test_missing_authentication(gateway, astronaut_jpeg):
+    assert_refused(
+        gateway,
+        lambda: requests.post(
+            f"{gateway.url}/endpoints/{ENDPOINT}/invocations",
+            data=astronaut_jpeg,
+            headers={"Content-Type": "image/jpeg"},
+            verify=gateway.cert,
+            timeout=30,
+        ),
+        403,
+        "MissingAuthenticationTokenException",
+    )
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "AWS4-HMAC-SHA256",
+        "Bearer abc",
+        "AWS4-HMAC-SHA256 Credential=, SignedHeaders=, Signature=",
+        "AWS4-HMAC-SHA256 Credential=AKIDLOCALTESTKEY0001/2026/us-west-2/sagemaker/aws4_request, "
+        "SignedHeaders=host, Signature=" + "0" * 64,
+        "AWS4-HMAC-SHA256 Credential=\xff garbage \xe9",
+    ],
+)
+def test_malformed_authorization_is_403(gateway, authorization):
+    response = requests.post(
+        f"{gateway.url}/endpoints/{ENDPOINT}/invocations",
+        data=b"x",
+        headers={"Authorization": authorization.encode("latin-1"), "X-Amz-Date": "not-a-date"},
+        verify=gateway.cert,
+        timeout=30,
+    )
+    assert response.status_code == 403
+
+
+def test_unknown_endpoint_is_404(gateway, astronaut_jpeg):
+    assert_refused(
+        gateway,
+        lambda: send(gateway, signed(gateway, astronaut_jpeg, endpoint="other-endpoint")),
+        404,
+        "ValidationError",
+    )
+
+
+def test_body_over_six_megabytes_is_413(gateway):
+    body = os.urandom(6 * 1024 * 1024 + 1)
+    assert_refused(gateway, lambda: send(gateway, signed(gateway, body)), 413, "ValidationError")
+
+
+def test_container_errors_come_back_as_model_error(gateway):
+    with pytest.raises(ClientError) as error:
+        runtime(gateway).invoke_endpoint(
+            EndpointName=ENDPOINT, Body=b"not an image", ContentType="text/plain"
+        )
+    assert error.value.response["Error"]["Code"] == "ModelError"
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert error.value.response["OriginalStatusCode"] == 415
+    assert "UnsupportedContentType" in error.value.response["OriginalMessage"]
+
+
+def test_log_lines_carry_no_secrets(gateway):
+    log = gateway.log
+    assert "forwarded" in log and "rejected" in log
+    for secret in (SECRET, TEMP_SECRET, TOKEN, KEY):
+        assert secret not in log
+
+
+def test_print_curl_runs_as_printed(gateway, astronaut_jpeg, tmp_path):
+    image = tmp_path / "astronaut.jpg"
+    image.write_bytes(astronaut_jpeg)
+    env = dict(
+        os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET, AWS_DEFAULT_REGION=REGION
+    )
+    env.pop("AWS_SESSION_TOKEN", None)
+    printed = subprocess.run(
+        [
+            SM_DETECT,
+            "invoke",
+            "--endpoint",
+            ENDPOINT,
+            "--region",
+            REGION,
+            "--endpoint-url",
+            gateway.url,
+            "--ca-bundle",
+            gateway.cert,
+            "--threshold",
+            "0",
+            "--print-curl",
+            str(image),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    assert SECRET not in printed and "$AWS_SECRET_ACCESS_KEY" in printed
+    result = subprocess.run(
+        ["bash", "-c", printed], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["detections"]
+
+
+def test_invoke_command_through_the_gateway(gateway, astronaut_jpeg, tmp_path):
+    image = tmp_path / "astronaut.jpg"
+    image.write_bytes(astronaut_jpeg)
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
+    result = subprocess.run(
+        [
+            SM_DETECT,
+            "invoke",
+            "--endpoint",
+            ENDPOINT,
+            "--region",
+            REGION,
+            "--endpoint-url",
+            gateway.url,
+            "--ca-bundle",
+            gateway.cert,
+            "--threshold",
+            "0",
+            "--json",
+            str(image),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["image"]["width"] == 512
+
+
+def test_postman_collection_has_variables_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    result = subprocess.run(
+        [SM_DETECT, "postman", "--endpoint", ENDPOINT, "--region", REGION, "-o", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    collection = json.loads(
+        (tmp_path / f"sm-detect-{ENDPOINT}.postman_collection.json").read_text()
+    )
+    environment = json.loads(
+        (tmp_path / f"sm-detect-{ENDPOINT}.postman_environment.json").read_text()
+    )
+    assert collection["info"]["schema"].endswith("/v2.1.0/collection.json")
+    auth = {entry["key"]: entry["value"] for entry in collection["auth"]["awsv4"]}
+    assert collection["auth"]["type"] == "awsv4"
+    assert auth == {
+        "accessKey": "{{accessKey}}",
+        "secretKey": "{{secretKey}}",
+        "sessionToken": "{{sessionToken}}",
+        "region": "{{region}}",
+        "service": "sagemaker",
+    }
+    request = collection["item"][0]["request"]
+    assert request["body"]["mode"] == "file" and request["method"] == "POST"
+    values = {entry["key"]: entry for entry in environment["values"]}
+    assert values["baseUrl"]["value"] == f"https://runtime.sagemaker.{REGION}.amazonaws.com"
+    assert values["secretKey"] == {
+        "key": "secretKey",
+        "value": "",
+        "type": "secret",
+        "enabled": True,
+    }
+    for path in tmp_path.iterdir():
+        assert SECRET not in path.read_text()
+
+
+def test_sigv4_against_aws_published_example():
+    # AWS's SigV4 test suite, "get-vanilla": its documented key, date and expected signature
+    authorization = (
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/"
+        "aws4_request, SignedHeaders=host;x-amz-date, Signature="
+        "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+    )
+    credentials = {
+        "AKIDEXAMPLE": sigv4.Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    }
+    headers = [
+        ("Host", "example.amazonaws.com"),
+        ("X-Amz-Date", "20150830T123600Z"),
+        ("Authorization", authorization),
+    ]
+    at = datetime.datetime(2015, 8, 30, 12, 36, tzinfo=datetime.UTC)
+    assert (
+        sigv4.verify("GET", "/", "", headers, b"", credentials, "us-east-1", "service", now=at)
+        == "AKIDEXAMPLE"
+    )
