@@ -348,6 +348,25 @@ def stubbed_sagemaker():
     return sagemaker, Stubber(sagemaker)
 
 
+def stub_model_and_config(stubber):
+    stubber.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:1:model/m"})
+    stubber.add_response(
+        "create_endpoint_config",
+        {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:1:endpoint-config/c"},
+    )
+
+
+def deploy_stubbed(sagemaker):
+    endpoint.deploy(
+        Aws(region=REGION, clients={"sagemaker": sagemaker}),
+        "yolo",
+        "s3://b/m.tar.gz",
+        "img",
+        role="arn:aws:iam::1:role/r",
+        poll_seconds=0,
+    )
+
+
 def endpoint_description(status, **extra):
     now = datetime.datetime(2026, 1, 1)
     return {
@@ -363,11 +382,7 @@ def endpoint_description(status, **extra):
 
 def test_deploy_updates_an_existing_endpoint_in_place():
     sagemaker, stubber = stubbed_sagemaker()
-    stubber.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:1:model/m"})
-    stubber.add_response(
-        "create_endpoint_config",
-        {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:1:endpoint-config/c"},
-    )
+    stub_model_and_config(stubber)
     stubber.add_response("describe_endpoint", endpoint_description("InService"))
     stubber.add_response(
         "update_endpoint",
@@ -377,24 +392,13 @@ def test_deploy_updates_an_existing_endpoint_in_place():
     stubber.add_response("describe_endpoint", endpoint_description("Updating"))
     stubber.add_response("describe_endpoint", endpoint_description("InService"))
     with stubber:
-        endpoint.deploy(
-            Aws(region=REGION, clients={"sagemaker": sagemaker}),
-            "yolo",
-            "s3://b/m.tar.gz",
-            "img",
-            role="arn:aws:iam::1:role/r",
-            poll_seconds=0,
-        )
+        deploy_stubbed(sagemaker)
         stubber.assert_no_pending_responses()
 
 
 def test_failed_endpoint_reports_sagemakers_reason():
     sagemaker, stubber = stubbed_sagemaker()
-    stubber.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:1:model/m"})
-    stubber.add_response(
-        "create_endpoint_config",
-        {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:1:endpoint-config/c"},
-    )
+    stub_model_and_config(stubber)
     stubber.add_client_error(
         "describe_endpoint", "ValidationException", "Could not find endpoint yolo."
     )
@@ -411,14 +415,7 @@ def test_failed_endpoint_reports_sagemakers_reason():
         ),
     )
     with stubber, pytest.raises(CommandError, match="did not pass the ping health check"):
-        endpoint.deploy(
-            Aws(region=REGION, clients={"sagemaker": sagemaker}),
-            "yolo",
-            "s3://b/m.tar.gz",
-            "img",
-            role="arn:aws:iam::1:role/r",
-            poll_seconds=0,
-        )
+        deploy_stubbed(sagemaker)
 
 
 def test_role_discovery_prefers_sagemaker_roles():

@@ -6,7 +6,6 @@ service imports the entry point from ``/opt/ml/model/code`` (``SAGEMAKER_PROGRAM
 ``gluon.Block``, and calls ``input_fn`` / ``predict_fn`` / ``output_fn``.
 """
 
-import json
 import os
 import shutil
 import sys
@@ -15,7 +14,7 @@ import pytest
 import requests
 
 from container.serve import free_port
-from inference import handler
+from tests.conftest import answer_in_process
 from tests.servers import Server, server_env, wait_until
 
 pytestmark = [pytest.mark.server, pytest.mark.compat]
@@ -71,12 +70,9 @@ def test_aws_toolkit_serves_the_archive_code(aws_server, model_dir, astronaut_jp
     assert response.headers["Content-Type"].startswith("application/json")
 
     # the same request through our handler functions in this process
-    detector = handler.model_fn(str(model_dir))
-    request = handler.prepare(
-        astronaut_jpeg, "image/jpeg", attributes["X-Amzn-SageMaker-Custom-Attributes"]
+    assert response.json() == answer_in_process(
+        model_dir, astronaut_jpeg, "image/jpeg", attributes["X-Amzn-SageMaker-Custom-Attributes"]
     )
-    expected, _ = handler.output_fn(handler.predict_fn(request, detector), "application/json")
-    assert response.json() == json.loads(expected)
     assert response.json()["detections"]
 
     # the code that ran is the archive's copy, imported from <base>/model/code

@@ -5,7 +5,6 @@ The image's own ENTRYPOINT runs with the argument ``serve`` inside the built ima
 Run alone with ``pytest -m image``.
 """
 
-import json
 import os
 import subprocess
 import time
@@ -16,8 +15,7 @@ import requests
 from PIL import Image
 
 from container.serve import free_port
-from inference import handler
-from tests.conftest import IMAGE
+from tests.conftest import IMAGE, answer_in_process
 from tests.servers import Server, pinged, wait_until
 
 pytestmark = [pytest.mark.image, pytest.mark.server]
@@ -102,12 +100,9 @@ def test_serves_a_real_photograph(served, model_dir, astronaut_jpeg):
     )
     assert response.status_code == 200
     # the image's MXNet gives what the host's gives for the same model and request
-    detector = handler.model_fn(str(model_dir))
-    request = handler.prepare(
-        astronaut_jpeg, "image/jpeg", attributes["X-Amzn-SageMaker-Custom-Attributes"]
+    assert response.json() == answer_in_process(
+        model_dir, astronaut_jpeg, "image/jpeg", attributes["X-Amzn-SageMaker-Custom-Attributes"]
     )
-    expected, _ = handler.output_fn(handler.predict_fn(request, detector), "application/json")
-    assert response.json() == json.loads(expected)
     assert response.json()["detections"]
 
 

@@ -1,6 +1,7 @@
 """``sm-detect up``: from weights to a serving endpoint in one command, safe to repeat."""
 
 from scripts.commands.deploy import add_deploy_options, deploy_from_args
+from scripts.commands.push import add_push_options
 from scripts.lib import aws
 
 
@@ -23,10 +24,7 @@ def add_parser(subcommands):
         default="build/model.tar.gz",
         help="model archive to use or create (default: build/model.tar.gz)",
     )
-    parser.add_argument("--image", default="sm-detect:latest", help="local image")
-    parser.add_argument("--repository", default="sm-detect", help="ECR repository")
-    parser.add_argument("--tag", default="latest", help="image tag to push")
-    parser.add_argument("--registry", help="push to this registry instead of ECR")
+    add_push_options(parser)
     aws.add_options(parser)
     parser.set_defaults(run=run)
 
