@@ -101,18 +101,16 @@ def configure(environ, base_dir):
 
 def check_model_dir(model_dir):
     """Fail before starting anything when the model directory cannot be served."""
-    from inference import model
+    from inference import handler, model
+    from inference.errors import RequestError
 
-    missing = [
-        name
-        for name in (model.SYMBOL_FILE, model.PARAMS_FILE, model.METADATA_FILE)
-        if not os.path.isfile(os.path.join(model_dir, name))
-    ]
-    if missing:
-        raise SystemExit(
-            f"sm-detect serve: {model_dir} is not a packaged model (missing {', '.join(missing)}); "
-            "create one with `sm-detect package`"
-        )
+    try:
+        handler.endpoint_settings()  # the SM_DETECT_* defaults
+        model.check_model(model_dir)
+    except RequestError as error:
+        raise SystemExit(f"sm-detect serve: bad endpoint setting: {error.message}") from None
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"sm-detect serve: cannot serve {model_dir}: {error}") from None
 
 
 def main(argv=None):

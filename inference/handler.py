@@ -5,14 +5,26 @@ container and, from ``code/`` in the model archive, in AWS's own MXNet inference
 """
 
 import dataclasses
+import functools
 import os
 
 import numpy as np
 
 from inference import decode, encode, model, params, postprocess, preprocess
 
-DEFAULT_PARAMS = params.defaults_from_environment()
-MAX_PIXELS = int(os.environ.get("SM_DETECT_MAX_PIXELS", decode.DEFAULT_MAX_PIXELS))
+
+@functools.cache
+def endpoint_settings():
+    """(request parameter defaults, pixel limit) from the environment, read once.
+
+    ``model_fn`` reads them, so a bad value fails the model load, not every request.
+    """
+    pixels = os.environ.get("SM_DETECT_MAX_PIXELS", str(decode.DEFAULT_MAX_PIXELS))
+    if not pixels.isdigit() or int(pixels) < 1:
+        raise params.InvalidParameter(
+            f"SM_DETECT_MAX_PIXELS must be a positive whole number, got {pixels!r}"
+        )
+    return params.defaults_from_environment(), int(pixels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +54,7 @@ def request_headers(context):
 
 
 def model_fn(model_dir, context=None):
+    endpoint_settings()
     gpu_id = context.system_properties.get("gpu_id") if context is not None else None
     return model.load_detector(model_dir, model.choose_context(gpu_id))
 
@@ -53,8 +66,10 @@ def input_fn(input_data, content_type, context=None):
 
 def prepare(body, content_type, custom_attributes=None):
     """Decode and validate one request: its image and its parameters."""
-    request_params = DEFAULT_PARAMS.with_attributes(custom_attributes)
-    return Request(decode.decode(body, content_type, MAX_PIXELS), request_params)
+    defaults, max_pixels = endpoint_settings()
+    return Request(
+        decode.decode(body, content_type, max_pixels), defaults.with_attributes(custom_attributes)
+    )
 
 
 def predict_fn(data, detector):

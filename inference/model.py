@@ -43,9 +43,8 @@ def choose_context(gpu_id=None):
     return mx.cpu()
 
 
-def load_detector(model_dir, ctx=None):
-    """Load, hybridize and warm up the network in ``model_dir``."""
-    ctx = ctx or choose_context()
+def model_files(model_dir):
+    """Paths of the three files a model directory must hold; names the missing ones."""
     paths = {
         name: os.path.join(model_dir, name) for name in (SYMBOL_FILE, PARAMS_FILE, METADATA_FILE)
     }
@@ -55,6 +54,39 @@ def load_detector(model_dir, ctx=None):
             f"model directory {model_dir} lacks {', '.join(missing)}; "
             "package it with `sm-detect package`"
         )
+    return paths
+
+
+def check_model(model_dir):
+    """Read every file of the model without building the network; raises on the first fault."""
+    paths = model_files(model_dir)
+    try:
+        with open(paths[METADATA_FILE], encoding="utf-8") as file:
+            ModelMetadata.from_json(file.read())
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{METADATA_FILE} is not valid model metadata: {error!r}") from None
+    try:
+        symbol = mx.sym.load(paths[SYMBOL_FILE])
+        params = mx.nd.load(paths[PARAMS_FILE])
+    except mx.base.MXNetError as error:
+        first_line = next(
+            (line for line in str(error).splitlines() if "Check failed" in line),
+            str(error).splitlines()[0] if str(error) else "unreadable",
+        )
+        raise ValueError(f"the network files cannot be read: {first_line.strip()}") from None
+    stored = {name.split(":", 1)[-1] for name in params}
+    needed = set(symbol.list_arguments() + symbol.list_auxiliary_states()) - {"data"}
+    if needed - stored:
+        raise ValueError(
+            f"{PARAMS_FILE} lacks {len(needed - stored)} of the network's "
+            f"{len(needed)} parameters, e.g. {sorted(needed - stored)[0]}"
+        )
+
+
+def load_detector(model_dir, ctx=None):
+    """Load, hybridize and warm up the network in ``model_dir``."""
+    ctx = ctx or choose_context()
+    paths = model_files(model_dir)
     with open(paths[METADATA_FILE], encoding="utf-8") as file:
         metadata = ModelMetadata.from_json(file.read())
     network = gluon.nn.SymbolBlock.imports(

@@ -42,7 +42,7 @@ def test_input_fn_reads_custom_attributes_from_the_context(model_dir, astronaut_
     request = handler.input_fn(astronaut_jpeg, "image/jpeg", context)
     assert request.params.max_detections == 2
     assert request.image.shape == (512, 512, 3)
-    assert handler.input_fn(astronaut_jpeg, "image/jpeg").params == handler.DEFAULT_PARAMS
+    assert handler.input_fn(astronaut_jpeg, "image/jpeg").params == handler.endpoint_settings()[0]
 
 
 def test_round_trip(detector, model_dir, astronaut_jpeg):

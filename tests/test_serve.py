@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from container import serve
+from container.serve import free_port
 from tests.conftest import SM_DETECT
 from tests.servers import pinged, running_server, wait_until
 
@@ -97,10 +98,16 @@ def test_starts_despite_stale_pid_file_honours_settings_and_stops_on_sigterm(
 
 
 @pytest.mark.server
-def test_ping_is_never_healthy_when_the_model_cannot_load(model_dir, tmp_path):
-    broken = tmp_path / "broken-model"
+def test_ping_is_never_healthy_when_the_workers_cannot_load(model_dir, tmp_path):
+    import mxnet as mx
+
+    # every parameter is there, so serve starts; one has the wrong shape, so every worker fails
+    broken = tmp_path / "misshapen-model"
     shutil.copytree(model_dir, broken)
-    (broken / "model-0000.params").write_bytes(b"these are not weights")
+    params = mx.nd.load(str(broken / "model-0000.params"))
+    first_convolution = next(name for name in sorted(params) if name.endswith("conv0_weight"))
+    params[first_convolution] = mx.nd.zeros((7, 3, 3, 3))
+    mx.nd.save(str(broken / "model-0000.params"), params)
     with running_server(broken, tmp_path / "server", wait=False) as server:
         answers = set()
         deadline = time.monotonic() + 25
@@ -112,8 +119,80 @@ def test_ping_is_never_healthy_when_the_model_cannot_load(model_dir, tmp_path):
             time.sleep(0.5)
         assert 503 in answers, f"the front door never answered: {answers}\n{server.log[-3000:]}"
         assert 200 not in answers
-        assert "these are not weights" not in server.log  # no payloads in logs
+        assert "Load model failed" in server.log
         assert not pinged(server.url)
+
+
+def serve_command(model, tmp_path):
+    return [
+        SM_DETECT,
+        "serve",
+        "--model",
+        str(model),
+        "--base-dir",
+        str(tmp_path / "base"),
+        "--port",
+        str(free_port()),
+    ]
+
+
+def test_corrupted_weights_stop_the_server_with_one_line(model_dir, tmp_path):
+    broken = tmp_path / "broken-model"
+    shutil.copytree(model_dir, broken)
+    (broken / "model-0000.params").write_bytes(b"these are not weights")
+    result = subprocess.run(
+        serve_command(broken, tmp_path), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    (line,) = [line for line in result.stderr.splitlines() if "sm-detect serve" in line]
+    assert "the network files cannot be read" in line
+    assert "Traceback" not in result.stderr
+
+
+def test_weights_of_another_network_stop_the_server(model_dir, tmp_path):
+    import mxnet as mx
+
+    broken = tmp_path / "wrong-model"
+    shutil.copytree(model_dir, broken)
+    mx.nd.save(str(broken / "model-0000.params"), {"arg:unrelated_weight": mx.nd.zeros((1,))})
+    result = subprocess.run(
+        serve_command(broken, tmp_path), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert "lacks" in result.stderr and "parameters" in result.stderr
+
+
+def test_bad_endpoint_setting_stops_the_server_with_one_line(model_dir, tmp_path):
+    result = subprocess.run(
+        serve_command(model_dir, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, SM_DETECT_THRESHOLD="2"),
+    )
+    assert result.returncode != 0
+    assert "bad endpoint setting: threshold must be between 0 and 1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("name", ["../escaped.txt", "/tmp/sm-detect-escaped-absolute.txt"])
+def test_hostile_archive_is_refused_before_writing(tmp_path, name):
+    import io
+    import tarfile
+
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        member = tarfile.TarInfo(name)
+        member.size = 4
+        tar.addfile(member, io.BytesIO(b"evil"))
+    result = subprocess.run(
+        serve_command(archive, tmp_path), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert "refusing archive member" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "escaped.txt").exists()
+    assert not (tmp_path / "base" / "escaped.txt").exists()
+    assert not os.path.exists("/tmp/sm-detect-escaped-absolute.txt")
 
 
 def test_missing_model_exits_with_one_clear_line(tmp_path):
@@ -134,7 +213,7 @@ def test_missing_model_exits_with_one_clear_line(tmp_path):
         timeout=60,
     )
     assert result.returncode != 0
-    assert "is not a packaged model" in result.stderr and "sm-detect package" in result.stderr
+    assert "lacks model-symbol.json" in result.stderr and "sm-detect package" in result.stderr
     assert "Traceback" not in result.stderr
 
 
