@@ -24,8 +24,8 @@ test: $(VENV)/.dev java test-tools lint
 	$(BIN)/python -m pytest
 
 # Debian's tools the image and deployment tests use: a daemonless image builder, a base-image
-# maker, and a real OCI registry
-TEST_TOOLS := buildah debootstrap podman docker-registry
+# maker, a real OCI registry, and an HTTP load generator
+TEST_TOOLS := buildah debootstrap podman docker-registry wrk
 test-tools:
 	@missing=$$(for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null || echo $$tool; done); \
 	if [ -n "$$missing" ]; then \

@@ -56,7 +56,7 @@ def to_detections(ids, scores, boxes, input_size, image_size, labels, params):
     ids = np.asarray(ids).reshape(-1).astype(np.int64)
     scores = np.asarray(scores, dtype=np.float32).reshape(-1)
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-    keep = (ids >= 0) & (scores >= params.threshold)
+    keep = (ids >= 0) & (scores.astype(np.float64) >= params.threshold)  # no float32 rounding
     if params.classes:
         keep &= np.isin(ids, class_ids_for(params.classes, labels))
     ids, scores, boxes = ids[keep], scores[keep], boxes[keep]
