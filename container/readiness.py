@@ -32,6 +32,8 @@ def live_workers(directory):
             with contextlib.suppress(OSError, ValueError, psutil.Error):
                 with open(os.path.join(directory, name), encoding="ascii") as file:
                     started = float(file.read())
-                if psutil.Process(int(name)).create_time() == started:
+                process = psutil.Process(int(name))
+                # a killed worker lingers as a zombie until reaped: that is not alive
+                if process.create_time() == started and process.status() != psutil.STATUS_ZOMBIE:
                     live.append(int(name))
     return live
