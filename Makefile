@@ -38,6 +38,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint Dockerfile Dockerfile.gpu
+	git ls-files -z | xargs -0 $(BIN)/detect-secrets-hook --baseline .secrets.baseline
 
 # docker build where a Docker engine answers, else buildah; MODEL_ARCHIVE=build/x.tar.gz bakes a model in
 image:
