@@ -11,6 +11,7 @@ the payload limit with a JSON 413 before a byte reaches a worker, serves batch t
 import asyncio
 import logging
 import threading
+import time
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 
@@ -39,6 +40,8 @@ class FrontDoor:
         self.timeout = ClientTimeout(total=timeout_seconds + 5)
         self.workers = workers
         self.session = None
+        self.in_flight = 0
+        self.draining = False
 
     def application(self):
         app = web.Application(client_max_size=self.max_payload_bytes)
@@ -77,7 +80,7 @@ class FrontDoor:
         )
 
     async def ping(self, _request):
-        if await self.ready():
+        if not self.draining and await self.ready():
             return web.json_response({"status": "healthy"})
         return web.json_response({"status": "starting"}, status=503)
 
@@ -91,6 +94,15 @@ class FrontDoor:
         )
 
     async def invocations(self, request):
+        if self.draining:
+            return error_response(503, "ShuttingDown", "the server is stopping")
+        self.in_flight += 1
+        try:
+            return await self.forward(request)
+        finally:
+            self.in_flight -= 1
+
+    async def forward(self, request):
         if request.content_length is not None and request.content_length > self.max_payload_bytes:
             return self.too_large(request.content_length)
         try:
@@ -158,7 +170,10 @@ class FrontDoorThread:
     def run(self):
         asyncio.set_event_loop(self.loop)
         try:
-            self.runner = web.AppRunner(self.front_door.application(), access_log=None)
+            # requests are drained before stop(); idle keep-alive connections need not be awaited
+            self.runner = web.AppRunner(
+                self.front_door.application(), access_log=None, shutdown_timeout=1.0
+            )
             self.loop.run_until_complete(self.runner.setup())
             site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True)
             self.loop.run_until_complete(site.start())
@@ -169,6 +184,14 @@ class FrontDoorThread:
         self.started.set()
         self.loop.run_forever()
         self.loop.run_until_complete(self.runner.cleanup())
+
+    def drain(self, timeout_seconds):
+        """Refuse new requests, then wait for those in flight (at most ``timeout_seconds``)."""
+        self.loop.call_soon_threadsafe(setattr, self.front_door, "draining", True)
+        deadline = time.monotonic() + timeout_seconds
+        while self.front_door.in_flight and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.front_door.in_flight
 
     def stop(self):
         if self.thread.is_alive():

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import math
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -22,6 +23,7 @@ HANDLER = "container.handler_service:handle"
 DEFAULT_PORT = 8080
 DEFAULT_TIMEOUT_SECONDS = 60
 DEFAULT_MAX_PAYLOAD_MB = 6
+DRAIN_SECONDS = 20  # of SageMaker's 30 s between SIGTERM and SIGKILL
 WORKER_MEMORY_BYTES = 1 << 30  # one YOLOv3 worker peaks under 1 GiB
 
 logger = logging.getLogger("sm-detect.serve")
@@ -150,12 +152,30 @@ def main(argv=None):
         settings["workers"],
         environ["OMP_NUM_THREADS"],
     )
+    # The toolkit's SIGTERM handler stops MMS at once, cutting requests in flight; ours lets
+    # the front door finish them first, within SageMaker's 30 s.
+    model_server._add_sigterm_handler = drain_then_stop(front_door)
     try:
         model_server.start_model_server(handler_service=HANDLER)
     finally:
         front_door.stop()
         stop_leftover_workers(settings["run_dir"])
         logger.info("stopped")
+
+
+def drain_then_stop(front_door, drain_seconds=DRAIN_SECONDS):
+    """A SIGTERM handler installer for the toolkit: drain the front door, then stop MMS."""
+
+    def install(mms_process):
+        def on_sigterm(_signal, _frame):
+            left = front_door.drain(drain_seconds)
+            logger.info("SIGTERM: %d request(s) still in flight after draining", left)
+            with contextlib.suppress(OSError):
+                os.kill(mms_process.pid, signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+
+    return install
 
 
 def stop_leftover_workers(run_dir, grace_seconds=5):

@@ -124,10 +124,12 @@ class Client(threading.Thread):
         super().__init__(daemon=True)
         self.url, self.body = url, body
         self.results = []
+        self.timed = []  # (start time, result)
         self.stopping = threading.Event()
 
     def run(self):
         while not self.stopping.is_set():
+            started = time.monotonic()
             try:
                 response = requests.post(
                     f"{self.url}/invocations",
@@ -138,6 +140,7 @@ class Client(threading.Thread):
                 self.results.append(response.status_code)
             except requests.RequestException as error:
                 self.results.append(type(error).__name__)
+            self.timed.append((started, self.results[-1]))
 
 
 def test_a_killed_worker_is_replaced(model_archive, small_jpeg, tmp_path):
@@ -167,3 +170,29 @@ def test_a_killed_worker_is_replaced(model_archive, small_jpeg, tmp_path):
         assert all(isinstance(result, int) and result >= 500 for result in failed)
         assert len(failed) <= 1  # only the request the worker held may fail
         assert all(client.results[-1] == 200 for client in clients)  # serving again
+
+
+def test_sigterm_under_load_finishes_requests_in_flight(model_archive, small_jpeg, tmp_path):
+    with running_server(model_archive, tmp_path / "server") as server:
+        clients = [Client(server.url, small_jpeg.read_bytes()) for _ in range(3)]
+        for client in clients:
+            client.start()
+        time.sleep(4)
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        code = server.process.wait(timeout=30)
+        stopped_after = time.monotonic() - signalled
+        for client in clients:
+            client.stopping.set()
+            client.join(timeout=120)
+        timed = [entry for client in clients for entry in client.timed]
+        before = [result for started, result in timed if started < signalled]
+        after = [result for started, result in timed if started >= signalled]
+        print(
+            f"\nSIGTERM under load: exit {code} after {stopped_after:.1f} s; requests started "
+            f"before it: {len(before)} ({sorted(set(map(str, before)))}), after: {len(after)} "
+            f"({sorted(set(map(str, after)))})"
+        )
+        assert code == 0 and stopped_after < 30
+        assert before and all(result == 200 for result in before)  # in flight: all answered
+        assert all(result == 503 or isinstance(result, str) for result in after)
