@@ -282,38 +282,37 @@ def test_log_lines_carry_no_secrets(gateway):
         assert secret not in log
 
 
+def invoke_through(gateway, image, *options):
+    """`sm-detect invoke` at the gateway, keys in the environment as a user would have them."""
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
+    env.pop("AWS_SESSION_TOKEN", None)
+    command = [
+        SM_DETECT,
+        "invoke",
+        "--endpoint",
+        ENDPOINT,
+        "--region",
+        REGION,
+        "--endpoint-url",
+        gateway.url,
+        "--ca-bundle",
+        gateway.cert,
+        "--threshold",
+        "0",
+        *options,
+        str(image),
+    ]
+    return subprocess.run(command, capture_output=True, text=True, env=env), env
+
+
 def test_print_curl_runs_as_printed(gateway, astronaut_jpeg, tmp_path):
     image = tmp_path / "astronaut.jpg"
     image.write_bytes(astronaut_jpeg)
-    env = dict(
-        os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET, AWS_DEFAULT_REGION=REGION
-    )
-    env.pop("AWS_SESSION_TOKEN", None)
-    printed = subprocess.run(
-        [
-            SM_DETECT,
-            "invoke",
-            "--endpoint",
-            ENDPOINT,
-            "--region",
-            REGION,
-            "--endpoint-url",
-            gateway.url,
-            "--ca-bundle",
-            gateway.cert,
-            "--threshold",
-            "0",
-            "--print-curl",
-            str(image),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    ).stdout
-    assert SECRET not in printed and "$AWS_SECRET_ACCESS_KEY" in printed
+    printed, env = invoke_through(gateway, image, "--print-curl")
+    assert printed.returncode == 0, printed.stderr
+    assert SECRET not in printed.stdout and "$AWS_SECRET_ACCESS_KEY" in printed.stdout
     result = subprocess.run(
-        ["bash", "-c", printed], capture_output=True, text=True, env=env, timeout=120
+        ["bash", "-c", printed.stdout], capture_output=True, text=True, env=env, timeout=120
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["detections"]
@@ -322,28 +321,7 @@ def test_print_curl_runs_as_printed(gateway, astronaut_jpeg, tmp_path):
 def test_invoke_command_through_the_gateway(gateway, astronaut_jpeg, tmp_path):
     image = tmp_path / "astronaut.jpg"
     image.write_bytes(astronaut_jpeg)
-    env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
-    result = subprocess.run(
-        [
-            SM_DETECT,
-            "invoke",
-            "--endpoint",
-            ENDPOINT,
-            "--region",
-            REGION,
-            "--endpoint-url",
-            gateway.url,
-            "--ca-bundle",
-            gateway.cert,
-            "--threshold",
-            "0",
-            "--json",
-            str(image),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    result, _ = invoke_through(gateway, image, "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["image"]["width"] == 512
 

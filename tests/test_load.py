@@ -127,6 +127,13 @@ class Client(threading.Thread):
         self.timed = []  # (start time, result)
         self.stopping = threading.Event()
 
+    @classmethod
+    def start_several(cls, url, body, count):
+        clients = [cls(url, body) for _ in range(count)]
+        for client in clients:
+            client.start()
+        return clients
+
     def run(self):
         while not self.stopping.is_set():
             started = time.monotonic()
@@ -145,9 +152,7 @@ class Client(threading.Thread):
 
 def test_a_killed_worker_is_replaced(model_archive, small_jpeg, tmp_path):
     with running_server(model_archive, tmp_path / "server") as server:
-        clients = [Client(server.url, small_jpeg.read_bytes()) for _ in range(3)]
-        for client in clients:
-            client.start()
+        clients = Client.start_several(server.url, small_jpeg.read_bytes(), 3)
         time.sleep(4)
         ready = list((tmp_path / "server").glob("sm-detect-*/ready/*"))
         (victim,) = [int(path.name) for path in ready]
@@ -174,9 +179,7 @@ def test_a_killed_worker_is_replaced(model_archive, small_jpeg, tmp_path):
 
 def test_sigterm_under_load_finishes_requests_in_flight(model_archive, small_jpeg, tmp_path):
     with running_server(model_archive, tmp_path / "server") as server:
-        clients = [Client(server.url, small_jpeg.read_bytes()) for _ in range(3)]
-        for client in clients:
-            client.start()
+        clients = Client.start_several(server.url, small_jpeg.read_bytes(), 3)
         time.sleep(4)
         signalled = time.monotonic()
         server.process.send_signal(signal.SIGTERM)

@@ -55,10 +55,8 @@ def run(command, dry_run, stdin=None):
         return
     result = subprocess.run(command, input=stdin, capture_output=True, text=True)
     if result.returncode != 0:
-        raise CommandError(
-            f"{command[0]} {command[1]} failed: "
-            f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}"
-        )
+        output = (result.stderr or result.stdout).strip().splitlines() or ["no output"]
+        raise CommandError(f"{command[0]} {command[1]} failed: {output[-1]}")
 
 
 def push(aws, image, repository, tag, registry=None):
