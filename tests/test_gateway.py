@@ -24,7 +24,7 @@ from tests.servers import Server, wait_until
 pytestmark = pytest.mark.server
 REGION = "us-west-2"
 ENDPOINT = "yolo-local"
-KEY, SECRET = "AKIDLOCALTESTKEY0001", "local-test-secret-not-a-real-one"
+KEY, SECRET = "AKIDLOCALTESTKEY0001", "local-test-secret-not-a-real-one"  # pragma: allowlist secret
 TEMP_KEY, TEMP_SECRET, TOKEN = "ASIDLOCALTESTKEY0002", "temporary-test-secret", "session-token-x"
 
 
@@ -369,7 +369,8 @@ def test_sigv4_against_aws_published_example():
     authorization = (
         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/"
         "aws4_request, SignedHeaders=host;x-amz-date, Signature="
-        "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+        "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d"  # pragma: allowlist secret
+        "763fbf31"
     )
     credentials = {
         "AKIDEXAMPLE": sigv4.Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
