@@ -73,7 +73,9 @@ def prepare(body, content_type, custom_attributes=None):
 
 
 def predict_fn(data, detector):
-    tensor = preprocess.to_tensor(data.image, ctx=detector.ctx, **detector.metadata.preprocessing)
+    tensor = preprocess.to_tensor(
+        data.image, data.params.mode, ctx=detector.ctx, **detector.metadata.preprocessing
+    )
     ids, scores, boxes = detector(tensor)
     return Prediction(
         request=data,

@@ -1,15 +1,17 @@
 """Request parameters: ``X-Amzn-SageMaker-Custom-Attributes`` over per-endpoint defaults.
 
-The header reads ``threshold=0.5,max_detections=20,classes=dog;person``. Defaults come from the
-environment (``SM_DETECT_THRESHOLD``, ``SM_DETECT_MAX_DETECTIONS``, ``SM_DETECT_CLASSES``) so one
-image can serve endpoints with different needs. Unknown keys are refused rather than ignored, so a
-misspelt ``treshold`` does not silently do nothing.
+The header reads ``threshold=0.5,max_detections=20,classes=dog;person,mode=square320``. Defaults
+come from the environment (``SM_DETECT_THRESHOLD``, ``SM_DETECT_MAX_DETECTIONS``,
+``SM_DETECT_CLASSES``, ``SM_DETECT_MODE``) so one image can serve endpoints with different needs.
+Unknown keys are refused rather than ignored, so a misspelt ``treshold`` does not silently do
+nothing.
 """
 
 import dataclasses
 import math
 import os
 
+from inference import preprocess
 from inference.errors import InvalidParameter
 
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
@@ -21,6 +23,7 @@ class RequestParams:
     threshold: float = 0.5
     max_detections: int = 100
     classes: tuple = ()  # empty: every class
+    mode: str = preprocess.ASPECT  # how the image is sized for the network, see preprocess
 
     def with_attributes(self, header):
         """These parameters overridden by a Custom-Attributes header value."""
@@ -79,6 +82,7 @@ PARSERS = {
     "threshold": parse_threshold,
     "max_detections": parse_max_detections,
     "classes": parse_classes,
+    "mode": preprocess.check_mode,
 }
 
 
@@ -93,4 +97,5 @@ def defaults_from_environment(environ=os.environ):
         classes=parse_classes(environ["SM_DETECT_CLASSES"])
         if environ.get("SM_DETECT_CLASSES")
         else base.classes,
+        mode=preprocess.check_mode(environ.get("SM_DETECT_MODE", base.mode)),
     )

@@ -55,11 +55,24 @@ def test_defaults_from_environment():
         "SM_DETECT_THRESHOLD": "0.2",
         "SM_DETECT_MAX_DETECTIONS": "5",
         "SM_DETECT_CLASSES": "cat;dog",
+        "SM_DETECT_MODE": "square320",
     }
-    assert params.defaults_from_environment(environ) == RequestParams(0.2, 5, ("cat", "dog"))
+    assert params.defaults_from_environment(environ) == RequestParams(
+        0.2, 5, ("cat", "dog"), "square320"
+    )
     assert params.defaults_from_environment({}) == RequestParams()
 
 
 def test_bad_environment_fails_at_start_up():
     with pytest.raises(InvalidParameter):
         params.defaults_from_environment({"SM_DETECT_THRESHOLD": "2"})
+    with pytest.raises(InvalidParameter, match="mode must be one of"):
+        params.defaults_from_environment({"SM_DETECT_MODE": "fast"})
+
+
+def test_mode_per_request_over_the_endpoint_default():
+    defaults = RequestParams(mode="square416")
+    assert defaults.with_attributes("mode=square608").mode == "square608"
+    assert defaults.with_attributes("threshold=0.3").mode == "square416"
+    with pytest.raises(InvalidParameter, match="got 'Square608'"):
+        defaults.with_attributes("mode=Square608")

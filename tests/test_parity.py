@@ -5,6 +5,7 @@ exported from, boxes mapped back to the original image by the resize factor.
 Served: the packaged model behind the real server, over HTTP.
 """
 
+import mxnet as mx
 import numpy as np
 import pytest
 import requests
@@ -21,13 +22,21 @@ def reference_detections(net, path):
     return ids[:, 0], scores[:, 0], boxes, resized.shape[:2]
 
 
-def served_detections(server, body, content_type):
+def evaluation_reference(net, photo, side):
+    """GluonCV's evaluation input (``YOLO3DefaultValTransform``), the basis of its COCO AP."""
+    transform = yolo.YOLO3DefaultValTransform(side, side)
+    tensor, _ = transform(mx.nd.array(photo, dtype="uint8"), np.zeros((1, 5)))
+    ids, scores, boxes = (output[0].asnumpy() for output in net(tensor.expand_dims(0)))
+    return ids[:, 0], scores[:, 0], boxes, (side, side)
+
+
+def served_detections(server, body, content_type, attributes=""):
     response = requests.post(
         f"{server.url}/invocations",
         data=body,
         headers={
             "Content-Type": content_type,
-            "X-Amzn-SageMaker-Custom-Attributes": "threshold=0,max_detections=1000",
+            "X-Amzn-SageMaker-Custom-Attributes": "threshold=0,max_detections=1000" + attributes,
         },
         timeout=120,
     )
@@ -79,3 +88,12 @@ def test_jpeg_parity(server, reference_net, photos, tmp_path):
     path.write_bytes(body)
     served = served_detections(server, body, "image/jpeg")
     assert_same(served, reference_detections(reference_net, path), photos["astronaut"].shape)
+
+
+@pytest.mark.parametrize("side", [320, 608])
+def test_square_mode_parity_with_gluoncv_evaluation(server, reference_net, photos, side):
+    photo = photos["motorcycle"]  # 741x500: stretched, so x and y scale back differently
+    served = served_detections(
+        server, encode_image(photo, "PNG"), "image/png", f",mode=square{side}"
+    )
+    assert_same(served, evaluation_reference(reference_net, photo, side), photo.shape)
