@@ -15,13 +15,19 @@ WEIGHTS_TAG := $(if $(filter pretrained random,$(WEIGHTS)),$(WEIGHTS),$(basename
 MODEL ?= build/model-$(WEIGHTS_TAG).tar.gz
 PIP := $(BIN)/python -m pip install --disable-pip-version-check --quiet
 
-.PHONY: serve test test-tools lint image java venv clean
+.PHONY: serve test bench test-tools lint image java venv clean
 
 serve: $(VENV)/.runtime java $(MODEL)
 	$(BIN)/sm-detect serve --model $(MODEL) --port $(PORT) --host $(HOST)
 
 test: $(VENV)/.dev java test-tools lint
 	$(BIN)/python -m pytest
+
+# latency, throughput, start-up and memory against the seed's pipeline and AWS's own stack, on
+# random weights (the pretrained ones cost the same): prints the figures and writes BENCHMARKS.md
+BENCH_MODEL := build/model-random.tar.gz
+bench: $(VENV)/.dev java $(BENCH_MODEL)
+	$(BIN)/sm-detect bench --model $(BENCH_MODEL)
 
 # Debian's tools the image and deployment tests use: a daemonless image builder, a base-image
 # maker, a real OCI registry, and an HTTP load generator
@@ -46,6 +52,11 @@ image:
 
 $(MODEL): $(VENV)/.runtime $(wildcard inference/*.py)
 	$(BIN)/sm-detect package --weights $(WEIGHTS) $(if $(CLASSES),--classes $(CLASSES)) --output $@
+
+ifneq ($(MODEL),$(BENCH_MODEL))
+$(BENCH_MODEL): $(VENV)/.runtime $(wildcard inference/*.py)
+	$(BIN)/sm-detect package --weights random --output $@
+endif
 
 venv: $(VENV)/.runtime
 

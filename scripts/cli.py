@@ -4,6 +4,7 @@ import argparse
 import sys
 
 from scripts.commands import (
+    bench,
     deploy,
     gateway,
     invoke,
@@ -33,6 +34,7 @@ COMMANDS = (
     up,
     gateway,
     postman,
+    bench,
 )
 
 

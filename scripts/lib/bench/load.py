@@ -1,0 +1,81 @@
+"""Closed-loop HTTP load: ``concurrency`` clients, each sending its next request on an answer.
+
+What a SageMaker endpoint sees from a fixed number of callers; images per second is answered
+requests over wall time.
+"""
+
+import collections
+import dataclasses
+import threading
+import time
+
+import numpy as np
+import requests
+
+
+@dataclasses.dataclass
+class LoadResult:
+    concurrency: int
+    seconds: list  # latency of each answered request
+    statuses: collections.Counter
+    wall: float
+
+    @property
+    def ok(self):
+        return self.statuses.get(200, 0)
+
+    @property
+    def images_per_second(self):
+        return self.ok / self.wall if self.wall > 0 else 0.0
+
+    def check_answered(self, log_tail=""):
+        """Raise when no request was answered: a benchmark of errors is no benchmark."""
+        if not self.ok:
+            raise RuntimeError(f"no request answered 200: {dict(self.statuses)}\n{log_tail}")
+        return self
+
+    @property
+    def server_errors(self):
+        return sum(count for status, count in self.statuses.items() if status >= 500)
+
+
+def percentiles(seconds, points=(50, 90, 99)):
+    """{50: p50, 90: p90, 99: p99} of ``seconds`` (linear interpolation between samples)."""
+    return {point: float(np.percentile(seconds, point)) for point in points}
+
+
+def post_loop(url, body, headers, concurrency, total, timeout=120):
+    """Send ``total`` POSTs of ``body`` from ``concurrency`` threads; collect every outcome."""
+    lock = threading.Lock()
+    remaining = [total]
+    seconds, statuses = [], collections.Counter()
+    start = threading.Barrier(concurrency + 1)
+
+    def client():
+        with requests.Session() as session:
+            start.wait()
+            while True:
+                with lock:
+                    if remaining[0] == 0:
+                        return
+                    remaining[0] -= 1
+                started = time.perf_counter()
+                try:
+                    status = session.post(url, data=body, headers=headers, timeout=timeout)
+                    status = status.status_code
+                except requests.RequestException:
+                    status = 0  # no answer at all: a timeout or a dropped connection
+                elapsed = time.perf_counter() - started
+                with lock:
+                    statuses[status] += 1
+                    if status == 200:
+                        seconds.append(elapsed)
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return LoadResult(concurrency, seconds, statuses, time.perf_counter() - began)

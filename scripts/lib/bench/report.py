@@ -1,0 +1,305 @@
+"""The benchmark's figures as Markdown: what ``sm-detect bench`` prints and writes.
+
+Every ratio is between figures of the same run; every time is a median unless marked p90/p99.
+"""
+
+import statistics
+
+# GluonCV's model zoo, yolo3_darknet53_coco, COCO val2017 mAP[.5:.95] at each square input
+PUBLISHED_AP = {"square320": 33.6, "square416": 36.0, "square608": 37.0}
+AP_SOURCE = "https://cv.gluon.ai/model_zoo/detection.html"
+TARGETS = {
+    "latency_vs_aws": 1.3,
+    "throughput_vs_aws": 1.1,
+    "overhead": 1.03,
+    "gemm_share": 0.85,
+    "throughput_vs_forward": 0.95,
+    "square416": 1.3,
+    "square320": 2.0,
+    "cold_start_seconds": 10.0,
+    "rss_bytes": 1 << 30,
+}
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def ms(seconds):
+    return f"{seconds * 1000:.0f} ms"
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def verdict(value, target, higher_is_better=True):
+    met = value >= target if higher_is_better else value <= target
+    return "met" if met else "**not met**"
+
+
+class Report:
+    def __init__(self, figures):
+        self.figures = figures
+        self.in_process = figures["in_process"]
+        self.served = figures["served"]
+        self.images = figures["images"]
+        self.reference = "768x576" if "768x576" in self.images else self.images[0]
+
+    def forward(self, label, mode="aspect"):
+        return self.in_process["forward"][f"{label}/{mode}"]
+
+    def forward_seconds(self, label, mode="aspect"):
+        return median(self.forward(label, mode)["seconds"])
+
+    def seed_seconds(self, label):
+        return median(self.in_process["seed"][label])
+
+    def rate(self, stack, label, concurrency):
+        return self.served[stack]["sizes"][label]["concurrency"][concurrency]["images_per_second"]
+
+    def markdown(self, command):
+        parts = [
+            "# Benchmarks",
+            f"Measured by `{command}`; every ratio is between figures of the same run.",
+            self.machine_section(),
+            self.in_process_section(),
+            self.latency_section(),
+            self.throughput_section(),
+            self.start_section(),
+            self.modes_section(),
+            self.targets_section(),
+        ]
+        return "\n\n".join(part for part in parts if part) + "\n"
+
+    def machine_section(self):
+        m = self.figures["machine"]
+        settings = self.figures["settings"]
+        return "\n".join(
+            [
+                "## Machine",
+                f"- CPU: {m['cpu']} ({m['vendor']}, family {m['family']}), {m['cores']} cores, "
+                f"flags: {', '.join(m['flags']) or 'none of note'}",
+                f"- Theoretical FP32 peak: {m['theoretical_gflops']} GFLOP/s = {m['cores']} cores "
+                f"x {m['fp32_lanes']} lanes x 2 FMA units x 2 FLOPs x {m['clock_ghz']} GHz "
+                "(/proc/cpuinfo's clock, which may be the base clock: a measured rate above it "
+                "means the cores boost)",
+                f"- Practical FP32 peak: {self.in_process['gemm_gflops']:.1f} GFLOP/s, a 4096 x "
+                f"4096 float32 GEMM (numpy's OpenBLAS) on {m['cores']} threads",
+                f"- Runs: {settings['repeats']} sequential requests or forward passes per "
+                f"latency figure; {settings['rounds']} rounds of {settings['per_client']} "
+                "requests per client per throughput figure",
+            ]
+        )
+
+    def in_process_section(self):
+        gemm = self.in_process["gemm_gflops"]
+        theoretical = self.figures["machine"]["theoretical_gflops"]
+        rows = []
+        for label in self.images:
+            forward = self.forward(label)
+            seconds = self.forward_seconds(label)
+            gflops = forward["flops"] / seconds / 1e9
+            rows.append(
+                [
+                    label,
+                    "x".join(str(side) for side in forward["input"]),
+                    ms(self.seed_seconds(label)),
+                    ms(seconds),
+                    f"{self.seed_seconds(label) / seconds:.2f}",
+                    f"{forward['flops'] / 1e9:.1f}",
+                    f"{gflops:.0f}",
+                    f"{gflops / gemm:.0%}",
+                    f"{gflops / theoretical:.0%}" if theoretical else "n/a",
+                ]
+            )
+        header = [
+            "image",
+            "input",
+            "A: seed pipeline",
+            "B: bare forward",
+            "A / B",
+            "conv GFLOP",
+            "B GFLOP/s",
+            "of GEMM peak",
+            "of theoretical",
+        ]
+        return "## In process: A, the seed's pipeline, and B, the bare forward\n\n" + table(
+            header, rows
+        )
+
+    def latency_section(self):
+        rows = []
+        for stack, served in self.served.items():
+            for label in self.images:
+                latency = served["sizes"][label]["latency"]
+                rows.append(
+                    [
+                        stack,
+                        label,
+                        ms(latency[50]),
+                        ms(latency[90]),
+                        ms(latency[99]),
+                        f"{latency[50] / self.forward_seconds(label):.3f}",
+                    ]
+                )
+        header = ["stack", "image", "p50", "p90", "p99", "p50 / B"]
+        return (
+            "## Served latency, one request at a time (JPEG in, JSON out, over HTTP)\n\n"
+            + self.stack_legend()
+            + "\n\n"
+            + table(header, rows)
+        )
+
+    def stack_legend(self):
+        return "\n".join(f"- `{stack}`: {served['title']}" for stack, served in self.served.items())
+
+    def throughput_section(self):
+        levels = self.figures["settings"]["concurrency"]
+        rows = []
+        for stack, served in self.served.items():
+            for label in self.images:
+                at = served["sizes"][label]["concurrency"]
+                top = at[max(levels)]
+                rows.append(
+                    [stack, label]
+                    + [f"{at[level]['images_per_second']:.2f}" for level in levels]
+                    + [
+                        ms(top["p99"]) if top["p99"] is not None else "n/a",
+                        sum(at[level]["errors_5xx"] for level in levels),
+                        f"{1 / self.forward_seconds(label):.2f}",
+                    ]
+                )
+        header = (
+            ["stack", "image"]
+            + [f"c={level}" for level in levels]
+            + [f"p99 at c={max(levels)}", "5xx", "1 / B"]
+        )
+        return "## Served throughput, images per second at each concurrency\n\n" + table(
+            header, rows
+        )
+
+    def start_section(self):
+        rows = []
+        for stack, served in self.served.items():
+            rss = served["peak_rss_bytes"]
+            rows.append(
+                [
+                    stack,
+                    f"{served['cold_start']['ping']:.1f} s",
+                    f"{served['cold_start']['first_answer']:.1f} s",
+                    served["workers"],
+                    f"{max(rss) / 2**20:.0f} MiB" if rss else "n/a",
+                ]
+            )
+        header = ["stack", "first /ping 200", "first answer", "workers", "peak RSS per worker"]
+        return (
+            "## Cold start (process start to ...) and memory\n\n"
+            + table(header, rows)
+            + "\n\nAWS's toolkit answers /ping before its workers have loaded the model."
+        )
+
+    def modes_section(self):
+        modes = self.served.get("ours", {}).get("modes")
+        if not modes:
+            return ""
+        seed_rate = 1 / self.seed_seconds(self.reference)
+        rows = []
+        for mode, figures in modes.items():
+            forward = self.forward(self.reference, mode)
+            rates = figures["images_per_second"]
+            busy = max(rates)
+            rows.append(
+                [
+                    mode,
+                    "x".join(str(side) for side in forward["input"]),
+                    ms(median(forward["seconds"])),
+                    ms(figures["latency"][50]),
+                    f"{rates[1]:.2f}",
+                    f"{rates[busy]:.2f}",
+                    f"{rates[1] / seed_rate:.2f}",
+                    PUBLISHED_AP.get(mode, "as GluonCV's `load_test`"),
+                ]
+            )
+        busy = max(next(iter(modes.values()))["images_per_second"])
+        header = [
+            "mode",
+            "input",
+            "B: forward",
+            "served p50",
+            "images/s c=1",
+            f"images/s c={busy}",
+            "c=1 vs A",
+            "published COCO AP",
+        ]
+        return (
+            f"## Speed/accuracy modes, per request, on the {self.reference} image\n\n"
+            + table(header, rows)
+            + f"\n\n'c=1 vs A': served images per second over the seed pipeline's in process "
+            f"({seed_rate:.2f}/s). AP: {AP_SOURCE} (mAP 0.5:0.95, COCO val2017)."
+        )
+
+    def targets_section(self):
+        ref, lines = self.reference, []
+        if "aws" in self.served and "ours" in self.served:
+            aws = self.served["aws"]["sizes"][ref]
+            ours = self.served["ours"]["sizes"][ref]
+            speedup = aws["latency"][50] / ours["latency"][50]
+            lines.append(
+                f"- p50 at c=1 vs C ({ref}): {speedup:.2f}x faster, target "
+                f"{TARGETS['latency_vs_aws']}x: {verdict(speedup, TARGETS['latency_vs_aws'])}"
+            )
+            for stack in [s for s in self.served if s != "aws"]:
+                if 4 in self.figures["settings"]["concurrency"]:
+                    ratio = self.rate(stack, ref, 4) / self.rate("aws", ref, 4)
+                    lines.append(
+                        f"- images/s at c=4 vs C ({ref}), `{stack}`: {ratio:.2f}x, target "
+                        f"{TARGETS['throughput_vs_aws']}x: "
+                        f"{verdict(ratio, TARGETS['throughput_vs_aws'])}"
+                    )
+        if "ours" in self.served:
+            for label in self.images:
+                overhead = self.served["ours"]["sizes"][label]["latency"][
+                    50
+                ] / self.forward_seconds(label)
+                lines.append(
+                    f"- serving overhead ({label}): p50 / B = {overhead:.3f}, target <= "
+                    f"{TARGETS['overhead']}: {verdict(overhead, TARGETS['overhead'], False)}"
+                )
+                for level in (4, 8):
+                    if level in self.figures["settings"]["concurrency"]:
+                        share = self.rate("ours", label, level) * self.forward_seconds(label)
+                        lines.append(
+                            f"- images/s at c={level} x B ({label}): {share:.2f}, target "
+                            f">= {TARGETS['throughput_vs_forward']}: "
+                            f"{verdict(share, TARGETS['throughput_vs_forward'])}"
+                        )
+        forward = self.forward(ref)
+        share = forward["flops"] / self.forward_seconds(ref) / 1e9 / self.in_process["gemm_gflops"]
+        lines.append(
+            f"- forward pass at {share:.0%} of the GEMM peak ({ref}), target "
+            f"{TARGETS['gemm_share']:.0%}: {verdict(share, TARGETS['gemm_share'])}"
+        )
+        modes = self.served.get("ours", {}).get("modes", {})
+        for mode in ("square416", "square320"):
+            if mode in modes:
+                ratio = modes[mode]["images_per_second"][1] * self.seed_seconds(ref)
+                lines.append(
+                    f"- {mode} images/s vs A: {ratio:.2f}x, target {TARGETS[mode]}x: "
+                    f"{verdict(ratio, TARGETS[mode])}"
+                )
+        for stack, served in self.served.items():
+            if stack == "aws":
+                continue
+            first = served["cold_start"]["first_answer"]
+            rss = max(served["peak_rss_bytes"] or [0])
+            lines.append(
+                f"- `{stack}` cold start to first answer {first:.1f} s (target <= "
+                f"{TARGETS['cold_start_seconds']:.0f} s: "
+                f"{verdict(first, TARGETS['cold_start_seconds'], False)}); peak RSS per worker "
+                f"{rss / 2**20:.0f} MiB (target <= 1024 MiB: "
+                f"{verdict(rss, TARGETS['rss_bytes'], False)})"
+            )
+        return "## Targets\n\n" + "\n".join(lines)

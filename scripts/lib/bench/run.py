@@ -1,0 +1,192 @@
+"""One benchmark run: the in-process baselines, then each server under the same load, in turn.
+
+Only one model server may run on a machine at a time (AWS's toolkit refuses to start a second),
+so the servers are measured one after another, each on an otherwise idle machine.
+"""
+
+import dataclasses
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+from inference import preprocess
+from scripts.lib import archive
+from scripts.lib.bench import images, load, machine, servers
+from scripts.lib.progress import say, step
+
+JPEG = {"Content-Type": "image/jpeg", "Accept": "application/json"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    model: str  # an archive from `sm-detect package`, or its unpacked directory
+    photo: str | None  # the photograph the images are made from
+    sizes: tuple = images.SIZES
+    repeats: int = 15  # sequential requests for latency; forward passes in process
+    concurrency: tuple = (1, 2, 4, 8)
+    rounds: int = 3  # load rounds per concurrency; images per second is their median
+    per_client: int = 2  # requests per client in each round
+    modes: tuple = preprocess.MODES
+    stacks: tuple = ("aws", "ours", "ours-2x1")
+
+
+def stack_settings(name, cores):
+    """(title, starter, environment) of a server configuration under test."""
+    return {
+        "aws": (
+            "C: AWS sagemaker-mxnet-inference 1.5.5, MMS defaults "
+            f"({cores} workers x 1 thread), the seed's entry point",
+            servers.start_aws,
+            {},
+        ),
+        "ours": (
+            f"ours, default ({max(1, cores // 2)} worker(s) x {cores // max(1, cores // 2)} "
+            "threads)",
+            servers.start_ours,
+            {},
+        ),
+        "ours-2x1": (
+            f"ours, {cores} workers x 1 thread",
+            servers.start_ours,
+            {"SAGEMAKER_MODEL_SERVER_WORKERS": str(cores), "OMP_NUM_THREADS": "1"},
+        ),
+    }[name]
+
+
+class BenchRun:
+    """Holds the run's scratch directory, images and figures; ``run()`` fills ``figures``."""
+
+    def __init__(self, settings, work_dir=None):
+        self.settings = settings
+        self.work_dir = work_dir or tempfile.mkdtemp(prefix="sm-detect-bench-")
+        self.cores = os.cpu_count() or 1
+        self.figures = {"settings": dataclasses.asdict(settings)}
+
+    def run(self):
+        self.figures["machine"] = machine.describe(self.cores)
+        self.model_dir = self.unpack_model()
+        self.images = images.write_images(
+            self.settings.photo, self.settings.sizes, os.path.join(self.work_dir, "images")
+        )
+        self.figures["images"] = list(self.images)
+        with step("in-process baselines: A (the seed's pipeline) and B (the bare forward)"):
+            self.figures["in_process"] = self.in_process()
+        self.figures["served"] = {}
+        for name in self.settings.stacks:
+            title, start, env = stack_settings(name, self.cores)
+            with step(f"serving: {title}"):
+                self.figures["served"][name] = {"title": title, **self.serve(start, env, name)}
+        return self.figures
+
+    def unpack_model(self):
+        model_dir = os.path.join(self.work_dir, "base", "model")
+        if os.path.isdir(self.settings.model):
+            return os.path.abspath(self.settings.model)
+        with step(f"unpacking {self.settings.model}"):
+            archive.safe_extract(self.settings.model, model_dir)
+        return model_dir
+
+    def in_process(self):
+        spec_path = os.path.join(self.work_dir, "in-process.json")
+        with open(spec_path, "w", encoding="utf-8") as spec:
+            json.dump(
+                {
+                    "model_dir": self.model_dir,
+                    "images": self.images,
+                    "modes": list(self.settings.modes),
+                    "reference": self.reference_label(),
+                    "repeats": self.settings.repeats,
+                },
+                spec,
+            )
+        threads = str(self.cores)
+        env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}
+        result = subprocess.run(
+            [sys.executable, "-m", "scripts.lib.bench.inprocess", spec_path],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"the in-process benchmark failed:\n{result.stderr[-3000:]}")
+        return json.loads(result.stdout)
+
+    def serve(self, start, env, name):
+        run_dir = os.path.join(self.work_dir, name)
+        os.makedirs(run_dir, exist_ok=True)
+        server = start(self.model_dir, run_dir, env)
+        try:
+            first = self.body(next(iter(self.images)))
+            figures = {"cold_start": servers.cold_start(server, first, JPEG), "sizes": {}}
+            for label in self.images:
+                figures["sizes"][label] = self.under_load(server, self.body(label))
+            if name == "ours":
+                figures["modes"] = self.modes(server)
+            workers = servers.model_server_workers(run_dir)
+            figures["workers"] = len(workers)
+            figures["peak_rss_bytes"] = [servers.peak_rss_bytes(worker) for worker in workers]
+        finally:
+            server.stop()
+        return figures
+
+    def body(self, label):
+        with open(self.images[label], "rb") as file:
+            return file.read()
+
+    def under_load(self, server, body, headers=JPEG):
+        """Latency at concurrency 1, then images per second at each concurrency."""
+        url = f"{server.url}/invocations"
+        sequential = load.post_loop(url, body, headers, 1, self.settings.repeats)
+        sequential.check_answered(server.log[-3000:])
+        figures = {
+            "latency": load.percentiles(sequential.seconds),
+            "errors_5xx": sequential.server_errors,
+            "concurrency": {},
+        }
+        for concurrency in self.settings.concurrency:
+            results = [
+                load.post_loop(
+                    url, body, headers, concurrency, concurrency * self.settings.per_client
+                )
+                for _ in range(self.settings.rounds)
+            ]
+            pooled = [second for result in results for second in result.seconds]
+            figures["concurrency"][concurrency] = {
+                "images_per_second": statistics.median(r.images_per_second for r in results),
+                "p99": load.percentiles(pooled)[99] if pooled else None,
+                "errors_5xx": sum(result.server_errors for result in results),
+                "failed": sum(sum(result.statuses.values()) - result.ok for result in results),
+            }
+            rate = figures["concurrency"][concurrency]["images_per_second"]
+            say(f"    c={concurrency}: {rate:.2f} images/s")
+        return figures
+
+    def modes(self, server):
+        """Each speed/accuracy mode, chosen per request, on the reference image."""
+        label = self.reference_label()
+        figures = {}
+        for mode in self.settings.modes:
+            headers = {**JPEG, "X-Amzn-SageMaker-Custom-Attributes": f"mode={mode}"}
+            url = f"{server.url}/invocations"
+            sequential = load.post_loop(url, self.body(label), headers, 1, self.settings.repeats)
+            sequential.check_answered(server.log[-3000:])
+            busy = 4 if 4 in self.settings.concurrency else max(self.settings.concurrency)
+            loaded = load.post_loop(
+                url, self.body(label), headers, busy, busy * self.settings.per_client
+            )
+            figures[mode] = {
+                "latency": load.percentiles(sequential.seconds),
+                "images_per_second": {
+                    1: sequential.images_per_second,
+                    busy: loaded.images_per_second,
+                },
+            }
+        return figures
+
+    def reference_label(self):
+        """768x576 (the dog) when it is among the sizes, else the first image."""
+        return "768x576" if "768x576" in self.images else next(iter(self.images))

@@ -1,0 +1,122 @@
+"""The benchmark harness: its counting is right, and a quick run produces sane figures.
+
+The quick run asserts that every figure exists and is positive and finite, never that it beats a
+number: speed is reported by `make bench`, not asserted.
+"""
+
+import http.server
+import json
+import math
+import subprocess
+import threading
+
+import mxnet as mx
+import pytest
+
+from container.serve import free_port
+from scripts.lib.bench import inprocess, load, machine
+from tests.conftest import SM_DETECT
+
+
+def test_conv_flops_of_one_convolution():
+    data = mx.sym.var("data")
+    symbol = mx.sym.Convolution(data, num_filter=8, kernel=(3, 3), pad=(1, 1), name="conv")
+    # 10 x 10 outputs x 8 channels x (3 x 3 x 3) multiply-adds, 2 FLOPs each
+    assert inprocess.conv_flops(symbol, 10, 10) == 2 * 10 * 10 * 8 * 27
+    strided = mx.sym.Convolution(data, num_filter=4, kernel=(1, 1), stride=(2, 2), name="s")
+    assert inprocess.conv_flops(strided, 10, 10, batch=2) == 2 * 2 * 5 * 5 * 4 * 3
+
+
+def test_yolov3_flops_match_darknets_published_count(model_dir):
+    # darknet prints 65.864 BFLOPs for yolov3-416 (its convolutions, 2 FLOPs per multiply-add)
+    symbol = mx.sym.load(str(model_dir / "model-symbol.json"))
+    assert inprocess.conv_flops(symbol, 416, 416) / 1e9 == pytest.approx(65.864, rel=0.005)
+
+
+@pytest.mark.parametrize(
+    "vendor, family, flags, lanes",
+    [
+        ("GenuineIntel", 6, {"avx512f", "avx2", "fma"}, 16),
+        ("AuthenticAMD", 25, {"avx512f", "avx2", "fma"}, 8),  # Zen 4: 512-bit ops on 256-bit units
+        ("AuthenticAMD", 26, {"avx512f", "avx2", "fma"}, 16),  # Zen 5: full-width units
+        ("GenuineIntel", 6, {"avx2", "fma"}, 8),
+        ("GenuineIntel", 6, {"sse4_2"}, 4),
+    ],
+)
+def test_fp32_lanes(vendor, family, flags, lanes):
+    assert machine.fp32_lanes(vendor, family, flags) == lanes
+
+
+def test_load_counts_every_answer_by_status():
+    answered = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            answered.append(1)
+            self.send_response(500 if len(answered) % 3 == 0 else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    port = free_port()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = load.post_loop(f"http://127.0.0.1:{port}/", b"x", {}, concurrency=3, total=12)
+    finally:
+        server.shutdown()
+    assert len(answered) == 12
+    assert result.statuses == {200: 8, 500: 4}
+    assert result.ok == len(result.seconds) == 8 and result.server_errors == 4
+    assert result.images_per_second == pytest.approx(8 / result.wall)
+
+
+def finite_positive_numbers(document, path="figures"):
+    """Every number in ``document`` with its path, for a sanity check."""
+    if isinstance(document, dict):
+        for key, value in document.items():
+            yield from finite_positive_numbers(value, f"{path}.{key}")
+    elif isinstance(document, list):
+        for index, value in enumerate(document):
+            yield from finite_positive_numbers(value, f"{path}[{index}]")
+    elif isinstance(document, int | float) and not isinstance(document, bool):
+        yield path, document
+
+
+@pytest.mark.server
+@pytest.mark.compat
+def test_quick_benchmark_produces_sane_figures(model_archive, tmp_path):
+    report, raw = tmp_path / "BENCHMARKS.md", tmp_path / "figures.json"
+    command = [SM_DETECT, "bench", "--quick", "--model", str(model_archive)]
+    result = subprocess.run(
+        [*command, "--output", str(report), "--json", str(raw)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    figures = json.loads(raw.read_text())
+
+    measured = {path: value for path, value in finite_positive_numbers(figures)}
+    errors = {path for path in measured if path.endswith(("errors_5xx", "failed"))}
+    assert all(measured[path] == 0 for path in errors), {p: measured[p] for p in errors}
+    figures_only = {p: v for p, v in measured.items() if p not in errors}
+    bad = {p: v for p, v in figures_only.items() if not (math.isfinite(v) and v > 0)}
+    assert not bad, bad
+
+    assert figures["in_process"]["gemm_gflops"] > 0
+    assert set(figures["served"]) == {"aws", "ours"}
+    for stack in figures["served"].values():
+        assert stack["workers"] >= 1 and len(stack["peak_rss_bytes"]) == stack["workers"]
+        assert stack["cold_start"]["first_answer"] >= stack["cold_start"]["ping"]
+        for size in stack["sizes"].values():
+            assert size["latency"]["50"] <= size["latency"]["99"]
+            assert set(size["concurrency"]) == {"1", "2"}
+    text = report.read_text()
+    for heading in ("## Machine", "## In process", "## Served latency", "## Targets"):
+        assert heading in text
+    assert text in result.stdout
