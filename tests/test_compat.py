@@ -14,19 +14,12 @@ import pytest
 import requests
 
 from container.serve import free_port
+from scripts.lib.bench.servers import START_AWS_TOOLKIT
 from tests.conftest import answer_in_process
 from tests.servers import Server, server_env, wait_until
 
 pytestmark = [pytest.mark.server, pytest.mark.compat]
 
-# The toolkit writes its MMS config to /etc; here it goes to the test's own folder instead.
-START_AWS_TOOLKIT = """
-import sys
-from sagemaker_inference import model_server
-model_server.MMS_CONFIG_FILE = sys.argv[1]
-from sagemaker_mxnet_serving_container import serving
-serving.main()
-"""
 ANNOUNCE = '\nprint("entry point imported from", __file__, flush=True)\n'
 
 
