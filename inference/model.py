@@ -15,6 +15,8 @@ from inference.metadata import ModelMetadata
 SYMBOL_FILE = "model-symbol.json"
 PARAMS_FILE = "model-0000.params"
 METADATA_FILE = "model.json"
+# the same network as GluonCV exports it, before scripts/lib/detection_head.py; not served
+GLUONCV_SYMBOL_FILE = "gluoncv-symbol.json"
 
 logger = logging.getLogger(__name__)
 

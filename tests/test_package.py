@@ -22,6 +22,7 @@ def sha256(path):
 def test_archive_layout_and_metadata(model_dir):
     names = set(os.listdir(model_dir))
     assert {"model-symbol.json", "model-0000.params", "model.json", "code"} <= names
+    assert "gluoncv-symbol.json" in names  # GluonCV's own graph, for the benchmark
     assert os.path.isfile(model_dir / "code" / "inference" / "handler.py")
     assert not list((model_dir / "code").rglob("__pycache__"))
     metadata = json.loads((model_dir / "model.json").read_text())
@@ -31,7 +32,9 @@ def test_archive_layout_and_metadata(model_dir):
     assert metadata["preprocessing"]["max_size"] == 1024
     assert metadata["preprocessing"]["mean"] == [0.485, 0.456, 0.406]
     assert metadata["nms"] == {"threshold": 0.45, "topk": 400, "post_nms": 100}
-    assert metadata["exported_with"] == {"mxnet": "1.9.1", "gluoncv": "0.10.5.post0"}
+    assert metadata["exported_with"]["mxnet"] == "1.9.1"
+    assert metadata["exported_with"]["gluoncv"] == "0.10.5.post0"
+    assert metadata["exported_with"]["detection_head"].startswith("top-k before NMS")
 
 
 def test_exported_symbol_includes_nms(model_dir):

@@ -91,7 +91,7 @@ def measure(spec):
     repeats = spec["repeats"]
     return {
         "gemm_gflops": machine.gemm_gflops(repeats=max(3, min(repeats, 7))),
-        "seed": seed_pipeline(spec["model_dir"], images, repeats),
+        "seed": seed_pipeline(spec["seed_model_dir"], images, repeats),
         "forward": bare_forward(
             spec["model_dir"], images, spec["modes"], spec["reference"], repeats
         ),

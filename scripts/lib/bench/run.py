@@ -7,14 +7,16 @@ so the servers are measured one after another, each on an otherwise idle machine
 import dataclasses
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 
-from inference import preprocess
+from inference import model, preprocess
 from scripts.lib import archive
 from scripts.lib.bench import images, load, machine, servers
+from scripts.lib.errors import CommandError
 from scripts.lib.progress import say, step
 
 JPEG = {"Content-Type": "image/jpeg", "Accept": "application/json"}
@@ -68,6 +70,7 @@ class BenchRun:
     def run(self):
         self.figures["machine"] = machine.describe(self.cores)
         self.model_dir = self.unpack_model()
+        self.seed_model_dir = self.seed_model()
         self.images = images.write_images(
             self.settings.photo, self.settings.sizes, os.path.join(self.work_dir, "images")
         )
@@ -89,12 +92,28 @@ class BenchRun:
             archive.safe_extract(self.settings.model, model_dir)
         return model_dir
 
+    def seed_model(self):
+        """The same weights under GluonCV's own graph, as the seed exported and served them."""
+        gluoncv_symbol = os.path.join(self.model_dir, model.GLUONCV_SYMBOL_FILE)
+        if not os.path.isfile(gluoncv_symbol):
+            raise CommandError(
+                f"{self.settings.model} lacks {model.GLUONCV_SYMBOL_FILE}: package it again with "
+                "`sm-detect package`"
+            )
+        seed_dir = os.path.join(self.work_dir, "seed", "model")
+        os.makedirs(seed_dir, exist_ok=True)
+        for name in (model.PARAMS_FILE, model.METADATA_FILE):
+            os.link(os.path.join(self.model_dir, name), os.path.join(seed_dir, name))
+        shutil.copyfile(gluoncv_symbol, os.path.join(seed_dir, model.SYMBOL_FILE))
+        return seed_dir
+
     def in_process(self):
         spec_path = os.path.join(self.work_dir, "in-process.json")
         with open(spec_path, "w", encoding="utf-8") as spec:
             json.dump(
                 {
                     "model_dir": self.model_dir,
+                    "seed_model_dir": self.seed_model_dir,
                     "images": self.images,
                     "modes": list(self.settings.modes),
                     "reference": self.reference_label(),
@@ -118,7 +137,8 @@ class BenchRun:
     def serve(self, start, env, name):
         run_dir = os.path.join(self.work_dir, name)
         os.makedirs(run_dir, exist_ok=True)
-        server = start(self.model_dir, run_dir, env)
+        model_dir = self.seed_model_dir if start is servers.start_aws else self.model_dir
+        server = start(model_dir, run_dir, env)
         try:
             first = self.body(next(iter(self.images)))
             figures = {"cold_start": servers.cold_start(server, first, JPEG), "sizes": {}}
