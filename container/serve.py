@@ -24,20 +24,35 @@ DEFAULT_PORT = 8080
 DEFAULT_TIMEOUT_SECONDS = 60
 DEFAULT_MAX_PAYLOAD_MB = 6
 DRAIN_SECONDS = 20  # of SageMaker's 30 s between SIGTERM and SIGKILL
-WORKER_MEMORY_BYTES = 1 << 30  # one YOLOv3 worker peaks under 1 GiB
+WORKER_MEMORY_BYTES = 5 << 28  # one YOLOv3 worker peaks at about 1.2 GiB
+LATENCY, THROUGHPUT = "latency", "throughput"
 
 logger = logging.getLogger("sm-detect.serve")
 
 
-def default_workers(cpus=None, memory_bytes=None):
-    """One worker per two cores, as many as memory allows, at least one.
+def default_workers(cpus=None, memory_bytes=None, tuning=LATENCY):
+    """Workers for ``tuning``, as many as memory allows, at least one.
 
-    Each MMS worker holds its own model copy and its own OpenMP pool; one per core (MMS's
-    default) oversubscribes the cores and multiplies memory for no gain in throughput.
+    ``latency``: one worker per two cores, each forward pass on two OpenMP threads, so a lone
+    request is answered soonest. ``throughput``: one single-threaded worker per core, which
+    keeps every core busy with the least synchronisation and answers the most requests per
+    second under load (docs/PERFORMANCE.md has both curves). MMS's own default, one worker per
+    core each with a pool of every core's threads, oversubscribes the cores.
     """
     cpus = cpus or os.cpu_count() or 1
     memory_bytes = memory_bytes or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return max(1, min(cpus // 2, memory_bytes // WORKER_MEMORY_BYTES))
+    wanted = cpus if tuning == THROUGHPUT else cpus // 2
+    return max(1, min(wanted, memory_bytes // WORKER_MEMORY_BYTES))
+
+
+def tuning_from(environ):
+    """``SM_DETECT_TUNING``: ``latency`` (default) or ``throughput``."""
+    tuning = environ.get("SM_DETECT_TUNING") or LATENCY
+    if tuning not in (LATENCY, THROUGHPUT):
+        raise SystemExit(
+            f"sm-detect serve: SM_DETECT_TUNING must be {LATENCY} or {THROUGHPUT}, got {tuning!r}"
+        )
+    return tuning
 
 
 def free_port(host="127.0.0.1", start=20000, end=32000):
@@ -63,7 +78,10 @@ def model_server_port(environ):
 
 def configure(environ, base_dir):
     """Set the environment MMS and the workers start with; returns the front door's settings."""
-    workers = int(environ.get("SAGEMAKER_MODEL_SERVER_WORKERS") or default_workers())
+    workers = int(
+        environ.get("SAGEMAKER_MODEL_SERVER_WORKERS")
+        or default_workers(tuning=tuning_from(environ))
+    )
     cpus = os.cpu_count() or 1
     timeout = int(environ.get("SAGEMAKER_MODEL_SERVER_TIMEOUT") or DEFAULT_TIMEOUT_SECONDS)
     public_port = int(environ.get("SAGEMAKER_BIND_TO_PORT") or DEFAULT_PORT)

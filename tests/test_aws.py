@@ -263,6 +263,7 @@ def test_up_scale_transform_teardown(aws_env, registry, built_image, model_archi
     assert details["TransformJobStatus"] == "Completed"
     assert details["TransformInput"]["ContentType"] == "application/x-image"
     assert details["TransformOutput"]["S3OutputPath"] == "s3://deploy-bucket/out/"
+    assert details["Environment"] == {"SM_DETECT_TUNING": "throughput"}
 
     teardown = cli("teardown", "--endpoint", "yolo-test", "--all", env=aws_env)
     assert teardown.returncode == 0, teardown.stderr

@@ -19,11 +19,31 @@ GIB = 1 << 30
 
 
 @pytest.mark.parametrize(
-    "cpus, memory, workers",
-    [(2, 24 * GIB, 1), (1, 24 * GIB, 1), (16, 24 * GIB, 8), (16, 3 * GIB, 3)],
+    "cpus, memory, tuning, workers",
+    [
+        (2, 24 * GIB, "latency", 1),
+        (1, 24 * GIB, "latency", 1),
+        (16, 24 * GIB, "latency", 8),
+        (16, 3 * GIB, "latency", 2),  # a worker peaks at about 1.2 GiB
+        (2, 24 * GIB, "throughput", 2),
+        (16, 24 * GIB, "throughput", 16),
+        (16, 3 * GIB, "throughput", 2),
+    ],
 )
-def test_default_workers(cpus, memory, workers):
-    assert serve.default_workers(cpus, memory) == workers
+def test_default_workers(cpus, memory, tuning, workers):
+    assert serve.default_workers(cpus, memory, tuning) == workers
+
+
+def test_throughput_tuning_gives_one_single_threaded_worker_per_core(tmp_path):
+    environ = {"TMPDIR": str(tmp_path), "SM_DETECT_TUNING": "throughput"}
+    settings = serve.configure(environ, "/opt/ml")
+    assert settings["workers"] == serve.default_workers(tuning="throughput")
+    assert environ["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // settings["workers"]))
+
+
+def test_unknown_tuning_stops_serve_with_one_line(tmp_path):
+    with pytest.raises(SystemExit, match="SM_DETECT_TUNING must be latency or throughput"):
+        serve.configure({"TMPDIR": str(tmp_path), "SM_DETECT_TUNING": "fast"}, "/opt/ml")
 
 
 def test_configure_maps_sagemaker_settings(tmp_path):

@@ -62,6 +62,8 @@ def transform(
         # one image per request; the container says so at /execution-parameters too
         BatchStrategy="SingleRecord",
         MaxPayloadInMB=6,
+        # a job wants images per second, not the soonest answer to one image
+        Environment={"SM_DETECT_TUNING": "throughput"},
         TransformInput={
             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": source}},
             "ContentType": content_type,

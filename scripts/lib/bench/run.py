@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 
+from container import serve
 from inference import model, preprocess
 from scripts.lib import archive
 from scripts.lib.bench import images, load, machine, servers
@@ -32,7 +33,7 @@ class Settings:
     rounds: int = 3  # load rounds per concurrency; images per second is their median
     per_client: int = 2  # requests per client in each round
     modes: tuple = preprocess.MODES
-    stacks: tuple = ("aws", "ours", "ours-2x1")
+    stacks: tuple = ("aws", "ours", "ours-throughput")
 
 
 def stack_settings(name, cores):
@@ -45,15 +46,16 @@ def stack_settings(name, cores):
             {},
         ),
         "ours": (
-            f"ours, default ({max(1, cores // 2)} worker(s) x {cores // max(1, cores // 2)} "
-            "threads)",
+            f"ours, default tuning, latency ({serve.default_workers(cores)} worker(s) x "
+            f"{cores // serve.default_workers(cores)} threads)",
             servers.start_ours,
             {},
         ),
-        "ours-2x1": (
-            f"ours, {cores} workers x 1 thread",
+        "ours-throughput": (
+            "ours, SM_DETECT_TUNING=throughput "
+            f"({serve.default_workers(cores, tuning=serve.THROUGHPUT)} workers x 1 thread)",
             servers.start_ours,
-            {"SAGEMAKER_MODEL_SERVER_WORKERS": str(cores), "OMP_NUM_THREADS": "1"},
+            {"SM_DETECT_TUNING": serve.THROUGHPUT},
         ),
     }[name]
 
