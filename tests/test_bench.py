@@ -101,14 +101,19 @@ def test_quick_benchmark_produces_sane_figures(model_archive, tmp_path):
     assert result.returncode == 0, result.stderr[-5000:]
     figures = json.loads(raw.read_text())
 
-    measured = {path: value for path, value in finite_positive_numbers(figures)}
+    # the measurements; the machine's description may hold zeros (a clock /proc/cpuinfo lacks)
+    measured = {
+        path: value
+        for part in ("in_process", "served")
+        for path, value in finite_positive_numbers(figures[part], part)
+    }
     errors = {path for path in measured if path.endswith(("errors_5xx", "failed"))}
     assert all(measured[path] == 0 for path in errors), {p: measured[p] for p in errors}
     figures_only = {p: v for p, v in measured.items() if p not in errors}
     bad = {p: v for p, v in figures_only.items() if not (math.isfinite(v) and v > 0)}
     assert not bad, bad
 
-    assert figures["in_process"]["gemm_gflops"] > 0
+    assert figures["machine"]["cores"] >= 1
     assert set(figures["served"]) == {"aws", "ours"}
     for stack in figures["served"].values():
         assert stack["workers"] >= 1 and len(stack["peak_rss_bytes"]) == stack["workers"]

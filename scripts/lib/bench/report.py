@@ -86,8 +86,8 @@ class Report:
                 f"x {m['fp32_lanes']} lanes x 2 FMA units x 2 FLOPs x {m['clock_ghz']} GHz "
                 "(/proc/cpuinfo's clock, which may be the base clock: a measured rate above it "
                 "means the cores boost)",
-                f"- Practical FP32 peak: {self.in_process['gemm_gflops']:.1f} GFLOP/s, a 4096 x "
-                f"4096 float32 GEMM (numpy's OpenBLAS) on {m['cores']} threads",
+                f"- Practical FP32 peak: {self.in_process['gemm_gflops']:.1f} GFLOP/s, the best "
+                f"of repeated 4096 x 4096 float32 GEMMs (numpy's OpenBLAS) on {m['cores']} threads",
                 f"- Runs: {settings['repeats']} sequential requests or forward passes per "
                 f"latency figure; {settings['rounds']} rounds of {settings['per_client']} "
                 "requests per client per throughput figure",
