@@ -33,6 +33,7 @@ def add_parser(subcommands):
 def run(args):
     import json
     import sys
+    import tempfile
 
     from scripts.lib.bench.report import Report
     from scripts.lib.bench.run import BenchRun, Settings
@@ -56,7 +57,8 @@ def run(args):
             modes=("aspect", "square320"),
             stacks=("aws", "ours"),
         )
-    figures = BenchRun(settings).run()
+    with tempfile.TemporaryDirectory(prefix="sm-detect-bench-") as work_dir:
+        figures = BenchRun(settings, work_dir).run()
     command = (
         "sm-detect " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "sm-detect bench"
     )

@@ -11,7 +11,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 
 from container import serve
 from inference import model, preprocess
@@ -63,9 +62,9 @@ def stack_settings(name, cores):
 class BenchRun:
     """Holds the run's scratch directory, images and figures; ``run()`` fills ``figures``."""
 
-    def __init__(self, settings, work_dir=None):
+    def __init__(self, settings, work_dir):
         self.settings = settings
-        self.work_dir = work_dir or tempfile.mkdtemp(prefix="sm-detect-bench-")
+        self.work_dir = work_dir  # scratch: the model's copies, images, server logs
         self.cores = os.cpu_count() or 1
         self.figures = {"settings": dataclasses.asdict(settings)}
 
@@ -87,11 +86,13 @@ class BenchRun:
         return self.figures
 
     def unpack_model(self):
+        """A private copy of the model: ``serve`` lays out and replaces ``<base>/model``."""
         model_dir = os.path.join(self.work_dir, "base", "model")
-        if os.path.isdir(self.settings.model):
-            return os.path.abspath(self.settings.model)
-        with step(f"unpacking {self.settings.model}"):
-            archive.safe_extract(self.settings.model, model_dir)
+        with step(f"copying {self.settings.model} into {model_dir}"):
+            if os.path.isdir(self.settings.model):
+                shutil.copytree(self.settings.model, model_dir)
+            else:
+                archive.safe_extract(self.settings.model, model_dir)
         return model_dir
 
     def seed_model(self):
