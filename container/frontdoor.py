@@ -10,10 +10,9 @@ the payload limit with a JSON 413 before a byte reaches a worker, serves batch t
 
 import asyncio
 import logging
-import threading
 import time
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, UnixConnector, web
 
 from container import readiness
 
@@ -27,19 +26,30 @@ def error_response(status, code, message):
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
+# MMS listens on Unix sockets: the host part of its URLs is never resolved
+MODEL_SERVER_URL = "http://model-server"
+
+
 class FrontDoor:
-    """The HTTP application; ``upstream`` is MMS's address, e.g. ``http://127.0.0.1:9080``."""
+    """The HTTP application in front of MMS's inference and management sockets."""
 
     def __init__(
-        self, upstream, model_name, max_payload_bytes, timeout_seconds, workers, ready_dir
+        self,
+        inference_socket,
+        management_socket,
+        model_name,
+        max_payload_bytes,
+        timeout_seconds,
+        workers,
+        ready_dir,
     ):
-        self.upstream = upstream.rstrip("/")
+        self.sockets = {"inference": inference_socket, "management": management_socket}
         self.ready_dir = ready_dir
         self.model_name = model_name
         self.max_payload_bytes = max_payload_bytes
         self.timeout = ClientTimeout(total=timeout_seconds + 5)
         self.workers = workers
-        self.session = None
+        self.sessions = {}
         self.in_flight = 0
         self.draining = False
 
@@ -54,19 +64,23 @@ class FrontDoor:
         return app
 
     async def open_session(self, _app):
-        self.session = ClientSession(connector=TCPConnector(limit=0), auto_decompress=False)
+        for name, path in self.sockets.items():
+            self.sessions[name] = ClientSession(
+                connector=UnixConnector(path=path, limit=0), auto_decompress=False
+            )
 
     async def close_session(self, _app):
-        await self.session.close()
+        for session in self.sessions.values():
+            await session.close()
 
     async def ready(self):
         """True while a worker that loaded the model lives and MMS lists a READY worker."""
         if not readiness.live_workers(self.ready_dir):
             return False
-        url = f"{self.upstream}/models/{self.model_name}"
+        url = f"{MODEL_SERVER_URL}/models/{self.model_name}"
         timeout = ClientTimeout(total=PING_TIMEOUT_SECONDS)
         try:
-            async with self.session.get(url, timeout=timeout) as response:
+            async with self.sessions["management"].get(url, timeout=timeout) as response:
                 if response.status != 200:
                     return False
                 described = await response.json(content_type=None)
@@ -112,9 +126,9 @@ class FrontDoor:
         headers = {
             name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers
         }
-        url = f"{self.upstream}/predictions/{self.model_name}"
+        url = f"{MODEL_SERVER_URL}/predictions/{self.model_name}"
         try:
-            async with self.session.post(
+            async with self.sessions["inference"].post(
                 url, data=body, headers=headers, timeout=self.timeout
             ) as upstream:
                 payload = await upstream.read()
@@ -136,6 +150,14 @@ class FrontDoor:
             f"the body has {size} bytes, more than the limit of {self.max_payload_bytes}",
         )
 
+    async def drain(self, timeout_seconds):
+        """Refuse new requests, then wait for those in flight; returns how many are left."""
+        self.draining = True
+        deadline = time.monotonic() + timeout_seconds
+        while self.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return self.in_flight
+
 
 @web.middleware
 async def json_errors(request, handler):
@@ -147,53 +169,3 @@ async def json_errors(request, handler):
             raise
         code = error.reason.replace(" ", "")
         return error_response(error.status, code, error.text or error.reason)
-
-
-class FrontDoorThread:
-    """Runs a ``FrontDoor`` on its own event loop in a daemon thread."""
-
-    def __init__(self, front_door, host, port):
-        self.front_door, self.host, self.port = front_door, host, port
-        self.loop = asyncio.new_event_loop()
-        self.runner = None
-        self.started = threading.Event()
-        self.failure = None
-        self.thread = threading.Thread(target=self.run, name="front-door", daemon=True)
-
-    def start(self):
-        """Start serving; raises if the port cannot be bound."""
-        self.thread.start()
-        self.started.wait()
-        if self.failure:
-            raise self.failure
-
-    def run(self):
-        asyncio.set_event_loop(self.loop)
-        try:
-            # requests are drained before stop(); idle keep-alive connections need not be awaited
-            self.runner = web.AppRunner(
-                self.front_door.application(), access_log=None, shutdown_timeout=1.0
-            )
-            self.loop.run_until_complete(self.runner.setup())
-            site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True)
-            self.loop.run_until_complete(site.start())
-        except Exception as error:  # noqa: BLE001 - reported to the starting thread
-            self.failure = error
-            self.started.set()
-            return
-        self.started.set()
-        self.loop.run_forever()
-        self.loop.run_until_complete(self.runner.cleanup())
-
-    def drain(self, timeout_seconds):
-        """Refuse new requests, then wait for those in flight (at most ``timeout_seconds``)."""
-        self.loop.call_soon_threadsafe(setattr, self.front_door, "draining", True)
-        deadline = time.monotonic() + timeout_seconds
-        while self.front_door.in_flight and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self.front_door.in_flight
-
-    def stop(self):
-        if self.thread.is_alive():
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout=10)

@@ -11,20 +11,17 @@ import os
 import numpy as np
 
 from inference import decode, encode, model, params, postprocess, preprocess
+from inference.errors import InvalidParameter
+from inference.settings import ConfigurationError, Settings
 
 
 @functools.cache
-def endpoint_settings():
-    """(request parameter defaults, pixel limit) from the environment, read once.
+def settings() -> Settings:
+    """The environment's settings, read once.
 
     ``model_fn`` reads them, so a bad value fails the model load, not every request.
     """
-    pixels = os.environ.get("SM_DETECT_MAX_PIXELS", str(decode.DEFAULT_MAX_PIXELS))
-    if not pixels.isdigit() or int(pixels) < 1:
-        raise params.InvalidParameter(
-            f"SM_DETECT_MAX_PIXELS must be a positive whole number, got {pixels!r}"
-        )
-    return params.defaults_from_environment(), int(pixels)
+    return Settings.from_environ(os.environ)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,9 +51,22 @@ def request_headers(context):
 
 
 def model_fn(model_dir, context=None):
-    endpoint_settings()
+    """Load the detector; the endpoint's settings are checked against it first."""
     gpu_id = context.system_properties.get("gpu_id") if context is not None else None
-    return model.load_detector(model_dir, model.choose_context(gpu_id))
+    detector = model.load_detector(model_dir, model.choose_context(gpu_id))
+    check_settings(settings(), detector.metadata)
+    return detector
+
+
+def check_settings(endpoint, metadata):
+    """Endpoint defaults the model cannot honour are a deployment mistake."""
+    cap = endpoint.request_defaults.max_detections
+    if cap > metadata.post_nms:
+        raise ConfigurationError(
+            "SM_DETECT_MAX_DETECTIONS",
+            str(cap),
+            f"at most {metadata.post_nms}, the detections this model's NMS keeps",
+        )
 
 
 def input_fn(input_data, content_type, context=None):
@@ -66,13 +76,19 @@ def input_fn(input_data, content_type, context=None):
 
 def prepare(body, content_type, custom_attributes=None):
     """Decode and validate one request: its image and its parameters."""
-    defaults, max_pixels = endpoint_settings()
+    endpoint = settings()
     return Request(
-        decode.decode(body, content_type, max_pixels), defaults.with_attributes(custom_attributes)
+        decode.decode(body, content_type, endpoint.max_pixels),
+        endpoint.request_defaults.with_attributes(custom_attributes),
     )
 
 
 def predict_fn(data, detector):
+    if data.params.max_detections > detector.metadata.post_nms:
+        raise InvalidParameter(
+            f"max_detections={data.params.max_detections} is more than this model keeps: its "
+            f"non-maximum suppression returns at most {detector.metadata.post_nms} detections"
+        )
     tensor = preprocess.to_tensor(
         data.image, data.params.mode, ctx=detector.ctx, **detector.metadata.preprocessing
     )

@@ -2,14 +2,14 @@
 
 The header reads ``threshold=0.5,max_detections=20,classes=dog;person,mode=square320``. Defaults
 come from the environment (``SM_DETECT_THRESHOLD``, ``SM_DETECT_MAX_DETECTIONS``,
-``SM_DETECT_CLASSES``, ``SM_DETECT_MODE``) so one image can serve endpoints with different needs.
+``SM_DETECT_CLASSES``, ``SM_DETECT_MODE``, read by ``settings``) so one image can serve endpoints
+with different needs.
 Unknown keys are refused rather than ignored, so a misspelt ``treshold`` does not silently do
 nothing.
 """
 
 import dataclasses
 import math
-import os
 
 from inference import preprocess
 from inference.errors import InvalidParameter
@@ -84,18 +84,3 @@ PARSERS = {
     "classes": parse_classes,
     "mode": preprocess.check_mode,
 }
-
-
-def defaults_from_environment(environ=os.environ):
-    """The endpoint's defaults; a bad value is a deployment error, raised at start-up."""
-    base = RequestParams()
-    return RequestParams(
-        threshold=parse_threshold(environ.get("SM_DETECT_THRESHOLD", str(base.threshold))),
-        max_detections=parse_max_detections(
-            environ.get("SM_DETECT_MAX_DETECTIONS", str(base.max_detections))
-        ),
-        classes=parse_classes(environ["SM_DETECT_CLASSES"])
-        if environ.get("SM_DETECT_CLASSES")
-        else base.classes,
-        mode=preprocess.check_mode(environ.get("SM_DETECT_MODE", base.mode)),
-    )

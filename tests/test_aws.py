@@ -17,12 +17,11 @@ import pytest
 import requests
 from botocore.stub import ANY, Stubber
 
-from container.serve import free_port
 from scripts.lib import endpoint, roles
 from scripts.lib.aws import Aws
 from scripts.lib.errors import CommandError
 from tests.conftest import IMAGE, SM_DETECT
-from tests.servers import Server, wait_until
+from tests.servers import Server, start_on_free_port
 
 pytestmark = pytest.mark.aws
 REGION = "us-east-1"
@@ -34,17 +33,15 @@ TRUST = (
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
-    port = free_port()
     moto_server = os.path.join(os.path.dirname(sys.executable), "moto_server")
-    server = Server(
-        [moto_server, "-H", "127.0.0.1", "-p", str(port)],
-        dict(os.environ),
-        port,
-        tmp_path_factory.mktemp("moto") / "moto.log",
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    server = start_on_free_port(
+        lambda port: Server(
+            [moto_server, "-H", "127.0.0.1", "-p", str(port)], dict(os.environ), log, port=port
+        ),
+        lambda server: requests.get(f"{server.url}/moto-api/", timeout=5).ok,
+        60,
     )
-    assert wait_until(
-        lambda: requests.get(f"{server.url}/moto-api/", timeout=5).ok, 60, process=server.process
-    ), server.log
     yield server
     server.stop()
 
@@ -69,20 +66,22 @@ def aws_env(moto, monkeypatch):
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
     root = tmp_path_factory.mktemp("registry")
-    port = free_port()
-    (root / "config.yml").write_text(
-        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
+
+    def start(port):
+        (root / "config.yml").write_text(
+            f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
+            f"http:\n  addr: 127.0.0.1:{port}\n"
+        )
+        return Server(
+            ["docker-registry", "serve", str(root / "config.yml")],
+            dict(os.environ),
+            root / "registry.log",
+            port=port,
+        )
+
+    server = start_on_free_port(
+        start, lambda server: requests.get(f"{server.url}/v2/", timeout=5).ok, 30
     )
-    server = Server(
-        ["docker-registry", "serve", str(root / "config.yml")],
-        dict(os.environ),
-        port,
-        root / "registry.log",
-    )
-    assert wait_until(
-        lambda: requests.get(f"{server.url}/v2/", timeout=5).ok, 30, process=server.process
-    ), server.log
     yield server
     server.stop()
 

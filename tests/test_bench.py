@@ -13,7 +13,6 @@ import threading
 import mxnet as mx
 import pytest
 
-from container.serve import free_port
 from scripts.lib.bench import inprocess, load, machine
 from tests.conftest import SM_DETECT
 
@@ -61,8 +60,8 @@ def test_load_counts_every_answer_by_status():
         def log_message(self, *args):
             pass
 
-    port = free_port()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         result = load.post_loop(f"http://127.0.0.1:{port}/", b"x", {}, concurrency=3, total=12)

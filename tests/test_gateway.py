@@ -16,10 +16,9 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from container.serve import free_port
 from scripts.lib import signing, sigv4
 from tests.conftest import SM_DETECT
-from tests.servers import Server, wait_until
+from tests.servers import Server
 
 pytestmark = pytest.mark.server
 REGION = "us-west-2"
@@ -36,7 +35,6 @@ def gateway(server, tmp_path_factory):
         f"[temporary]\naws_access_key_id = {TEMP_KEY}\naws_secret_access_key = {TEMP_SECRET}\n"
         f"aws_session_token = {TOKEN}\n"
     )
-    port = free_port()
     command = [
         SM_DETECT,
         "gateway",
@@ -45,7 +43,7 @@ def gateway(server, tmp_path_factory):
         "--upstream",
         server.url,
         "--port",
-        str(port),
+        "0",
         "--region",
         REGION,
         "--credentials",
@@ -53,17 +51,12 @@ def gateway(server, tmp_path_factory):
         "--cert-dir",
         str(root / "tls"),
     ]
-    running = Server(command, dict(os.environ), port, root / "gateway.log")
-    running.url = f"https://127.0.0.1:{port}"
+    running = Server(command, dict(os.environ), root / "gateway.log")
+    running.wait_for_announcement(60)
     running.cert = str(root / "tls" / "cert.pem")
-
-    def answering():
-        return (
-            os.path.exists(running.cert)
-            and requests.get(running.url, verify=running.cert, timeout=5).status_code == 404
-        )
-
-    assert wait_until(answering, 60, process=running.process), running.log
+    running.wait_ready(
+        lambda: requests.get(running.url, verify=running.cert, timeout=5).status_code == 404, 60
+    )
     yield running
     running.stop()
 

@@ -42,7 +42,8 @@ def test_input_fn_reads_custom_attributes_from_the_context(model_dir, astronaut_
     request = handler.input_fn(astronaut_jpeg, "image/jpeg", context)
     assert request.params.max_detections == 2
     assert request.image.shape == (512, 512, 3)
-    assert handler.input_fn(astronaut_jpeg, "image/jpeg").params == handler.endpoint_settings()[0]
+    defaults = handler.settings().request_defaults
+    assert handler.input_fn(astronaut_jpeg, "image/jpeg").params == defaults
 
 
 def test_round_trip(detector, model_dir, astronaut_jpeg):
@@ -63,3 +64,13 @@ def test_round_trip(detector, model_dir, astronaut_jpeg):
 def test_missing_model_files_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"model-symbol\.json"):
         model.load_detector(str(tmp_path))
+
+
+def test_an_endpoint_default_above_the_models_cap_fails_the_load(detector):
+    from inference.settings import ConfigurationError, Settings
+
+    within = Settings.from_environ({"SM_DETECT_MAX_DETECTIONS": "100"})
+    handler.check_settings(within, detector.metadata)
+    beyond = Settings.from_environ({"SM_DETECT_MAX_DETECTIONS": "101"})
+    with pytest.raises(ConfigurationError, match="at most 100, the detections this model"):
+        handler.check_settings(beyond, detector.metadata)

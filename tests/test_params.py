@@ -1,6 +1,5 @@
 import pytest
 
-from inference import params
 from inference.errors import InvalidParameter
 from inference.params import RequestParams
 
@@ -48,26 +47,6 @@ def test_bounds_are_inclusive():
     parsed = RequestParams().with_attributes("threshold=0,max_detections=1000")
     assert (parsed.threshold, parsed.max_detections) == (0.0, 1000)
     assert RequestParams().with_attributes("threshold=1").threshold == 1.0
-
-
-def test_defaults_from_environment():
-    environ = {
-        "SM_DETECT_THRESHOLD": "0.2",
-        "SM_DETECT_MAX_DETECTIONS": "5",
-        "SM_DETECT_CLASSES": "cat;dog",
-        "SM_DETECT_MODE": "square320",
-    }
-    assert params.defaults_from_environment(environ) == RequestParams(
-        0.2, 5, ("cat", "dog"), "square320"
-    )
-    assert params.defaults_from_environment({}) == RequestParams()
-
-
-def test_bad_environment_fails_at_start_up():
-    with pytest.raises(InvalidParameter):
-        params.defaults_from_environment({"SM_DETECT_THRESHOLD": "2"})
-    with pytest.raises(InvalidParameter, match="mode must be one of"):
-        params.defaults_from_environment({"SM_DETECT_MODE": "fast"})
 
 
 def test_mode_per_request_over_the_endpoint_default():

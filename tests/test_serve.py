@@ -10,69 +10,16 @@ import psutil
 import pytest
 import requests
 
-from container import serve
-from container.serve import free_port
 from tests.conftest import SM_DETECT
-from tests.servers import pinged, running_server, wait_until
-
-GIB = 1 << 30
-
-
-@pytest.mark.parametrize(
-    "cpus, memory, tuning, workers",
-    [
-        (2, 24 * GIB, "latency", 1),
-        (1, 24 * GIB, "latency", 1),
-        (16, 24 * GIB, "latency", 8),
-        (16, 3 * GIB, "latency", 2),  # a worker peaks at about 1.2 GiB
-        (2, 24 * GIB, "throughput", 2),
-        (16, 24 * GIB, "throughput", 16),
-        (16, 3 * GIB, "throughput", 2),
-    ],
+from tests.servers import (
+    START_TIMEOUT_SECONDS,
+    Server,
+    pinged,
+    running_server,
+    serve_command,
+    server_env,
+    wait_until,
 )
-def test_default_workers(cpus, memory, tuning, workers):
-    assert serve.default_workers(cpus, memory, tuning) == workers
-
-
-def test_throughput_tuning_gives_one_single_threaded_worker_per_core(tmp_path):
-    environ = {"TMPDIR": str(tmp_path), "SM_DETECT_TUNING": "throughput"}
-    settings = serve.configure(environ, "/opt/ml")
-    assert settings["workers"] == serve.default_workers(tuning="throughput")
-    assert environ["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // settings["workers"]))
-
-
-def test_unknown_tuning_stops_serve_with_one_line(tmp_path):
-    with pytest.raises(SystemExit, match="SM_DETECT_TUNING must be latency or throughput"):
-        serve.configure({"TMPDIR": str(tmp_path), "SM_DETECT_TUNING": "fast"}, "/opt/ml")
-
-
-def test_configure_maps_sagemaker_settings(tmp_path):
-    environ = {
-        "TMPDIR": str(tmp_path),
-        "SAGEMAKER_MODEL_SERVER_TIMEOUT": "90",
-        "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
-        "SAGEMAKER_BIND_TO_PORT": "9999",
-        "SAGEMAKER_SAFE_PORT_RANGE": "21000-21999",
-        "SAGEMAKER_MAX_PAYLOAD_IN_MB": "10",
-    }
-    settings = serve.configure(environ, "/opt/ml")
-    assert environ["SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS"] == "90"
-    assert environ["SAGEMAKER_MODEL_SERVER_TIMEOUT"] == "2"  # MMS reads this key in minutes
-    assert environ["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
-    assert settings["public_port"] == 9999 and settings["workers"] == 2
-    assert 21000 <= settings["internal_port"] <= 21999
-    assert environ["SAGEMAKER_BIND_TO_PORT"] == str(settings["internal_port"])
-    assert environ["MMS_INFERENCE_ADDRESS"] == f"http://127.0.0.1:{settings['internal_port']}"
-    assert settings["max_payload_bytes"] == 10 * 1024 * 1024
-    assert os.path.dirname(environ["TEMP"]) == str(tmp_path) == os.path.dirname(environ["TMPDIR"])
-
-
-def test_configure_defaults(tmp_path):
-    environ = {"TMPDIR": str(tmp_path)}
-    settings = serve.configure(environ, "/opt/ml")
-    assert settings["public_port"] == 8080 and settings["timeout"] == 60
-    assert environ["SAGEMAKER_MODEL_SERVER_TIMEOUT"] == "1"
-    assert settings["max_payload_bytes"] == 6 * 1024 * 1024
 
 
 def model_server_processes(run_marker):
@@ -143,25 +90,12 @@ def test_ping_is_never_healthy_when_the_workers_cannot_load(model_dir, tmp_path)
         assert not pinged(server.url)
 
 
-def serve_command(model, tmp_path):
-    return [
-        SM_DETECT,
-        "serve",
-        "--model",
-        str(model),
-        "--base-dir",
-        str(tmp_path / "base"),
-        "--port",
-        str(free_port()),
-    ]
-
-
 def test_corrupted_weights_stop_the_server_with_one_line(model_dir, tmp_path):
     broken = tmp_path / "broken-model"
     shutil.copytree(model_dir, broken)
     (broken / "model-0000.params").write_bytes(b"these are not weights")
     result = subprocess.run(
-        serve_command(broken, tmp_path), capture_output=True, text=True, timeout=120
+        serve_command(broken, tmp_path / "base"), capture_output=True, text=True, timeout=120
     )
     assert result.returncode != 0
     (line,) = [line for line in result.stderr.splitlines() if "sm-detect serve" in line]
@@ -176,7 +110,7 @@ def test_weights_of_another_network_stop_the_server(model_dir, tmp_path):
     shutil.copytree(model_dir, broken)
     mx.nd.save(str(broken / "model-0000.params"), {"arg:unrelated_weight": mx.nd.zeros((1,))})
     result = subprocess.run(
-        serve_command(broken, tmp_path), capture_output=True, text=True, timeout=120
+        serve_command(broken, tmp_path / "base"), capture_output=True, text=True, timeout=120
     )
     assert result.returncode != 0
     assert "lacks" in result.stderr and "parameters" in result.stderr
@@ -184,14 +118,15 @@ def test_weights_of_another_network_stop_the_server(model_dir, tmp_path):
 
 def test_bad_endpoint_setting_stops_the_server_with_one_line(model_dir, tmp_path):
     result = subprocess.run(
-        serve_command(model_dir, tmp_path),
+        serve_command(model_dir, tmp_path / "base"),
         capture_output=True,
         text=True,
         timeout=120,
         env=dict(os.environ, SM_DETECT_THRESHOLD="2"),
     )
     assert result.returncode != 0
-    assert "bad endpoint setting: threshold must be between 0 and 1" in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "sm-detect serve" in line]
+    assert "SM_DETECT_THRESHOLD='2' is not valid: threshold must be between 0 and 1" in line
     assert "Traceback" not in result.stderr
 
 
@@ -206,7 +141,7 @@ def test_hostile_archive_is_refused_before_writing(tmp_path, name):
         member.size = 4
         tar.addfile(member, io.BytesIO(b"evil"))
     result = subprocess.run(
-        serve_command(archive, tmp_path), capture_output=True, text=True, timeout=60
+        serve_command(archive, tmp_path / "base"), capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 1
     assert "refusing archive member" in result.stderr and "Traceback" not in result.stderr
@@ -226,7 +161,7 @@ def test_missing_model_exits_with_one_clear_line(tmp_path):
             "--base-dir",
             str(tmp_path / "base"),
             "--port",
-            "20999",
+            "0",
         ],
         capture_output=True,
         text=True,
@@ -246,3 +181,74 @@ def test_missing_archive_exits_with_one_clear_line(tmp_path):
     )
     assert result.returncode == 1
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def post_image(server, body):
+    return requests.post(
+        f"{server.url}/invocations", data=body, headers={"Content-Type": "image/jpeg"}, timeout=60
+    )
+
+
+@pytest.mark.server
+def test_stopping_one_server_leaves_another_serving(model_archive, astronaut_jpeg, tmp_path):
+    with (
+        running_server(model_archive, tmp_path / "first") as first,
+        running_server(model_archive, tmp_path / "second") as second,
+    ):
+        assert first.url != second.url
+        assert post_image(second, astronaut_jpeg).status_code == 200
+        assert second.stop() == 0
+        assert "sm-detect.serve stopped" in second.log
+        # the first server's model server is untouched: it answers, and keeps answering
+        for _ in range(3):
+            assert post_image(first, astronaut_jpeg).status_code == 200
+        assert pinged(first.url)
+        assert "stopped" not in first.log
+        assert model_server_processes(str(tmp_path / "first"))
+
+
+def serve_without_base_dir(model, tmp_dir, port="0"):
+    """``sm-detect serve`` as a user runs it: the base directory is its own temporary one."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    command = [SM_DETECT, "serve", "--model", str(model), "--port", port]
+    return Server(command, server_env(tmp_dir), tmp_dir.parent / f"{tmp_dir.name}.log")
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_server_leaves_no_files(model_archive, tmp_path, stop_signal):
+    server = serve_without_base_dir(model_archive, tmp_path / "tmp")
+    try:
+        server.wait_for_announcement(START_TIMEOUT_SECONDS)
+        server.wait_ready(lambda: pinged(server.url), START_TIMEOUT_SECONDS)
+        unpacked = [path.name for path in (tmp_path / "tmp").iterdir()]
+        assert any(name.startswith("sm-detect-serve-") for name in unpacked), unpacked
+        server.process.send_signal(stop_signal)
+        assert server.process.wait(timeout=30) == 0
+    finally:
+        server.stop()
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_failed_start_leaves_no_files(model_dir, tmp_path):
+    broken = tmp_path / "broken-model"
+    shutil.copytree(model_dir, broken)
+    (broken / "model-0000.params").write_bytes(b"these are not weights")
+    server = serve_without_base_dir(broken, tmp_path / "tmp")
+    assert server.process.wait(timeout=120) == 1
+    server.stop()
+    assert "the network files cannot be read" in server.log
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_port_in_use_is_one_line(model_dir, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = serve_without_base_dir(model_dir, tmp_path / "tmp", str(taken.getsockname()[1]))
+        assert server.process.wait(timeout=120) == 1
+        server.stop()
+    assert "cannot listen on 127.0.0.1" in server.log and "Traceback" not in server.log
+    assert list((tmp_path / "tmp").iterdir()) == []

@@ -16,7 +16,7 @@ from tests.test_decode import png_declaring
 
 pytestmark = pytest.mark.server
 ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
-ALL = {ATTRIBUTES: "threshold=0,max_detections=1000"}
+ALL = {ATTRIBUTES: "threshold=0,max_detections=100"}  # the model's NMS keeps 100
 
 
 def invoke(server, body, content_type="image/jpeg", **headers):
@@ -126,6 +126,7 @@ def test_custom_attributes(server, astronaut_jpeg):
         (None, "image/jpeg", {ATTRIBUTES: "threshold=7"}, 400, "InvalidParameter"),
         (None, "image/jpeg", {ATTRIBUTES: "colour=red"}, 400, "InvalidParameter"),
         (None, "image/jpeg", {ATTRIBUTES: "classes=unicorn"}, 400, "InvalidParameter"),
+        (None, "image/jpeg", {ATTRIBUTES: "max_detections=101"}, 400, "InvalidParameter"),
         (png_declaring(30000, 30000), "image/png", {}, 413, "PayloadTooLarge"),
     ],
 )
@@ -136,6 +137,14 @@ def test_client_errors(server, astronaut_jpeg, body, content_type, headers, stat
     assert response.json()["error"]["code"] == code
     assert response.json()["error"]["message"]
     assert_still_serving(server, astronaut_jpeg)
+
+
+def test_more_detections_than_the_model_keeps_is_refused_not_cut(server, astronaut_jpeg):
+    response = invoke(server, astronaut_jpeg, **{ATTRIBUTES: "threshold=0,max_detections=500"})
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert "max_detections=500" in message and "at most 100" in message
+    assert len(invoke(server, astronaut_jpeg, **ALL).json()["detections"]) == 100
 
 
 def test_payload_over_the_limit(server, astronaut_jpeg):

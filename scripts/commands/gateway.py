@@ -13,7 +13,9 @@ def add_parser(subcommands):
         default="http://127.0.0.1:8080",
         help="the container or `sm-detect serve` (default: http://127.0.0.1:8080)",
     )
-    parser.add_argument("--port", type=int, default=8443, help="HTTPS port (default: 8443)")
+    parser.add_argument(
+        "--port", type=int, default=8443, help="HTTPS port; 0 picks a free one (default: 8443)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
     parser.add_argument("--region", default="us-east-1", help="signing region (default: us-east-1)")
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""``sm-detect serve``: run the model server on this machine as the container would."""
+"""sm-detect serve: run the model server on this machine as the container would."""
 
 
 def add_parser(subcommands):
@@ -6,13 +6,17 @@ def add_parser(subcommands):
         "serve", help="serve a packaged model over HTTP", description=__doc__
     )
     parser.add_argument(
-        "--model", default="build/model.tar.gz", help="model.tar.gz or an unpacked model directory"
+        "--model",
+        default=None,
+        help="model.tar.gz or an unpacked model directory "
+        "(default: the newest build/model*.tar.gz, which `make serve` writes)",
     )
     parser.add_argument(
         "--port",
         type=int,
         default=None,
-        help="port for /ping and /invocations (default: $SAGEMAKER_BIND_TO_PORT or 8080)",
+        help="port for /ping and /invocations; 0 picks a free one and prints it "
+        "(default: $SAGEMAKER_BIND_TO_PORT or 8080)",
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
@@ -20,7 +24,7 @@ def add_parser(subcommands):
     parser.add_argument(
         "--base-dir",
         default=None,
-        help="SageMaker-like base dir to lay out (default: a fresh temp dir)",
+        help="SageMaker-like base dir to lay out (default: a temporary one, removed at exit)",
     )
     parser.set_defaults(run=run)
 

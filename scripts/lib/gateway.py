@@ -7,6 +7,7 @@ Content-Type, Accept and Custom-Attributes. A container error or a container slo
 comes back as AWS's ModelError (424), so clients' error handling is exercised locally too.
 """
 
+import asyncio
 import configparser
 import logging
 import os
@@ -15,6 +16,7 @@ import time
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
+from container import listening
 from scripts.lib.errors import CommandError
 from scripts.lib.sigv4 import Credentials, SignatureError, verify
 
@@ -195,24 +197,23 @@ def model_error(original_status, original_message):
 
 
 def run(gateway, host, port, cert, key):
+    """Serve ``gateway`` over HTTPS until SIGTERM or SIGINT; port 0 picks a free port."""
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(cert, key)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logger.info(
-        "https://%s:%d/endpoints/%s/invocations -> %s (region %s, certificate %s)",
-        host,
-        port,
-        gateway.endpoint,
-        gateway.upstream,
-        gateway.region,
-        cert,
-    )
-    web.run_app(
-        gateway.application(),
-        host=host,
-        port=port,
-        ssl_context=tls,
-        print=None,
-        access_log=None,
-        handle_signals=True,
-    )
+
+    def announce(url):
+        logger.info(
+            "%s: %s/endpoints/%s/invocations -> %s (region %s, certificate %s)",
+            listening.ANNOUNCEMENT.format(url=url),
+            url,
+            gateway.endpoint,
+            gateway.upstream,
+            gateway.region,
+            cert,
+        )
+
+    try:
+        asyncio.run(listening.serve_until_stopped(gateway.application(), host, port, tls, announce))
+    except OSError as error:
+        raise CommandError(f"cannot listen on {host}:{port}: {error.strerror}") from None

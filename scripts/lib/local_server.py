@@ -1,17 +1,34 @@
 """Serve outside a container: lay out a SageMaker-like base dir, then run the `serve` entrypoint.
 
 SageMaker unpacks ModelDataUrl into /opt/ml/model; here the archive is unpacked (safely) into
-``BASE/model`` and ``SAGEMAKER_BASE_DIR=BASE`` points the toolkit at it.
+``BASE/model`` and ``SAGEMAKER_BASE_DIR=BASE`` points the server at it. A base directory this
+command made for itself is removed when the server stops, whether it stopped cleanly or failed
+to start.
 """
 
+import contextlib
+import glob
 import os
 import shutil
-import sys
+import signal
 import tempfile
 
 from scripts.lib import archive
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import step
+
+DEFAULT_ARCHIVES = "build/model*.tar.gz"  # what `make serve` and `sm-detect package` write
+
+
+def default_model():
+    """The newest archive under build/, or a message saying how to make one."""
+    archives = sorted(glob.glob(DEFAULT_ARCHIVES), key=os.path.getmtime)
+    if not archives:
+        raise CommandError(
+            f"no model given and none found ({DEFAULT_ARCHIVES}): pass --model, or make one "
+            "with `sm-detect package` (or `make serve`)"
+        )
+    return archives[-1]
 
 
 def lay_out(model, base_dir):
@@ -29,17 +46,34 @@ def lay_out(model, base_dir):
     return model_dir
 
 
-def serve(model, port=None, host="127.0.0.1", base_dir=None):
-    base_dir = os.path.abspath(base_dir or tempfile.mkdtemp(prefix="sm-detect-serve-"))
-    lay_out(model, base_dir)
-    os.environ["SAGEMAKER_BASE_DIR"] = base_dir
-    os.environ["SM_DETECT_HOST"] = host
-    if port is not None:
-        os.environ["SAGEMAKER_BIND_TO_PORT"] = str(port)
-    # the toolkit starts `multi-model-server` by name: make this environment's bin dir findable
-    bin_dir = os.path.dirname(sys.executable)
-    os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+@contextlib.contextmanager
+def base_directory(base_dir=None):
+    """``base_dir``, or a temporary one that is removed afterwards."""
+    if base_dir:
+        yield os.path.abspath(base_dir)
+        return
+    made = tempfile.mkdtemp(prefix="sm-detect-serve-")
+    try:
+        yield made
+    finally:
+        shutil.rmtree(made, ignore_errors=True)
 
-    from container import serve as entrypoint
 
-    entrypoint.main([])
+def serve(model=None, port=None, host="127.0.0.1", base_dir=None):
+    """Serve ``model`` (an archive or a model directory) until stopped; returns the exit code."""
+    model = model or default_model()
+    # until the server installs its own handler, SIGTERM unwinds, so the base dir is removed
+    signal.signal(signal.SIGTERM, exit_on_signal)
+    with base_directory(base_dir) as base:
+        lay_out(model, base)
+        environ = dict(os.environ, SAGEMAKER_BASE_DIR=base, SM_DETECT_HOST=host)
+        if port is not None:
+            environ["SAGEMAKER_BIND_TO_PORT"] = str(port)
+
+        from container import serve as entrypoint
+
+        return entrypoint.run(environ)
+
+
+def exit_on_signal(signal_number, _frame):
+    raise SystemExit(128 + signal_number)

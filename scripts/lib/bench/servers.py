@@ -13,9 +13,8 @@ import time
 import psutil
 import requests
 
-from container.serve import free_port
 from scripts.lib.bench import seed
-from scripts.lib.processes import Server, server_env, wait_until
+from scripts.lib.processes import Server, free_port, server_env, wait_until
 
 START_TIMEOUT_SECONDS = 300
 
@@ -59,21 +58,23 @@ def peak_rss_bytes(process):
     return 0
 
 
-def environment(run_dir, port, env):
+def environment(run_dir, env):
     """The server's environment: ``env`` over this one, OpenMP threads only as ``env`` says."""
-    environ = server_env(run_dir, port, **env)
+    environ = server_env(run_dir, **env)
     if "OMP_NUM_THREADS" not in env:
         environ.pop("OMP_NUM_THREADS", None)  # each stack picks its own default
     return environ
 
 
 def start_ours(model_dir, run_dir, env):
-    """``sm-detect serve`` on ``model_dir``, a directory named ``model``, used in place."""
-    port = free_port()
+    """``sm-detect serve`` on ``model_dir``, a directory named ``model``, used in place.
+
+    It picks its own port and says which (``cold_start`` waits for that line).
+    """
     command = [sys.executable, "-m", "scripts.cli", "serve", "--model", str(model_dir)]
-    command += ["--port", str(port), "--base-dir", str(os.path.dirname(model_dir))]
+    command += ["--port", "0", "--base-dir", str(os.path.dirname(model_dir))]
     log_path = os.path.join(run_dir, "server.log")
-    return Server(command, environment(run_dir, port, env), port, log_path)
+    return Server(command, environment(run_dir, env), log_path)
 
 
 def start_aws(model_dir, run_dir, env):
@@ -85,16 +86,18 @@ def start_aws(model_dir, run_dir, env):
         if os.path.isfile(os.path.join(model_dir, name)):
             os.link(os.path.join(model_dir, name), os.path.join(base_dir, "model", name))
     shutil.copyfile(seed.__file__, os.path.join(code_dir, "inference.py"))
-    port = free_port()
-    env = {"SAGEMAKER_BASE_DIR": base_dir, "TEMP": run_dir, **env}
+    port = free_port()  # the toolkit binds the port it is given
+    env = {"SAGEMAKER_BASE_DIR": base_dir, "TEMP": run_dir, "SAGEMAKER_BIND_TO_PORT": port, **env}
     command = [sys.executable, "-c", START_AWS_TOOLKIT, os.path.join(run_dir, "mms.properties")]
     log_path = os.path.join(run_dir, "server.log")
-    return Server(command, environment(run_dir, port, env), port, log_path)
+    return Server(command, environment(run_dir, env), log_path, port=port)
 
 
 def cold_start(server, body, headers):
     """Seconds from process start to the first /ping 200 and to the first answered request."""
     started = server.started
+    if server.url is None:
+        server.wait_for_announcement(START_TIMEOUT_SECONDS)
     if not wait_until(
         lambda: requests.get(f"{server.url}/ping", timeout=5).status_code == 200,
         START_TIMEOUT_SECONDS,

@@ -1,0 +1,43 @@
+"""Start an aiohttp application on a host and port, and say where it listens.
+
+Port 0 lets the kernel choose a free port as it binds, so nothing can take the port between
+choosing and binding (as it can a port probed free beforehand). The line ``listening on URL``
+says which port it chose, for people and for the programs that start the server.
+"""
+
+import asyncio
+import signal
+
+from aiohttp import web
+
+ANNOUNCEMENT = "listening on {url}"
+ANNOUNCEMENT_PATTERN = r"listening on (?P<scheme>https?)://(?:\[[^\]]*\]|[^\s:/\[]+):(?P<port>\d+)"
+
+
+async def listen(runner, host, port, ssl_context=None, backlog=128):
+    """Bind ``runner`` (set up) on ``host:port``; returns the URL it listens on."""
+    site = web.TCPSite(
+        runner, host, port, ssl_context=ssl_context, reuse_address=True, backlog=backlog
+    )
+    await site.start()
+    bound_host, bound_port = runner.addresses[-1][:2]
+    scheme = "https" if ssl_context else "http"
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    return f"{scheme}://{shown}:{bound_port}"
+
+
+async def serve_until_stopped(app, host, port, ssl_context=None, on_listening=None):
+    """Serve ``app`` until SIGTERM or SIGINT; ``on_listening(url)`` once it is bound."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    try:
+        url = await listen(runner, host, port, ssl_context)
+        if on_listening:
+            on_listening(url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(stop_signal, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()

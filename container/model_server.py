@@ -1,0 +1,184 @@
+"""The model server: multi-model-server (MMS), started, watched and stopped by this process.
+
+The SageMaker inference toolkit's ``start_model_server`` starts MMS and then finds "its" server
+by scanning every process on the machine for MMS's class name, so a second server on the same
+machine confuses the first (stopping one stopped both). It also puts the archive's ``code/``
+first on ``PYTHONPATH`` and pip-installs its ``requirements.txt``. Here MMS is this process's
+child, known by its pid, and listens on Unix sockets in this run's private directory (mode 0700):
+no TCP port to race another server for, and a management API that other users cannot reach.
+The archive's code is loaded only when the settings say it is trusted.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+
+import psutil
+
+MODEL_NAME = "model"  # the name the front door calls the model by
+HANDLER = "container.handler_service:handle"
+LOG_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "log4j2.xml")
+# MMS reads these from the environment over its configuration file; the addresses are ours
+RESERVED_VARIABLES = ("MMS_INFERENCE_ADDRESS", "MMS_MANAGEMENT_ADDRESS", "MMS_CONFIG_FILE")
+STOP_GRACE_SECONDS = 8
+
+logger = logging.getLogger("sm-detect.serve")
+
+
+class ServeError(Exception):
+    """Serving cannot start: one line for the operator."""
+
+
+class ModelServer:
+    """MMS for the model in ``settings.model_dir``; its files live in ``run_dir``."""
+
+    def __init__(self, settings, run_dir, ready_dir, environ):
+        self.settings = settings
+        self.run_dir = run_dir
+        self.ready_dir = ready_dir
+        self.environ = environ
+        self.inference_socket = os.path.join(run_dir, "inference.sock")
+        self.management_socket = os.path.join(run_dir, "management.sock")
+        self.config_file = os.path.join(run_dir, "mms.properties")
+        self.process = None
+
+    def configuration(self):
+        """MMS's configuration file: its unit for timeouts is minutes, with a _seconds key."""
+        settings = self.settings
+        minutes = -(-settings.timeout_seconds // 60)
+        properties = {
+            "inference_address": f"unix:{self.inference_socket}",
+            "management_address": f"unix:{self.management_socket}",
+            "use_native_io": "true",
+            "enable_envvars_config": "true",
+            "decode_input_request": "false",
+            "load_models": "ALL",
+            "default_service_handler": HANDLER,
+            "default_workers_per_model": settings.workers,
+            "default_response_timeout": minutes,
+            "default_response_timeout_seconds": settings.timeout_seconds,
+            # the front door refuses larger bodies; MMS must not refuse smaller ones
+            "max_request_size": settings.max_payload_bytes + (1 << 20),
+            "max_response_size": max(settings.max_payload_bytes, 6 << 20) * 4,
+        }
+        return "".join(f"{key}={value}\n" for key, value in properties.items())
+
+    def environment(self):
+        """The environment MMS and its workers start with."""
+        env = {k: v for k, v in self.environ.items() if k not in RESERVED_VARIABLES}
+        env.update(
+            {
+                "OMP_NUM_THREADS": str(self.settings.threads_per_worker),
+                # MMS's pid file (Python's temp dir) and worker sockets (Java's) stay private
+                "TMPDIR": self.run_dir,
+                "TEMP": self.run_dir,
+                "SM_DETECT_READY_DIR": self.ready_dir,
+                "SAGEMAKER_BASE_DIR": self.settings.base_dir,
+            }
+        )
+        code_dir = os.path.join(self.settings.model_dir, "code")
+        if self.settings.trusts_archive_code:
+            env["PYTHONPATH"] = os.pathsep.join(
+                part for part in (code_dir, env.get("PYTHONPATH")) if part
+            )
+        else:
+            env["PYTHONPATH"] = os.pathsep.join(
+                part
+                for part in (env.get("PYTHONPATH") or "").split(os.pathsep)
+                if part and os.path.abspath(part) != os.path.abspath(code_dir)
+            )
+            if not env["PYTHONPATH"]:
+                del env["PYTHONPATH"]
+        return env
+
+    def command(self):
+        # the launcher of this very environment, so `serve` works without an activated venv
+        launcher = os.path.join(os.path.dirname(sys.executable), "multi-model-server")
+        return [
+            launcher if os.path.exists(launcher) else "multi-model-server",
+            "--start",
+            "--foreground",
+            "--mms-config",
+            self.config_file,
+            "--log-config",
+            LOG_CONFIG,
+            # MMS finds a model by its path relative to the store
+            "--model-store",
+            os.path.dirname(self.settings.model_dir),
+            "--models",
+            f"{MODEL_NAME}={os.path.basename(self.settings.model_dir)}",
+        ]
+
+    async def start(self):
+        with open(self.config_file, "w", encoding="utf-8") as file:
+            file.write(self.configuration())
+        if self.settings.trusts_archive_code:
+            await install_archive_requirements(self.settings.model_dir, self.environment())
+        self.process = await asyncio.create_subprocess_exec(*self.command(), env=self.environment())
+        logger.info("model server started (pid %d)", self.process.pid)
+
+    async def wait(self):
+        return await self.process.wait()
+
+    def frontend(self):
+        """MMS's Java frontend: the launcher's child, named in this run's pid file."""
+        with contextlib.suppress(OSError, ValueError, psutil.Error):
+            with open(os.path.join(self.run_dir, ".model_server.pid"), encoding="ascii") as file:
+                pid = int(file.read().strip())
+            frontend = psutil.Process(pid)
+            if frontend.ppid() == self.process.pid:
+                return frontend
+        return None
+
+    async def stop(self, grace_seconds=STOP_GRACE_SECONDS):
+        """SIGTERM to MMS's frontend (the launcher exits with it), SIGKILL after the grace."""
+        if self.process is None or self.process.returncode is not None:
+            return
+        frontend = self.frontend()
+        target = frontend.pid if frontend else self.process.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(target, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.process.wait(), grace_seconds)
+        except TimeoutError:
+            for pid in (target, self.process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            await self.process.wait()
+
+    def stop_leftover_workers(self, grace_seconds=5):
+        """End MMS worker processes that outlived the frontend.
+
+        MMS 1.1's worker launcher survives the Java frontend's shutdown, re-parented to init;
+        its command line names this run's private socket directory, which identifies it.
+        """
+        leftovers = []
+        for process in psutil.process_iter(["cmdline"]):
+            with contextlib.suppress(psutil.Error):
+                if process.pid != os.getpid() and any(
+                    self.run_dir in part for part in process.info["cmdline"] or ()
+                ):
+                    leftovers.append(process)
+        for process in leftovers:
+            with contextlib.suppress(psutil.Error):
+                process.terminate()
+        _, alive = psutil.wait_procs(leftovers, timeout=grace_seconds)
+        for process in alive:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+
+
+async def install_archive_requirements(model_dir, env):
+    """What the toolkit does for a trusted archive: pip-install ``code/requirements.txt``."""
+    requirements = os.path.join(model_dir, "code", "requirements.txt")
+    if not os.path.isfile(requirements):
+        return
+    logger.info("installing the archive's code/requirements.txt (SM_DETECT_ARCHIVE_CODE=trust)")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pip", "install", "--quiet", "-r", requirements, env=env
+    )
+    if await process.wait() != 0:
+        raise ServeError(f"pip could not install the archive's {requirements}")

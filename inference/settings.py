@@ -1,0 +1,151 @@
+"""Settings: the serving environment read once, checked, and frozen.
+
+SageMaker configures a container through environment variables (``SAGEMAKER_*``) and this
+project adds its own (``SM_DETECT_*``). They are read in one place, from a mapping (the process
+environment, or a dict in tests), into one read-only object. A value that cannot work is a
+deployment mistake, not a request's: it ends start-up with one line that names the variable, the
+value and what is allowed.
+"""
+
+import dataclasses
+import os
+
+from inference import decode, params, preprocess
+from inference.errors import RequestError
+
+DEFAULT_PORT = 8080
+DEFAULT_HOST = "0.0.0.0"
+DEFAULT_BASE_DIR = "/opt/ml"
+DEFAULT_TIMEOUT_SECONDS = 60
+DEFAULT_MAX_PAYLOAD_MB = 6  # SageMaker's own limit for real-time endpoints
+WORKER_MEMORY_BYTES = 5 << 28  # one YOLOv3 worker peaks at about 1.2 GiB
+LATENCY, THROUGHPUT = "latency", "throughput"
+TUNINGS = (LATENCY, THROUGHPUT)
+IGNORE, TRUST = "ignore", "trust"
+ARCHIVE_CODE = (IGNORE, TRUST)
+
+
+class ConfigurationError(ValueError):
+    """A setting that cannot work: ``str()`` is the one line to show."""
+
+    def __init__(self, variable, value, allowed):
+        super().__init__(f"{variable}={value!r} is not valid: {allowed}")
+        self.variable = variable
+
+
+def default_workers(cpus, memory_bytes, tuning=LATENCY):
+    """Workers for ``tuning``, as many as memory allows, at least one.
+
+    ``latency``: one worker per two cores, each forward pass on two OpenMP threads, so a lone
+    request is answered soonest. ``throughput``: one single-threaded worker per core, which
+    keeps every core busy with the least synchronisation and answers the most requests per
+    second under load (docs/PERFORMANCE.md has both curves). MMS's own default, one worker per
+    core each with a pool of every core's threads, oversubscribes the cores.
+    """
+    wanted = cpus if tuning == THROUGHPUT else cpus // 2
+    return max(1, min(wanted, memory_bytes // WORKER_MEMORY_BYTES))
+
+
+def physical_memory_bytes():
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything the server and the model handler are configured with."""
+
+    # the front door
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_MB << 20
+    # the model server
+    base_dir: str = DEFAULT_BASE_DIR
+    workers: int = 1
+    threads_per_worker: int = 1
+    tuning: str = LATENCY
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+    archive_code: str = IGNORE
+    # each request's defaults, and the decoder's pixel limit
+    request_defaults: params.RequestParams = dataclasses.field(default_factory=params.RequestParams)
+    max_pixels: int = decode.DEFAULT_MAX_PIXELS
+
+    @property
+    def model_dir(self):
+        return os.path.join(self.base_dir, "model")
+
+    @property
+    def trusts_archive_code(self):
+        return self.archive_code == TRUST
+
+    @classmethod
+    def from_environ(cls, environ, cpus=None, memory_bytes=None):
+        """Read ``environ`` (a mapping); raises ``ConfigurationError`` on the first bad value."""
+        read = Reader(environ)
+        cpus = cpus or os.cpu_count() or 1
+        tuning = read.choice("SM_DETECT_TUNING", TUNINGS, LATENCY)
+        workers = read.whole("SAGEMAKER_MODEL_SERVER_WORKERS", None, minimum=1) or (
+            default_workers(cpus, memory_bytes or physical_memory_bytes(), tuning)
+        )
+        return cls(
+            host=read.text("SM_DETECT_HOST", DEFAULT_HOST),
+            port=read.whole("SAGEMAKER_BIND_TO_PORT", DEFAULT_PORT, minimum=0, maximum=65535),
+            max_payload_bytes=read.whole("SAGEMAKER_MAX_PAYLOAD_IN_MB", DEFAULT_MAX_PAYLOAD_MB, 1)
+            << 20,
+            base_dir=read.text("SAGEMAKER_BASE_DIR", DEFAULT_BASE_DIR),
+            workers=workers,
+            threads_per_worker=read.whole("OMP_NUM_THREADS", max(1, cpus // workers), 1),
+            tuning=tuning,
+            timeout_seconds=read.whole(
+                "SAGEMAKER_MODEL_SERVER_TIMEOUT", DEFAULT_TIMEOUT_SECONDS, minimum=1
+            ),
+            archive_code=read.choice("SM_DETECT_ARCHIVE_CODE", ARCHIVE_CODE, IGNORE),
+            request_defaults=read.request_defaults(),
+            max_pixels=read.whole("SM_DETECT_MAX_PIXELS", decode.DEFAULT_MAX_PIXELS, minimum=1),
+        )
+
+
+class Reader:
+    """Typed reads of an environment mapping; an empty value counts as unset."""
+
+    def __init__(self, environ):
+        self.environ = environ
+
+    def text(self, name, default):
+        return self.environ.get(name) or default
+
+    def whole(self, name, default, minimum, maximum=None):
+        value = self.environ.get(name)
+        if not value:
+            return default
+        bounds = f"at least {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        if not value.strip().isdigit():
+            raise ConfigurationError(name, value, f"a whole number {bounds}")
+        number = int(value)
+        if number < minimum or (maximum is not None and number > maximum):
+            raise ConfigurationError(name, value, f"a whole number {bounds}")
+        return number
+
+    def choice(self, name, allowed, default):
+        value = self.environ.get(name) or default
+        if value not in allowed:
+            raise ConfigurationError(name, value, "one of " + ", ".join(allowed))
+        return value
+
+    def request_defaults(self):
+        """``SM_DETECT_*`` defaults for the Custom-Attributes parameters, checked as a request's."""
+        base = params.RequestParams()
+        values = {}
+        for field, name, parse in (
+            ("threshold", "SM_DETECT_THRESHOLD", params.parse_threshold),
+            ("max_detections", "SM_DETECT_MAX_DETECTIONS", params.parse_max_detections),
+            ("classes", "SM_DETECT_CLASSES", params.parse_classes),
+            ("mode", "SM_DETECT_MODE", preprocess.check_mode),
+        ):
+            value = self.environ.get(name)
+            if not value:
+                continue
+            try:
+                values[field] = parse(value)
+            except RequestError as error:
+                raise ConfigurationError(name, value, error.message) from None
+        return dataclasses.replace(base, **values)
