@@ -15,13 +15,16 @@ WEIGHTS_TAG := $(if $(filter pretrained random,$(WEIGHTS)),$(WEIGHTS),$(basename
 MODEL ?= build/model-$(WEIGHTS_TAG).tar.gz
 PIP := $(BIN)/python -m pip install --disable-pip-version-check --quiet
 
-.PHONY: serve test bench test-tools lint image java venv clean
+.PHONY: serve test dev bench test-tools lint image java venv clean
 
 serve: $(VENV)/.runtime java $(MODEL)
 	$(BIN)/sm-detect serve --model $(MODEL) --port $(PORT) --host $(HOST)
 
-test: $(VENV)/.dev java test-tools lint
+test: dev lint
 	$(BIN)/python -m pytest
+
+# what the README's pytest lines need: the test tools in .venv, Java, Debian's test programs
+dev: $(VENV)/.dev java test-tools
 
 # latency, throughput, start-up and memory against the seed's pipeline and AWS's own stack, on
 # random weights (the pretrained ones cost the same): prints the figures and writes BENCHMARKS.md

@@ -8,7 +8,9 @@ JSON = "application/json"
 JSONLINES = "application/jsonlines"
 ANY = "*/*"
 
-REQUEST_TYPES = (JPEG, PNG, ANY_IMAGE, NPY, JSON)
+# every image/* type of a format the decoder reads (Pillow's names, and the older BMP one)
+IMAGE_TYPES = (JPEG, PNG, "image/gif", "image/bmp", "image/x-ms-bmp", "image/tiff", "image/webp")
+REQUEST_TYPES = (*IMAGE_TYPES, ANY_IMAGE, NPY, JSON)
 RESPONSE_TYPES = (JSON, JSONLINES, NPY, JPEG, PNG)
 
 

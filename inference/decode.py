@@ -27,7 +27,8 @@ def decode(body, content_type, max_pixels=DEFAULT_MAX_PIXELS):
         body = body.encode("utf-8")
     if not body:
         raise InvalidInput("the request body is empty")
-    if media_type in (content_types.JPEG, content_types.PNG, content_types.ANY_IMAGE):
+    if media_type in content_types.IMAGE_TYPES or media_type == content_types.ANY_IMAGE:
+        # the bytes say what the image is: a GIF sent as image/png is read as the GIF it is
         return decode_image(body, max_pixels)
     if media_type == content_types.NPY:
         return decode_npy(body, max_pixels)

@@ -7,6 +7,7 @@ the boxes and labels drawn on it, so a browser or Postman shows the picture.
 
 import io
 import json
+import math
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -29,11 +30,17 @@ PALETTE = (
 
 
 def negotiate(accept, default=content_types.JSON):
-    """The first supported type in an Accept header; missing or ``*/*`` means ``default``."""
+    """The type to answer in, by the Accept header's preferences (q-values, then order).
+
+    Missing, ``*/*`` or ``application/*`` mean ``default``; ``image/*`` means JPEG; a range
+    with ``q=0`` is refused; nothing acceptable is a 406.
+    """
     if not accept:
         return default
-    for candidate in accept.split(","):
-        media_type = content_types.base(candidate)
+    for media_range in sorted(media_ranges(accept), key=lambda item: -item[1]):
+        media_type, quality = media_range
+        if quality <= 0:
+            break
         if media_type in content_types.RESPONSE_TYPES:
             return media_type
         if media_type in (content_types.ANY, "application/*"):
@@ -44,6 +51,26 @@ def negotiate(accept, default=content_types.JSON):
         f"Accept {accept!r} is not supported; ask for one of "
         + ", ".join(content_types.RESPONSE_TYPES)
     )
+
+
+def media_ranges(accept):
+    """``'a/b;q=0.5, c/d'`` -> ``[('a/b', 0.5), ('c/d', 1.0)]``, in the header's order."""
+    ranges = []
+    for candidate in accept.split(","):
+        media_type, *parameters = (part.strip() for part in candidate.split(";"))
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+                # an unreadable preference (``nan``, ``x``) is no preference for this range
+                quality = min(max(quality, 0.0), 1.0) if math.isfinite(quality) else 0.0
+        if media_type:
+            ranges.append((media_type.lower(), quality))
+    return ranges
 
 
 def document(detections, model_name, image_size):

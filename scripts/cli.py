@@ -1,6 +1,7 @@
 """``sm-detect``: a YOLOv3 detector from weights to a SageMaker endpoint, one step at a time."""
 
 import argparse
+import os
 import sys
 
 from scripts.commands import (
@@ -55,6 +56,10 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`sm-detect invoke ... | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

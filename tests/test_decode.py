@@ -55,6 +55,29 @@ def test_any_image_label_sniffs_the_format(random_array):
         np.testing.assert_array_equal(decode.decode(body, "application/x-image"), random_array)
 
 
+@pytest.mark.parametrize(
+    "image_format, media_type",
+    [
+        ("GIF", "image/gif"),
+        ("BMP", "image/bmp"),
+        ("BMP", "image/x-ms-bmp"),
+        ("TIFF", "image/tiff"),
+        ("WEBP", "image/webp"),
+    ],
+)
+def test_every_image_type_the_decoder_reads_is_accepted(random_array, image_format, media_type):
+    options = {"lossless": True} if image_format == "WEBP" else {}
+    source = random_array if image_format != "GIF" else random_array // 64 * 64  # few colours
+    decoded = decode.decode(encode_image(source, image_format, **options), media_type)
+    np.testing.assert_array_equal(decoded, source)
+
+
+@pytest.mark.parametrize("media_type", ["image/svg+xml", "image/heic", "image/avif"])
+def test_image_types_the_decoder_cannot_read_are_415(random_array, media_type):
+    with pytest.raises(UnsupportedContentType, match="image/webp"):
+        decode.decode(encode_image(random_array, "PNG"), media_type)
+
+
 def test_grayscale_becomes_three_equal_channels():
     grey = np.arange(64, dtype=np.uint8).reshape(8, 8)
     decoded = decode.decode(encode_image(grey, "PNG"), "image/png")

@@ -27,15 +27,25 @@ IMAGE = np.full((80, 100, 3), 128, dtype=np.uint8)
         ("text/html, image/jpeg", "image/jpeg"),
         ("image/*", "image/jpeg"),
         ("application/x-npy", "application/x-npy"),
+        # q-values before order, as clients send them
+        ("application/json;q=0.9, image/png", "image/png"),
+        ("image/png;q=0.2, application/x-npy;q=0.8", "application/x-npy"),
+        ("image/png;q=0.5, */*;q=0.5", "image/png"),
+        ("image/png;q=0, */*;q=0.1", "application/json"),
+        ("text/html, image/*;q=0.3", "image/jpeg"),
+        ("Image/PNG; Q=0.7, text/html", "image/png"),
     ],
 )
 def test_negotiate(accept, expected):
     assert encode.negotiate(accept) == expected
 
 
-def test_negotiate_refuses_what_it_cannot_make():
+@pytest.mark.parametrize(
+    "accept", ["text/html, text/csv", "image/png;q=0", "application/json;q=nan"]
+)
+def test_negotiate_refuses_what_it_cannot_make(accept):
     with pytest.raises(UnsupportedAccept):
-        encode.negotiate("text/html, text/csv")
+        encode.negotiate(accept)
 
 
 def test_json_document():

@@ -8,7 +8,10 @@ itself would fail these.
 import datetime
 import json
 import os
+import pathlib
+import re
 import subprocess
+import sys
 
 import boto3
 import botocore.auth
@@ -17,7 +20,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from scripts.lib import signing, sigv4
-from tests.conftest import SM_DETECT
+from tests.conftest import REPO, SM_DETECT
 from tests.servers import Server
 
 pytestmark = pytest.mark.server
@@ -35,30 +38,24 @@ def gateway(server, tmp_path_factory):
         f"[temporary]\naws_access_key_id = {TEMP_KEY}\naws_secret_access_key = {TEMP_SECRET}\n"
         f"aws_session_token = {TOKEN}\n"
     )
-    command = [
-        SM_DETECT,
-        "gateway",
-        "--endpoint",
-        ENDPOINT,
-        "--upstream",
-        server.url,
-        "--port",
-        "0",
-        "--region",
-        REGION,
-        "--credentials",
-        str(root / "credentials"),
-        "--cert-dir",
-        str(root / "tls"),
-    ]
-    running = Server(command, dict(os.environ), root / "gateway.log")
+    running = start_gateway(
+        server, root, ENDPOINT, REGION, ["--credentials", str(root / "credentials")]
+    )
+    yield running
+    running.stop()
+
+
+def start_gateway(server, root, endpoint, region, options, env=None):
+    """`sm-detect gateway` on a port it picks, in front of ``server``; ``.cert`` to trust."""
+    command = [SM_DETECT, "gateway", "--endpoint", endpoint, "--upstream", server.url]
+    command += ["--port", "0", "--region", region, "--cert-dir", str(root / "tls"), *options]
+    running = Server(command, env or dict(os.environ), root / "gateway.log")
     running.wait_for_announcement(60)
     running.cert = str(root / "tls" / "cert.pem")
     running.wait_ready(
         lambda: requests.get(running.url, verify=running.cert, timeout=5).status_code == 404, 60
     )
-    yield running
-    running.stop()
+    return running
 
 
 def runtime(gateway, key=KEY, secret=SECRET, token=None):
@@ -378,3 +375,32 @@ def test_sigv4_against_aws_published_example():
         sigv4.verify("GET", "/", "", headers, b"", credentials, "us-east-1", "service", now=at)
         == "AKIDEXAMPLE"
     )
+
+
+def readme_python(containing):
+    readme = (pathlib.Path(REPO) / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if containing in b]
+    return block
+
+
+def test_readme_boto3_snippet_runs_against_the_twin(server, astronaut_jpeg, tmp_path):
+    # the README's keys, endpoint and region; its address and certificate are this twin's
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="local-key", AWS_SECRET_ACCESS_KEY="local-secret")
+    env.pop("AWS_SESSION_TOKEN", None)
+    twin = start_gateway(server, tmp_path, "yolo", "us-east-1", [], env)
+    try:
+        image = tmp_path / "dog.jpg"
+        image.write_bytes(astronaut_jpeg)
+        code = (
+            readme_python('endpoint_url="https://127.0.0.1:8443"')
+            .replace("https://127.0.0.1:8443", twin.url)
+            .replace('os.path.expanduser("~/.config/sm-detect/gateway/cert.pem")', repr(twin.cert))
+            .replace('"dog.jpg"', repr(str(image)))
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+        )
+    finally:
+        twin.stop()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("[{'class_id': ")

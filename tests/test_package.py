@@ -1,6 +1,7 @@
 import hashlib
 import json
 import os
+import re
 import subprocess
 
 import mxnet as mx
@@ -35,6 +36,21 @@ def test_archive_layout_and_metadata(model_dir):
     assert metadata["exported_with"]["mxnet"] == "1.9.1"
     assert metadata["exported_with"]["gluoncv"] == "0.10.5.post0"
     assert metadata["exported_with"]["detection_head"].startswith("top-k before NMS")
+
+
+def test_archives_are_reproducible(tmp_path, model_archive, weights_file):
+    # the session's archive was made by another process from the same weights file
+    again = tmp_path / "again.tar.gz"
+    result = package("--weights", str(weights_file), "--output", str(again))
+    assert result.returncode == 0, result.stderr
+    assert sha256(again) == sha256(model_archive)
+
+
+def test_no_object_ids_in_the_graphs(model_dir):
+    for name in ("model-symbol.json", "gluoncv-symbol.json"):
+        text = (model_dir / name).read_text()
+        assert "Constant_yolov30_yolooutputv30_offset_0_0" in text
+        assert not re.search(r"Constant_\w*_\d{6,}", text)
 
 
 def test_exported_symbol_includes_nms(model_dir):

@@ -182,8 +182,30 @@ def test_invoke_command(server, photos, tmp_path):
         [*command, "--draw", str(drawn)], capture_output=True, text=True, check=True
     )
     assert f"{len(document['detections'])} detection(s) in 512x512" in table.stdout
+    squared = subprocess.run(
+        [*command, "--mode", "square320", "--json"], capture_output=True, text=True, check=True
+    )
+    direct = invoke(
+        server, image.read_bytes(), "image/png", **{ATTRIBUTES: "threshold=0,mode=square320"}
+    )
+    assert json.loads(squared.stdout) == direct.json() != document
     assert document["detections"][0]["label"] in table.stdout.splitlines()[2]
     assert Image.open(drawn).size == (512, 512)
+
+
+@pytest.mark.parametrize(
+    "suffix, image_format", [("gif", "GIF"), ("bmp", "BMP"), ("tif", "TIFF"), ("webp", "WEBP")]
+)
+def test_invoke_command_sends_any_image_file(server, photos, tmp_path, suffix, image_format):
+    image = tmp_path / f"coffee.{suffix}"
+    image.write_bytes(encode_image(photos["coffee"], image_format))
+    result = subprocess.run(
+        [SM_DETECT, "invoke", "--url", server.url, str(image), "--threshold", "0", "--json"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["image"] == {"width": 600, "height": 400}
 
 
 def test_invoke_command_reports_errors_in_one_line(server, tmp_path):

@@ -1,4 +1,4 @@
-"""``sm-detect bench``: measure the served detector against the seed's pipeline and AWS's stack."""
+"""sm-detect bench: measure the served detector against the seed's pipeline and AWS's stack."""
 
 import os
 

@@ -1,4 +1,4 @@
-"""``sm-detect deploy``: create or update a SageMaker endpoint and wait until it serves."""
+"""sm-detect deploy: create or update a SageMaker endpoint and wait until it serves."""
 
 import argparse
 

@@ -1,4 +1,4 @@
-"""``sm-detect gateway``: SageMaker's signed HTTPS front door, on this machine."""
+"""sm-detect gateway: SageMaker's signed HTTPS front door, on this machine."""
 
 
 def add_parser(subcommands):

@@ -1,8 +1,11 @@
-"""``sm-detect invoke``: send an image to a server or an endpoint and show the detections."""
+"""sm-detect invoke: send an image to a server or an endpoint and show the detections."""
 
 import functools
 
 from scripts.lib import aws
+
+# the request modes of inference/preprocess.py, named here so that --help needs no mxnet
+MODES = ("aspect", "square320", "square416", "square608")
 
 
 def add_parser(subcommands):
@@ -30,6 +33,11 @@ def add_parser(subcommands):
     parser.add_argument("--threshold", type=float, help="minimum score to report")
     parser.add_argument("--max-detections", type=int, help="report at most this many")
     parser.add_argument("--classes", help="only these classes, e.g. 'dog;person'")
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        help="how the image is sized for the network (default: the endpoint's, aspect)",
+    )
     parser.add_argument("--draw", metavar="OUT", help="write the image with boxes drawn to OUT")
     parser.add_argument("--json", action="store_true", help="print the raw JSON response")
     parser.set_defaults(run=run)
@@ -39,7 +47,10 @@ def run(args):
     from scripts.lib import invoking
 
     attributes = invoking.custom_attributes(
-        threshold=args.threshold, max_detections=args.max_detections, classes=args.classes
+        threshold=args.threshold,
+        max_detections=args.max_detections,
+        classes=args.classes,
+        mode=args.mode,
     )
     if args.endpoint:
         session = aws.Aws(

@@ -1,4 +1,4 @@
-"""``sm-detect package``: export the detector into the model.tar.gz SageMaker unpacks."""
+"""sm-detect package: export the detector into the model.tar.gz SageMaker unpacks."""
 
 
 def add_parser(subcommands):

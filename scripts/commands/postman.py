@@ -1,4 +1,4 @@
-"""``sm-detect postman``: a Postman collection and environment that call an endpoint signed."""
+"""sm-detect postman: a Postman collection and environment that call an endpoint signed."""
 
 
 def add_parser(subcommands):

@@ -1,4 +1,4 @@
-"""``sm-detect push``: push the image to ECR (created if missing) or to any registry."""
+"""sm-detect push: push the image to ECR (created if missing) or to any registry."""
 
 from scripts.lib import aws
 

@@ -1,4 +1,4 @@
-"""``sm-detect scale``: autoscale an endpoint on invocations per instance."""
+"""sm-detect scale: autoscale an endpoint on invocations per instance."""
 
 from scripts.lib import aws
 

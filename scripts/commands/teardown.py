@@ -1,4 +1,4 @@
-"""``sm-detect teardown``: delete an endpoint and what was created for it."""
+"""sm-detect teardown: delete an endpoint and what was created for it."""
 
 from scripts.lib import aws
 
@@ -18,8 +18,11 @@ def add_parser(subcommands):
 def run(args):
     from scripts.lib import endpoint, registry, s3
 
-    session = aws.from_args(args)
+    if args.dry_run:
+        endpoint.plan_teardown(args.endpoint, args.all)
+        return
     with aws.one_line_errors():
+        session = aws.from_args(args)
         containers = endpoint.teardown(session, args.endpoint)
         if args.all:
             s3.delete_objects(

@@ -1,4 +1,4 @@
-"""``sm-detect transform``: detect objects in every image under an S3 prefix (batch transform)."""
+"""sm-detect transform: detect objects in every image under an S3 prefix (batch transform)."""
 
 import argparse
 

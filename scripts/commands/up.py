@@ -1,4 +1,4 @@
-"""``sm-detect up``: from weights to a serving endpoint in one command, safe to repeat."""
+"""sm-detect up: from weights to a serving endpoint in one command, safe to repeat."""
 
 from scripts.commands.deploy import add_deploy_options, deploy_from_args
 from scripts.commands.push import add_push_options
@@ -32,10 +32,14 @@ def add_parser(subcommands):
 def run(args):
     from scripts.lib.pipeline import up
 
-    session = aws.from_args(args)
     with aws.one_line_errors():
+        session = aws.from_args(args)
         up(
             session,
-            args,
+            args.archive,
+            args.weights,
+            args.s3,
+            args.create_bucket,
+            (args.image, args.repository, args.tag, args.registry),
             lambda model_data, image: deploy_from_args(session, args, model_data, image),
         )

@@ -1,4 +1,4 @@
-"""``sm-detect upload``: put model.tar.gz in S3, once."""
+"""sm-detect upload: put model.tar.gz in S3, once."""
 
 from scripts.lib import aws
 

@@ -21,6 +21,8 @@ from scripts.lib.progress import say
 RETRIES = botocore.config.Config(
     retries={"mode": "adaptive", "max_attempts": 10}, user_agent_extra="sm-detect/0.1"
 )
+PLACEHOLDER_REGION = "REGION"
+PLACEHOLDER_ACCOUNT = "ACCOUNT"
 NOT_FOUND_CODES = {
     "404",
     "NoSuchKey",
@@ -46,18 +48,28 @@ class Aws:
             for key, value in (("endpoint_url", endpoint_url), ("verify", verify))
             if value
         }
-        self.session = boto3.Session(region_name=region, profile_name=profile)
+        with one_line_errors():  # an unknown --profile fails here
+            self.session = boto3.Session(region_name=region, profile_name=profile)
         self._clients = dict(clients or {})
+        self._placeholders_said = set()
 
     @property
     def region(self):
         region = self.session.region_name or os.environ.get("AWS_REGION")
+        if not region and self.dry_run:
+            self.say_placeholder(PLACEHOLDER_REGION, "no AWS region is configured")
+            return PLACEHOLDER_REGION
         if not region:
             raise CommandError(
                 "no AWS region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION "
                 "(or a profile's region)"
             )
         return region
+
+    def say_placeholder(self, placeholder, why):
+        if placeholder not in self._placeholders_said:
+            self._placeholders_said.add(placeholder)
+            say(f"[dry run] {why}: {placeholder} stands for it below")
 
     def client(self, service):
         if service not in self._clients:
@@ -71,11 +83,16 @@ class Aws:
         return self._clients[service]
 
     def account_id(self):
-        return self.client("sts").get_caller_identity().get("Account", "ACCOUNT_ID")
+        if self.dry_run:
+            self.say_placeholder(
+                PLACEHOLDER_ACCOUNT, "a dry run does not ask AWS for the account id"
+            )
+            return PLACEHOLDER_ACCOUNT
+        return self.client("sts").get_caller_identity()["Account"]
 
 
 class DryRunClient:
-    """Prints each call instead of making it."""
+    """Prints each call instead of making it (the commands make no reads in a dry run)."""
 
     def __init__(self, service):
         self.service = service
@@ -128,7 +145,10 @@ def add_options(parser):
     parser.add_argument("--region", help="AWS region (default: from the AWS configuration)")
     parser.add_argument("--profile", help="AWS profile (default: from the AWS configuration)")
     parser.add_argument(
-        "--dry-run", action="store_true", help="print the AWS calls instead of making them"
+        "--dry-run",
+        action="store_true",
+        help="say what would be done and print the AWS calls that would change something; "
+        "nothing reaches AWS, no credentials needed",
     )
 
 

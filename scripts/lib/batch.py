@@ -37,7 +37,8 @@ def scale(aws, endpoint, minimum, maximum, target_invocations, cooldown_seconds=
         },
     )
     say(
-        f"{endpoint}: {minimum} to {maximum} instances, target {target_invocations} "
+        ("[dry run] would scale " if aws.dry_run else "")
+        + f"{endpoint}: {minimum} to {maximum} instances, target {target_invocations} "
         "invocations per instance per minute"
     )
     return policy
@@ -76,9 +77,11 @@ def transform(
         },
         TransformResources={"InstanceType": instance_type, "InstanceCount": instance_count},
     )
+    if aws.dry_run:
+        say(f"[dry run] would start transform job {name}: {source} -> {destination} and wait")
+        return name
     say(f"started transform job {name}: {source} -> {destination}")
-    if not aws.dry_run:
-        wait_for_job(aws, name, poll_seconds, timeout_seconds)
+    wait_for_job(aws, name, poll_seconds, timeout_seconds)
     return name
 
 

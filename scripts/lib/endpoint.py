@@ -62,8 +62,11 @@ def deploy(
 ):
     """Create (or update in place) ``endpoint`` serving ``image`` with ``model_data``."""
     sagemaker = aws.client("sagemaker")
-    if not role:
-        role = "ROLE_ARN_FOUND_AT_RUN_TIME" if aws.dry_run else roles.find_execution_role(aws)
+    if not role and aws.dry_run:
+        role = "ROLE_ARN"
+        say("[dry run] would look for a role SageMaker can assume (iam.list_roles): ROLE_ARN")
+    elif not role:
+        role = roles.find_execution_role(aws)
         say(f"execution role: {role}")
     tags = [{"Key": TAG_KEY, "Value": endpoint}]
     model_name = unique_name(endpoint)
@@ -85,13 +88,17 @@ def deploy(
             production_variant(model_name, instance_type, instance_count, serverless)
         ],
     )
-    if describe(aws, endpoint):
+    if aws.dry_run:
+        say(f"[dry run] would update endpoint {endpoint} in place if it exists, else create it:")
+        sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=config_name, Tags=tags)
+        say(f"[dry run] would wait until {endpoint} is InService")
+    elif describe(aws, endpoint):
         sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
         say(f"updating endpoint {endpoint} in place with {config_name}")
+        wait_in_service(aws, endpoint, poll_seconds)
     else:
         sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=config_name, Tags=tags)
         say(f"creating endpoint {endpoint} with {config_name}")
-    if not aws.dry_run:
         wait_in_service(aws, endpoint, poll_seconds)
     say(f"invoke URL: {invoke_url(aws.region, endpoint)}")
     say(f"try it:     sm-detect invoke --endpoint {endpoint} --region {aws.region} IMAGE")
@@ -145,11 +152,11 @@ def teardown(aws, endpoint):
     Returns the deleted models' containers (image and model data), for ``teardown --all``.
     """
     sagemaker = aws.client("sagemaker")
-    models, configs = ([], []) if aws.dry_run else tagged_resources(aws, endpoint)
+    models, configs = tagged_resources(aws, endpoint)
     containers = [
         sagemaker.describe_model(ModelName=name).get("PrimaryContainer", {}) for name in models
     ]
-    if aws.dry_run or describe(aws, endpoint):
+    if describe(aws, endpoint):
         sagemaker.delete_endpoint(EndpointName=endpoint)
         say(f"deleted endpoint {endpoint}")
     else:
@@ -161,3 +168,20 @@ def teardown(aws, endpoint):
         sagemaker.delete_model(ModelName=name)
         say(f"deleted model {name}")
     return containers
+
+
+def plan_teardown(endpoint, everything):
+    """What ``teardown`` would delete, said without asking AWS (a dry run makes no reads)."""
+    targets = [
+        f"endpoint {endpoint}, if it exists",
+        f"every endpoint configuration tagged {TAG_KEY}={endpoint}",
+        f"every model tagged {TAG_KEY}={endpoint}",
+    ]
+    if everything:
+        targets += [
+            "the model archives in S3 that those models name (ModelDataUrl)",
+            "the ECR repositories of their images (images in other registries are left alone)",
+        ]
+    say("[dry run] would delete:")
+    for target in targets:
+        say(f"[dry run]   {target}")

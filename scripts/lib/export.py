@@ -8,6 +8,7 @@ with its own class list for a fine-tuned model.
 
 import importlib.metadata
 import os
+import re
 import shutil
 
 import mxnet as mx
@@ -28,6 +29,8 @@ RANDOM_SEED = 0
 # scikit-image's photographs) so that a few dozen boxes pass NMS's 0.01 floor, not thousands.
 OBJECTNESS_GAIN = (8.0, 16.0, 100.0)
 OBJECTNESS_BIAS = -12.0
+# Gluon names a constant's initializer after the Python object's id: "Constant_<name>_<id>"
+CONSTANT_INITIALIZER = re.compile(r'"(Constant_[^"]*)_(\d+)"')
 
 
 def read_classes(path):
@@ -115,6 +118,8 @@ def export(net, model_dir, weights, nms_threshold=0.45, nms_topk=400, post_nms=1
     os.replace(symbol_path, os.path.join(model_dir, model.GLUONCV_SYMBOL_FILE))
     gluoncv_symbol = mx.sym.load(os.path.join(model_dir, model.GLUONCV_SYMBOL_FILE))
     detection_head.rewrite(gluoncv_symbol, len(net.classes), post_nms).save(symbol_path)
+    for path in (symbol_path, os.path.join(model_dir, model.GLUONCV_SYMBOL_FILE)):
+        renumber_constants(path)
     metadata = ModelMetadata(
         name=COCO_MODEL if list(net.classes) == coco_classes() else CUSTOM_MODEL,
         classes=tuple(net.classes),
@@ -132,6 +137,24 @@ def export(net, model_dir, weights, nms_threshold=0.45, nms_topk=400, post_nms=1
         file.write(metadata.to_json())
     copy_code(os.path.join(model_dir, "code"))
     return metadata
+
+
+def renumber_constants(symbol_path):
+    """Number the constants' initializer names in order instead of by object id.
+
+    The ids change from one run to the next, and with them the archive's bytes; the names are
+    never looked up when the parameters come from the weights file.
+    """
+    with open(symbol_path, encoding="utf-8") as file:
+        text = file.read()
+    numbers = {}
+
+    def renumbered(match):
+        number = numbers.setdefault(match[2], len(numbers))
+        return f'"{match[1]}_{number}"'
+
+    with open(symbol_path, "w", encoding="utf-8") as file:
+        file.write(CONSTANT_INITIALIZER.sub(renumbered, text))
 
 
 def gluoncv_version():

@@ -21,8 +21,10 @@ def custom_attributes(**values):
 
 
 def content_type_of(path):
+    """``image/jpeg`` or ``image/png`` by the file's name; any other image is sent as SageMaker's
+    ``application/x-image``, which every image server understands as "look at the bytes"."""
     media_type, _ = mimetypes.guess_type(path)
-    return media_type if media_type and media_type.startswith("image/") else "application/x-image"
+    return media_type if media_type in ("image/jpeg", "image/png") else "application/x-image"
 
 
 def read_image(path):

@@ -6,7 +6,6 @@ import subprocess
 
 from scripts.lib import registry, s3
 from scripts.lib.errors import CommandError
-from scripts.lib.packaging import package
 from scripts.lib.progress import say
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -28,7 +27,7 @@ def image_exists(image):
 def build_image(image, dry_run):
     script = os.path.join(REPO, "container", "build-image.sh")
     if dry_run:
-        say(f"[dry run] bash {script} {image}")
+        say(f"[dry run] would build {image} with {script}")
         return
     if not os.path.isfile(script):
         raise CommandError(f"{image} is not built and {script} is missing: build the image first")
@@ -36,21 +35,29 @@ def build_image(image, dry_run):
         raise CommandError(f"building {image} failed")
 
 
-def up(aws, args, deploy):
-    """Run each step that is not done yet; ``deploy(model_data, image_uri)`` is the last."""
-    if os.path.isfile(args.archive):
-        say(f"[1/5] package: {args.archive} exists, skipped")
+def up(aws, archive, weights, destination, create_bucket, push_options, deploy):
+    """Run each step that is not done yet; ``deploy(model_data, image_uri)`` is the last.
+
+    ``push_options``: (image, repository, tag, registry) as ``sm-detect push`` takes them.
+    """
+    from scripts.lib.packaging import package
+
+    image = push_options[0]
+    if os.path.isfile(archive):
+        say(f"[1/5] package: {archive} exists, skipped")
+    elif aws.dry_run:
+        say(f"[1/5] package: [dry run] would package {weights} weights into {archive}")
     else:
-        say(f"[1/5] package: {args.archive}")
-        package(args.weights, args.archive)
+        say(f"[1/5] package: {archive}")
+        package(weights, archive)
     say("[2/5] upload")
-    model_data = s3.upload(aws, args.archive, args.s3, args.create_bucket)
-    if image_exists(args.image):
-        say(f"[3/5] image: {args.image} exists, skipped")
+    model_data = s3.upload(aws, archive, destination, create_bucket)
+    if image_exists(image):
+        say(f"[3/5] image: {image} exists, skipped")
     else:
-        say(f"[3/5] image: building {args.image}")
-        build_image(args.image, aws.dry_run)
+        say(f"[3/5] image: building {image}")
+        build_image(image, aws.dry_run)
     say("[4/5] push")
-    image_uri = registry.push(aws, args.image, args.repository, args.tag, args.registry)
+    image_uri = registry.push(aws, *push_options)
     say("[5/5] deploy")
     return deploy(model_data, image_uri)

@@ -20,7 +20,8 @@ def request(name, accept, image_path):
         "request": {
             "method": "POST",
             "header": [
-                {"key": "Content-Type", "value": "image/jpeg"},
+                # any image file: the server reads the format from the bytes
+                {"key": "Content-Type", "value": "application/x-image"},
                 {"key": "Accept", "value": accept},
                 {"key": "X-Amzn-SageMaker-Custom-Attributes", "value": "{{customAttributes}}"},
             ],

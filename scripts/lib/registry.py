@@ -29,6 +29,9 @@ def docker_engine():
 
 def ensure_repository(aws, repository):
     ecr = aws.client("ecr")
+    if aws.dry_run:
+        say(f"[dry run] would create ECR repository {repository} if it does not exist")
+        return
     try:
         ecr.describe_repositories(repositoryNames=[repository])
     except ClientError as error:
@@ -40,19 +43,21 @@ def ensure_repository(aws, repository):
         say(f"created ECR repository {repository}")
 
 
+def ecr_host(aws):
+    return f"{aws.account_id()}.dkr.ecr.{aws.region}.amazonaws.com"
+
+
 def ecr_login(aws):
     """(registry host, base64 "AWS:password") from ECR."""
+    if aws.dry_run:
+        say("[dry run] would get a push token from ECR (ecr.get_authorization_token)")
+        return ecr_host(aws), None
     data = aws.client("ecr").get_authorization_token().get("authorizationData") or [{}]
-    endpoint = data[0].get(
-        "proxyEndpoint", f"https://{aws.account_id()}.dkr.ecr.{aws.region}.amazonaws.com"
-    )
+    endpoint = data[0].get("proxyEndpoint", f"https://{ecr_host(aws)}")
     return endpoint.removeprefix("https://"), data[0].get("authorizationToken", "")
 
 
-def run(command, dry_run, stdin=None):
-    if dry_run:
-        say("[dry run] " + " ".join(command))
-        return
+def run(command, stdin=None):
     result = subprocess.run(command, input=stdin, capture_output=True, text=True)
     if result.returncode != 0:
         output = (result.stderr or result.stdout).strip().splitlines() or ["no output"]
@@ -68,23 +73,26 @@ def push(aws, image, repository, tag, registry=None):
         host, token = ecr_login(aws)
     remote = f"{host}/{repository}:{tag}"
     insecure = host.rsplit(":", 1)[0] in LOOPBACK_HOSTS  # a registry on loopback speaks HTTP
+    if aws.dry_run:
+        tool = "docker" if docker_engine() else "buildah"
+        say(f"[dry run] would push {image} to {remote} with {tool}")
+        return remote
     with step(f"pushing {image} to {remote}"):
         if docker_engine():
             if token:
                 user, password = base64.b64decode(token).decode().split(":", 1)
                 run(
                     ["docker", "login", "--username", user, "--password-stdin", host],
-                    aws.dry_run,
                     stdin=password,
                 )
-            run(["docker", "tag", image, remote], aws.dry_run)
-            run(["docker", "push", remote], aws.dry_run)
+            run(["docker", "tag", image, remote])
+            run(["docker", "push", remote])
         else:
-            push_with_buildah(image, remote, host, token, insecure, aws.dry_run)
+            push_with_buildah(image, remote, host, token, insecure)
     return remote
 
 
-def push_with_buildah(image, remote, host, token, insecure, dry_run):
+def push_with_buildah(image, remote, host, token, insecure):
     if not shutil.which("buildah"):
         raise CommandError("neither a Docker engine nor buildah is available to push the image")
     with tempfile.TemporaryDirectory(prefix="sm-detect-auth-") as folder:
@@ -101,8 +109,7 @@ def push_with_buildah(image, remote, host, token, insecure, dry_run):
                 f"--tls-verify={'false' if insecure else 'true'}",
                 image,
                 f"docker://{remote}",
-            ],
-            dry_run,
+            ]
         )
 
 

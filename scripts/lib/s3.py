@@ -73,19 +73,19 @@ def stored_checksum(aws, bucket, key):
 
 def upload(aws, path, destination, create_bucket=False):
     """Upload ``path``; returns the object's s3:// URI. Skipped when the same bytes are there."""
-    if not os.path.isfile(path):
-        raise CommandError(f"{path} does not exist")
     uri = object_uri(destination, path)
     bucket, key = parse_uri(uri)
+    if aws.dry_run:
+        return plan_upload(aws, path, uri, bucket, create_bucket)
+    if not os.path.isfile(path):
+        raise CommandError(f"{path} does not exist")
     ensure_bucket(aws, bucket, create_bucket)
     checksum = sha256_of(path)
     if stored_checksum(aws, bucket, key) == checksum:
         say(f"{uri} already holds this archive (sha256 {checksum[:12]}): upload skipped")
         return uri
     size = os.path.getsize(path)
-    with tqdm(
-        total=size, unit="B", unit_scale=True, desc=f"uploading to {uri}", disable=aws.dry_run
-    ) as bar:
+    with tqdm(total=size, unit="B", unit_scale=True, desc=f"uploading to {uri}") as bar:
         aws.client("s3").upload_file(
             path,
             bucket,
@@ -95,6 +95,19 @@ def upload(aws, path, destination, create_bucket=False):
             ExtraArgs={"Metadata": {CHECKSUM_KEY: checksum}},
         )
     say(f"uploaded {uri} ({size / 1e6:.1f} MB)")
+    return uri
+
+
+def plan_upload(aws, path, uri, bucket, create_bucket):
+    """A dry run's account of ``upload``: what it would check and send."""
+    if create_bucket:
+        say(f"[dry run] would create bucket {bucket} if it does not exist")
+    if os.path.isfile(path):
+        size = f"{os.path.getsize(path) / 1e6:.1f} MB, sha256 {sha256_of(path)[:12]}"
+    else:
+        size = "not made yet"
+    say(f"[dry run] would upload {path} ({size}) to {uri}, unless it already holds these bytes")
+    aws.client("s3").upload_file(path, bucket, parse_uri(uri)[1])
     return uri
 
 

@@ -27,7 +27,7 @@ def signed_request(
     endpoint,
     body,
     region,
-    content_type="image/jpeg",
+    content_type="application/x-image",
     accept="application/json",
     custom_attributes=None,
     session=None,

@@ -1,0 +1,126 @@
+"""Dry runs: they say what they would do, touch nothing, and need no network and no credentials.
+
+Every AWS address points at a closed loopback port, so any call that slipped through would fail
+the command; there is no region, no profile and no key.
+"""
+
+import os
+import socket
+import subprocess
+
+import pytest
+
+from tests.conftest import SM_DETECT
+
+
+@pytest.fixture(scope="module")
+def offline_env(tmp_path_factory):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]  # closed once the probe is gone
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("AWS_") and key not in ("http_proxy", "https_proxy")
+    }
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed_port}",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            # no cached GluonCV weights: a download attempt would show
+            "MXNET_HOME": str(tmp_path_factory.mktemp("empty-mxnet-home")),
+        }
+    )
+    return env
+
+
+def dry_run(env, *args):
+    result = subprocess.run(
+        [SM_DETECT, *args, "--dry-run"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stderr
+
+
+def test_upload_says_it_would_upload(offline_env, tmp_path):
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(b"archive bytes")
+    said = dry_run(offline_env, "upload", str(archive), "s3://bucket/models/", "--create-bucket")
+    assert "would create bucket bucket if it does not exist" in said
+    assert f"would upload {archive} (0.0 MB, sha256 " in said
+    assert "s3://bucket/models/model.tar.gz" in said
+    assert "uploaded" not in said
+
+
+def test_push_names_placeholders_for_the_region_and_account(offline_env):
+    said = dry_run(offline_env, "push", "--repository", "sm-detect", "--tag", "v1")
+    assert "no AWS region is configured: REGION stands for it" in said
+    assert "ACCOUNT stands for it" in said
+    assert (
+        "would push sm-detect:latest to ACCOUNT.dkr.ecr.REGION.amazonaws.com/sm-detect:v1" in said
+    )
+
+
+def test_deploy_prints_its_calls_without_a_region(offline_env):
+    said = dry_run(
+        offline_env,
+        "deploy",
+        "--endpoint",
+        "yolo",
+        "--model-data",
+        "s3://bucket/model.tar.gz",
+        "--image",
+        "ACCOUNT.dkr.ecr.REGION.amazonaws.com/sm-detect:v1",
+    )
+    assert "[dry run] sagemaker.create_model(" in said
+    assert "[dry run] sagemaker.create_endpoint_config(" in said
+    assert "would update endpoint yolo in place if it exists, else create it" in said
+    assert "runtime.sagemaker.REGION.amazonaws.com/endpoints/yolo/invocations" in said
+
+
+def test_teardown_lists_everything_it_would_delete(offline_env):
+    said = dry_run(offline_env, "teardown", "--endpoint", "yolo", "--all")
+    assert "deleted" not in said
+    for target in (
+        "endpoint yolo, if it exists",
+        "every endpoint configuration tagged sm-detect:endpoint=yolo",
+        "every model tagged sm-detect:endpoint=yolo",
+        "the model archives in S3",
+        "the ECR repositories of their images",
+    ):
+        assert target in said
+    assert "the model archives in S3" not in dry_run(offline_env, "teardown", "--endpoint", "yolo")
+
+
+def test_up_offline_neither_downloads_nor_builds(offline_env, tmp_path):
+    archive = tmp_path / "model.tar.gz"
+    said = dry_run(
+        offline_env,
+        "up",
+        "--endpoint",
+        "yolo",
+        "--s3",
+        "s3://bucket/models/",
+        "--archive",
+        str(archive),
+        "--image",
+        "sm-detect:never-built",
+    )
+    assert f"would package pretrained weights into {archive}" in said
+    assert "would build sm-detect:never-built" in said
+    assert "[dry run] sagemaker.create_endpoint(" in said
+    assert not archive.exists()
+    assert not os.listdir(offline_env["MXNET_HOME"])
+
+
+def test_scale_and_transform_say_would(offline_env):
+    assert "would scale yolo: 1 to 4 instances" in dry_run(
+        offline_env, "scale", "--endpoint", "yolo"
+    )
+    said = dry_run(
+        offline_env, "transform", "--model", "m", "--input", "s3://a/", "--output", "s3://b/"
+    )
+    assert "would start transform job m-batch-" in said and "started" not in said
