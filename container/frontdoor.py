@@ -9,16 +9,19 @@ the payload limit with a JSON 413 before a byte reaches a worker, serves batch t
 """
 
 import asyncio
+import json
 import logging
 import time
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, UnixConnector, web
 
-from container import readiness
+from container import guard, readiness
 
 logger = logging.getLogger(__name__)
 
-FORWARDED_HEADERS = ("Content-Type", "Accept", "X-Amzn-SageMaker-Custom-Attributes")
+CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+MAX_CUSTOM_ATTRIBUTES = 1024
+FORWARDED_HEADERS = ("Content-Type", "Accept", CUSTOM_ATTRIBUTES)
 PING_TIMEOUT_SECONDS = 2
 
 
@@ -47,14 +50,17 @@ class FrontDoor:
         self.ready_dir = ready_dir
         self.model_name = model_name
         self.max_payload_bytes = max_payload_bytes
+        self.limits = guard.Limits(max_body_bytes=max_payload_bytes)
+        self.budget = guard.Budget(self.limits.buffered_bytes)
         self.timeout = ClientTimeout(total=timeout_seconds + 5)
         self.workers = workers
         self.sessions = {}
         self.in_flight = 0
         self.draining = False
+        self.has_been_ready = False  # since the model server (re)started
 
     def application(self):
-        app = web.Application(client_max_size=self.max_payload_bytes)
+        app = web.Application()
         app.router.add_get("/ping", self.ping)
         app.router.add_post("/invocations", self.invocations)
         app.router.add_get("/execution-parameters", self.execution_parameters)
@@ -87,11 +93,13 @@ class FrontDoor:
         except (TimeoutError, ClientError, ValueError):
             return False
         models = described if isinstance(described, list) else [described]
-        return any(
+        ready = any(
             worker.get("status") == "READY"
             for model in models
             for worker in model.get("workers", [])
         )
+        self.has_been_ready = self.has_been_ready or ready
+        return ready
 
     async def ping(self, _request):
         if not self.draining and await self.ready():
@@ -117,38 +125,34 @@ class FrontDoor:
             self.in_flight -= 1
 
     async def forward(self, request):
-        if request.content_length is not None and request.content_length > self.max_payload_bytes:
-            return self.too_large(request.content_length)
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge as error:
-            return self.too_large(error.actual_size)
-        headers = {
-            name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers
-        }
-        url = f"{MODEL_SERVER_URL}/predictions/{self.model_name}"
-        try:
-            async with self.sessions["inference"].post(
-                url, data=body, headers=headers, timeout=self.timeout
-            ) as upstream:
-                payload = await upstream.read()
-                status = upstream.status
-                media_type = upstream.headers.get("Content-Type", "application/octet-stream")
-        except TimeoutError:
-            return error_response(504, "ModelTimeout", "the model did not answer in time")
-        except ClientError as error:
-            return error_response(503, "ModelUnavailable", f"model server unreachable: {error}")
-        if status >= 400 and not media_type.startswith("application/json"):
-            # MMS's own errors (queue full, worker died) are plain text: give them our shape
-            return error_response(status, "ModelServerError", payload.decode(errors="replace"))
+        attributes = request.headers.get(CUSTOM_ATTRIBUTES, "")
+        if len(attributes) > MAX_CUSTOM_ATTRIBUTES or not attributes.isascii():
+            # SageMaker's own rule; MMS would answer a long header in plain text
+            return error_response(
+                400,
+                "InvalidParameter",
+                f"{CUSTOM_ATTRIBUTES} must be at most {MAX_CUSTOM_ATTRIBUTES} US-ASCII characters",
+            )
+        with self.budget.holding() as share:
+            body = await guard.read_body(request, self.limits, share)
+            headers = {
+                name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers
+            }
+            url = f"{MODEL_SERVER_URL}/predictions/{self.model_name}"
+            try:
+                async with self.sessions["inference"].post(
+                    url, data=body, headers=headers, timeout=self.timeout
+                ) as upstream:
+                    payload = await upstream.read()
+                    status = upstream.status
+                    media_type = upstream.headers.get("Content-Type", "application/octet-stream")
+            except TimeoutError:
+                return error_response(504, "ModelTimeout", "the model did not answer in time")
+            except ClientError as error:
+                return error_response(503, "ModelUnavailable", f"model server unreachable: {error}")
+        if status >= 400 and not is_our_error(payload):
+            return model_server_error(status, payload)
         return web.Response(body=payload, status=status, headers={"Content-Type": media_type})
-
-    def too_large(self, size):
-        return error_response(
-            413,
-            "PayloadTooLarge",
-            f"the body has {size} bytes, more than the limit of {self.max_payload_bytes}",
-        )
 
     async def drain(self, timeout_seconds):
         """Refuse new requests, then wait for those in flight; returns how many are left."""
@@ -159,11 +163,38 @@ class FrontDoor:
         return self.in_flight
 
 
+def is_our_error(payload):
+    """Whether an error body is the handler's own ``{"error": {"code", "message"}}``."""
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        return False
+    error = document.get("error") if isinstance(document, dict) else None
+    return isinstance(error, dict) and {"code", "message"} <= set(error)
+
+
+def model_server_error(status, payload):
+    """MMS's own errors (queue full, worker died, a malformed message) in the project's shape."""
+    text = payload.decode(errors="replace")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        code = str(document.get("type") or "ModelServerError")
+        message = str(document.get("message") or text)
+    else:
+        code, message = "ModelServerError", text
+    return error_response(status, code, message[:1000])
+
+
 @web.middleware
 async def json_errors(request, handler):
-    """aiohttp's own errors (404, 405, ...) in the project's JSON error shape."""
+    """Every error the door raises (aiohttp's 404, 405, ... and the guard's) in our shape."""
     try:
         return await handler(request)
+    except guard.Refused as refused:
+        return error_response(refused.status, refused.code, refused.message)
     except web.HTTPException as error:
         if error.status < 400:
             raise

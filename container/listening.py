@@ -1,4 +1,4 @@
-"""Start an aiohttp application on a host and port, and say where it listens.
+"""Start an aiohttp application behind the guard's limits, and say where it listens.
 
 Port 0 lets the kernel choose a free port as it binds, so nothing can take the port between
 choosing and binding (as it can a port probed free beforehand). The line ``listening on URL``
@@ -8,17 +8,19 @@ says which port it chose, for people and for the programs that start the server.
 import asyncio
 import signal
 
-from aiohttp import web
+from container import guard
 
 ANNOUNCEMENT = "listening on {url}"
 ANNOUNCEMENT_PATTERN = r"listening on (?P<scheme>https?)://(?:\[[^\]]*\]|[^\s:/\[]+):(?P<port>\d+)"
 
 
-async def listen(runner, host, port, ssl_context=None, backlog=128):
-    """Bind ``runner`` (set up) on ``host:port``; returns the URL it listens on."""
-    site = web.TCPSite(
-        runner, host, port, ssl_context=ssl_context, reuse_address=True, backlog=backlog
-    )
+async def listen(runner, host, port, limits, error_response, ssl_context=None):
+    """Bind ``runner`` (set up) on ``host:port``; returns the URL it listens on.
+
+    ``error_response(status, code, message)`` answers what the guard refuses, in the door's
+    own error shape.
+    """
+    site = guard.GuardedSite(runner, host, port, limits, error_response, ssl_context)
     await site.start()
     bound_host, bound_port = runner.addresses[-1][:2]
     scheme = "https" if ssl_context else "http"
@@ -26,12 +28,14 @@ async def listen(runner, host, port, ssl_context=None, backlog=128):
     return f"{scheme}://{shown}:{bound_port}"
 
 
-async def serve_until_stopped(app, host, port, ssl_context=None, on_listening=None):
+async def serve_until_stopped(
+    app, host, port, limits, error_response, ssl_context=None, on_listening=None
+):
     """Serve ``app`` until SIGTERM or SIGINT; ``on_listening(url)`` once it is bound."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+    runner = guard.runner(app, limits)
     await runner.setup()
     try:
-        url = await listen(runner, host, port, ssl_context)
+        url = await listen(runner, host, port, limits, error_response, ssl_context)
         if on_listening:
             on_listening(url)
         stop = asyncio.Event()

@@ -149,6 +149,23 @@ class ModelServer:
                     os.kill(pid, signal.SIGKILL)
             await self.process.wait()
 
+    def forget_workers(self):
+        """Remove what a stopped model server leaves behind, so that another can start.
+
+        Its readiness markers, its pid file, and its sockets: MMS cannot bind a socket path that
+        exists, and a new worker thread connects to a stale worker socket and fails for good.
+        """
+        leftovers = [os.path.join(self.ready_dir, name) for name in os.listdir(self.ready_dir)]
+        leftovers += [self.inference_socket, self.management_socket]
+        leftovers += [
+            os.path.join(self.run_dir, name)
+            for name in os.listdir(self.run_dir)
+            if name.startswith(".mms.sock.") or name == ".model_server.pid"
+        ]
+        for path in leftovers:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+
     def stop_leftover_workers(self, grace_seconds=5):
         """End MMS worker processes that outlived the frontend.
 

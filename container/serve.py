@@ -15,11 +15,10 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 
-from aiohttp import web
-
-from container import listening
-from container.frontdoor import FrontDoor
+from container import guard, listening
+from container.frontdoor import FrontDoor, error_response
 from container.model_server import MODEL_NAME, ModelServer, ServeError
 from inference.settings import ConfigurationError, Settings
 
@@ -49,6 +48,7 @@ def main(argv=None):
 def run(environ):
     """Serve with the settings in ``environ`` until SIGTERM or SIGINT; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    guard.protect_logs()
     try:
         settings = Settings.from_environ(environ)
         check_model_dir(settings.model_dir)
@@ -72,12 +72,13 @@ async def serve(settings, environ):
         workers=settings.workers,
         ready_dir=ready_dir,
     )
-    # requests are drained before cleanup; idle keep-alive connections need not be awaited
-    runner = web.AppRunner(front_door.application(), access_log=None, shutdown_timeout=1.0)
+    runner = guard.runner(front_door.application(), front_door.limits)
     await runner.setup()
     try:
         try:
-            url = await listening.listen(runner, settings.host, settings.port)
+            url = await listening.listen(
+                runner, settings.host, settings.port, front_door.limits, error_response
+            )
         except OSError as error:
             raise ServeError(
                 f"cannot listen on {settings.host}:{settings.port}: {error.strerror}"
@@ -88,7 +89,7 @@ async def serve(settings, environ):
             settings.workers,
             settings.threads_per_worker,
         )
-        return await supervise(model_server, front_door)
+        return await supervise(model_server, front_door, settings.restart_after_seconds)
     finally:
         await runner.cleanup()
         model_server.stop_leftover_workers()
@@ -96,30 +97,62 @@ async def serve(settings, environ):
         logger.info("stopped")
 
 
-async def supervise(model_server, front_door):
-    """Run the model server until it exits or a stop signal comes; returns the exit code."""
+async def supervise(model_server, front_door, restart_after_seconds):
+    """Run the model server until a stop signal comes; returns the exit code.
+
+    A model server that exits on its own ends the run (exit 1). One that served and then has had
+    no usable worker for ``restart_after_seconds`` is restarted: MMS can leave a worker it failed
+    to restart in a state it never leaves ("Failed to connect to worker", while it still lists
+    the worker READY), and an endpoint that answers 503 for ever helps nobody.
+    """
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(stop_signal, stop_requested.set)
+    stopping = asyncio.ensure_future(stop_requested.wait())
     try:
-        await model_server.start()
-        exited = asyncio.ensure_future(model_server.wait())
-        stopping = asyncio.ensure_future(stop_requested.wait())
-        await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if not stopping.done():
-            stopping.cancel()
-            logger.error("the model server exited on its own (code %s)", exited.result())
-            return 1
-        # SageMaker's SIGTERM: answer what is in flight, then stop the model server
-        left = await front_door.drain(DRAIN_SECONDS)
-        logger.info("stop signal: %d request(s) still in flight after draining", left)
-        await model_server.stop()
-        return 0
+        while True:
+            await model_server.start()
+            exited = asyncio.ensure_future(model_server.wait())
+            stuck = asyncio.ensure_future(stays_unready(front_door, restart_after_seconds))
+            await asyncio.wait({exited, stopping, stuck}, return_when=asyncio.FIRST_COMPLETED)
+            stuck.cancel()
+            if stopping.done():
+                # SageMaker's SIGTERM: answer what is in flight, then stop the model server
+                left = await front_door.drain(DRAIN_SECONDS)
+                logger.info("stop signal: %d request(s) still in flight after draining", left)
+                await model_server.stop()
+                return 0
+            if exited.done():
+                logger.error("the model server exited on its own (code %s)", exited.result())
+                return 1
+            logger.error(
+                "no worker has answered for %d s after the model had loaded: restarting the "
+                "model server",
+                restart_after_seconds,
+            )
+            await model_server.stop()
+            model_server.stop_leftover_workers()
+            model_server.forget_workers()
+            front_door.has_been_ready = False
     finally:
+        stopping.cancel()
         for stop_signal in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(ValueError):
                 loop.remove_signal_handler(stop_signal)
+
+
+async def stays_unready(front_door, seconds, interval=1.0):
+    """Returns once the door has been ready and then stayed unready for ``seconds``."""
+    unready_since = None
+    while True:
+        await asyncio.sleep(interval)
+        if await front_door.ready():
+            unready_since = None
+        elif front_door.has_been_ready:
+            unready_since = unready_since or time.monotonic()
+            if time.monotonic() - unready_since >= seconds:
+                return
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ DEFAULT_HOST = "0.0.0.0"
 DEFAULT_BASE_DIR = "/opt/ml"
 DEFAULT_TIMEOUT_SECONDS = 60
 DEFAULT_MAX_PAYLOAD_MB = 6  # SageMaker's own limit for real-time endpoints
+DEFAULT_RESTART_AFTER_SECONDS = 60
 WORKER_MEMORY_BYTES = 5 << 28  # one YOLOv3 worker peaks at about 1.2 GiB
 LATENCY, THROUGHPUT = "latency", "throughput"
 TUNINGS = (LATENCY, THROUGHPUT)
@@ -64,6 +65,7 @@ class Settings:
     threads_per_worker: int = 1
     tuning: str = LATENCY
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+    restart_after_seconds: int = DEFAULT_RESTART_AFTER_SECONDS
     archive_code: str = IGNORE
     # each request's defaults, and the decoder's pixel limit
     request_defaults: params.RequestParams = dataclasses.field(default_factory=params.RequestParams)
@@ -97,6 +99,9 @@ class Settings:
             tuning=tuning,
             timeout_seconds=read.whole(
                 "SAGEMAKER_MODEL_SERVER_TIMEOUT", DEFAULT_TIMEOUT_SECONDS, minimum=1
+            ),
+            restart_after_seconds=read.whole(
+                "SM_DETECT_RESTART_AFTER", DEFAULT_RESTART_AFTER_SECONDS, minimum=1
             ),
             archive_code=read.choice("SM_DETECT_ARCHIVE_CODE", ARCHIVE_CODE, IGNORE),
             request_defaults=read.request_defaults(),

@@ -8,6 +8,8 @@ class ids in the same order, except where two scores are closer than the toleran
 Exact equality stays for answers computed twice by the same process.
 """
 
+import json
+
 import numpy as np
 
 SCORE_TOLERANCE = 1e-4
@@ -77,3 +79,21 @@ def assert_same_answer(actual, expected, **options):
     assert actual["model"] == expected["model"]
     assert actual["image"] == expected["image"]
     assert_same_detections(actual["detections"], expected["detections"], **options)
+
+
+def answer_in_process(model_dir, body, content_type, custom_attributes=None):
+    """The JSON answer of the handler functions in this process, to compare a server's with."""
+    from inference import handler
+
+    detector = handler.model_fn(str(model_dir))
+    request = handler.prepare(body, content_type, custom_attributes)
+    encoded, _ = handler.output_fn(handler.predict_fn(request, detector), "application/json")
+    return json.loads(encoded)
+
+
+def assert_agrees_with_this_process(
+    served, model_dir, body, custom_attributes, content_type="image/jpeg"
+):
+    """A served answer (another process, thread count or machine) against this process's."""
+    expected = answer_in_process(model_dir, body, content_type, custom_attributes)
+    assert_same_answer(served, expected, cut="max_detections" in custom_attributes)

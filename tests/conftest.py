@@ -102,13 +102,3 @@ def built_image():
         ["buildah", "inspect", "--type", "image", IMAGE], capture_output=True, text=True, check=True
     )
     return json.loads(inspected.stdout)
-
-
-def answer_in_process(model_dir, body, content_type, custom_attributes=None):
-    """The JSON answer of the handler functions in this process, to compare a server's with."""
-    from inference import handler
-
-    detector = handler.model_fn(str(model_dir))
-    request = handler.prepare(body, content_type, custom_attributes)
-    encoded, _ = handler.output_fn(handler.predict_fn(request, detector), "application/json")
-    return json.loads(encoded)

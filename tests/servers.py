@@ -3,6 +3,8 @@
 import contextlib
 import os
 
+import requests
+
 from scripts.lib.processes import (
     BIN_DIR,
     Server,
@@ -19,17 +21,26 @@ __all__ = [
     "Server",
     "ServerFailed",
     "pinged",
+    "post_image",
     "running_server",
     "server_env",
+    "start_gateway",
     "start_on_free_port",
     "wait_until",
 ]
 
 
 def server_env(tmp_dir, **extra):
-    """The server's environment; two OpenMP threads unless the test runner says otherwise."""
-    threads = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-    return base_server_env(tmp_dir, **{**threads, **extra})
+    """The server's environment: the same on every machine unless a test says otherwise.
+
+    One worker, so that answers compared within one server come from one process, and two
+    OpenMP threads (unless the test runner sets its own), whatever the number of cores.
+    """
+    fixed = {
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"),
+    }
+    return base_server_env(tmp_dir, **{**fixed, **extra})
 
 
 def serve_command(model, base_dir, port=0):
@@ -61,3 +72,27 @@ def running_server(model, tmp_dir, wait=True, **extra_env):
         yield server
     finally:
         server.stop()
+
+
+def start_gateway(upstream, root, endpoint, region, options, env=None):
+    """`sm-detect gateway` on a port it picks, in front of ``upstream``; ``.cert`` to trust."""
+    command = [os.path.join(BIN_DIR, "sm-detect"), "gateway", "--endpoint", endpoint]
+    command += ["--upstream", upstream, "--port", "0", "--region", region]
+    command += ["--cert-dir", str(root / "tls"), *options]
+    running = Server(command, env or dict(os.environ), root / "gateway.log")
+    running.wait_for_announcement(60)
+    running.cert = str(root / "tls" / "cert.pem")
+    running.wait_ready(
+        lambda: requests.get(running.url, verify=running.cert, timeout=5).status_code == 404, 60
+    )
+    return running
+
+
+def post_image(server, body, content_type="image/jpeg", timeout=60, **headers):
+    """POST ``body`` to a server's /invocations; the ``requests`` response."""
+    return requests.post(
+        f"{server.url}/invocations",
+        data=body,
+        headers={"Content-Type": content_type, **headers},
+        timeout=timeout,
+    )

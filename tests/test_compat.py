@@ -14,8 +14,7 @@ import pytest
 import requests
 
 from scripts.lib.bench.servers import START_AWS_TOOLKIT
-from tests.agreement import assert_same_answer
-from tests.conftest import answer_in_process
+from tests.agreement import assert_agrees_with_this_process
 from tests.servers import START_TIMEOUT_SECONDS, Server, server_env, start_on_free_port, wait_until
 
 pytestmark = [pytest.mark.server, pytest.mark.compat]
@@ -73,16 +72,8 @@ def test_aws_toolkit_serves_the_archive_code(aws_server, model_dir, astronaut_jp
 
     # the same request through our handler functions in this process (AWS's toolkit runs
     # one OpenMP thread, this process two: the same answer up to the last float digits)
-    assert_same_answer(
-        response.json(),
-        answer_in_process(
-            model_dir,
-            astronaut_jpeg,
-            "image/jpeg",
-            attributes["X-Amzn-SageMaker-Custom-Attributes"],
-        ),
-        cut=True,
-    )
+    chosen = attributes["X-Amzn-SageMaker-Custom-Attributes"]
+    assert_agrees_with_this_process(response.json(), model_dir, astronaut_jpeg, chosen)
     assert response.json()["detections"]
 
     # the code that ran is the archive's copy, imported from <base>/model/code

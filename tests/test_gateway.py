@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from scripts.lib import signing, sigv4
 from tests.conftest import REPO, SM_DETECT
-from tests.servers import Server
+from tests.servers import start_gateway
 
 pytestmark = pytest.mark.server
 REGION = "us-west-2"
@@ -39,23 +39,10 @@ def gateway(server, tmp_path_factory):
         f"aws_session_token = {TOKEN}\n"
     )
     running = start_gateway(
-        server, root, ENDPOINT, REGION, ["--credentials", str(root / "credentials")]
+        server.url, root, ENDPOINT, REGION, ["--credentials", str(root / "credentials")]
     )
     yield running
     running.stop()
-
-
-def start_gateway(server, root, endpoint, region, options, env=None):
-    """`sm-detect gateway` on a port it picks, in front of ``server``; ``.cert`` to trust."""
-    command = [SM_DETECT, "gateway", "--endpoint", endpoint, "--upstream", server.url]
-    command += ["--port", "0", "--region", region, "--cert-dir", str(root / "tls"), *options]
-    running = Server(command, env or dict(os.environ), root / "gateway.log")
-    running.wait_for_announcement(60)
-    running.cert = str(root / "tls" / "cert.pem")
-    running.wait_ready(
-        lambda: requests.get(running.url, verify=running.cert, timeout=5).status_code == 404, 60
-    )
-    return running
 
 
 def runtime(gateway, key=KEY, secret=SECRET, token=None):
@@ -387,7 +374,7 @@ def test_readme_boto3_snippet_runs_against_the_twin(server, astronaut_jpeg, tmp_
     # the README's keys, endpoint and region; its address and certificate are this twin's
     env = dict(os.environ, AWS_ACCESS_KEY_ID="local-key", AWS_SECRET_ACCESS_KEY="local-secret")
     env.pop("AWS_SESSION_TOKEN", None)
-    twin = start_gateway(server, tmp_path, "yolo", "us-east-1", [], env)
+    twin = start_gateway(server.url, tmp_path, "yolo", "us-east-1", [], env)
     try:
         image = tmp_path / "dog.jpg"
         image.write_bytes(astronaut_jpeg)

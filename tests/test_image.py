@@ -14,8 +14,8 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.agreement import assert_same_answer
-from tests.conftest import IMAGE, answer_in_process
+from tests.agreement import assert_agrees_with_this_process
+from tests.conftest import IMAGE
 from tests.servers import START_TIMEOUT_SECONDS, Server, pinged, wait_until
 
 pytestmark = [pytest.mark.image, pytest.mark.server]
@@ -98,16 +98,8 @@ def test_serves_a_real_photograph(served, model_dir, astronaut_jpeg):
     assert response.status_code == 200
     # the image's MXNet gives what the host's gives for the same model and request, up to the
     # last float digits (another process, another thread count)
-    assert_same_answer(
-        response.json(),
-        answer_in_process(
-            model_dir,
-            astronaut_jpeg,
-            "image/jpeg",
-            attributes["X-Amzn-SageMaker-Custom-Attributes"],
-        ),
-        cut=True,
-    )
+    chosen = attributes["X-Amzn-SageMaker-Custom-Attributes"]
+    assert_agrees_with_this_process(response.json(), model_dir, astronaut_jpeg, chosen)
     assert response.json()["detections"]
 
 

@@ -15,6 +15,7 @@ from tests.servers import (
     START_TIMEOUT_SECONDS,
     Server,
     pinged,
+    post_image,
     running_server,
     serve_command,
     server_env,
@@ -44,12 +45,7 @@ def test_starts_despite_stale_pid_file_honours_settings_and_stops_on_sigterm(
         SAGEMAKER_MODEL_SERVER_TIMEOUT=90,
     ) as server:
         # the first healthy /ping means a request is answered, not queued or refused
-        response = requests.post(
-            f"{server.url}/invocations",
-            data=astronaut_jpeg,
-            headers={"Content-Type": "image/jpeg"},
-            timeout=60,
-        )
+        response = post_image(server, astronaut_jpeg)
         assert response.status_code == 200
         assert "Default workers per model: 2" in server.log
         config = next(tmp_path.joinpath("server").glob("sm-detect-*/mms.properties")).read_text()
@@ -181,12 +177,6 @@ def test_missing_archive_exits_with_one_clear_line(tmp_path):
     )
     assert result.returncode == 1
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
-
-
-def post_image(server, body):
-    return requests.post(
-        f"{server.url}/invocations", data=body, headers={"Content-Type": "image/jpeg"}, timeout=60
-    )
 
 
 @pytest.mark.server

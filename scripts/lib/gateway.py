@@ -16,18 +16,29 @@ import time
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
-from container import listening
+from container import guard, listening
 from scripts.lib.errors import CommandError
-from scripts.lib.sigv4 import Credentials, SignatureError, verify
+from scripts.lib.sigv4 import Credentials, SignatureError, authorize, verify
 
 logger = logging.getLogger("sm-detect.gateway")
 
 MAX_BODY_BYTES = 6 * 1024 * 1024
 UPSTREAM_TIMEOUT_SECONDS = 60
-FORWARDED = ("Content-Type", "Accept", "X-Amzn-SageMaker-Custom-Attributes")
+CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+MAX_CUSTOM_ATTRIBUTES = 1024  # SageMaker's limit: 1024 visible US-ASCII characters
+FORWARDED = ("Content-Type", "Accept", CUSTOM_ATTRIBUTES)
+# the runtime's error types for what the door refuses before the model sees anything
+AWS_ERROR_TYPES = {
+    400: "ValidationError",
+    408: "RequestTimeout",
+    413: "ValidationError",
+    415: "ValidationError",
+    503: "ServiceUnavailable",
+}
 
 
 def aws_error(status, error_type, message, **fields):
+    """An error in the shape AWS's runtime answers with (what boto3 parses)."""
     return web.json_response(
         {"message": message, **fields}, status=status, headers={"x-amzn-ErrorType": error_type}
     )
@@ -82,12 +93,12 @@ class Gateway:
         self.credentials = credentials
         self.timeout = ClientTimeout(total=timeout_seconds)
         self.timeout_seconds = timeout_seconds
-        self.max_body_bytes = max_body_bytes
+        self.limits = guard.Limits(max_body_bytes=max_body_bytes)
+        self.budget = guard.Budget(self.limits.buffered_bytes)
         self.session = None
 
     def application(self):
-        # aiohttp's own limit sits above ours so that our 413 answers, in AWS's shape
-        app = web.Application(client_max_size=self.max_body_bytes * 2)
+        app = web.Application()
         app.router.add_post("/endpoints/{name}/invocations", self.invoke)
         app.router.add_route("*", "/{tail:.*}", self.unknown_operation)
         app.on_startup.append(self.open_session)
@@ -106,36 +117,49 @@ class Gateway:
 
     async def invoke(self, request):
         started = time.perf_counter()
-        if (request.content_length or 0) > self.max_body_bytes:
-            self.log(request, 413, "rejected", "body too large")
-            return aws_error(
-                413,
-                "ValidationError",
-                f"Request body of {request.content_length} bytes exceeds the "
-                f"maximum of {self.max_body_bytes} bytes",
-            )
-        body = await request.read()
-        if len(body) > self.max_body_bytes:
-            self.log(request, 413, "rejected", "body too large")
-            return aws_error(413, "ValidationError", "Request body exceeds 6 MB")
+        raw_path, _, raw_query = request.raw_path.partition("?")
+        headers = list(request.headers.items())
         try:
-            key = verify(
-                request.method,
-                request.raw_path.split("?", 1)[0],
-                request.query_string,
-                list(request.headers.items()),
-                body,
-                self.credentials,
-                self.region,
-            )
+            # who is asking is settled from the headers alone: a stranger's body is never read
+            claim = authorize(headers, self.credentials, self.region)
         except SignatureError as error:
             self.log(request, 403, "rejected", error.code)
             return aws_error(403, error.code, error.message)
-        name = request.match_info["name"]
-        if name != self.endpoint:
-            self.log(request, 404, "rejected", "unknown endpoint", key)
-            return aws_error(404, "ValidationError", f"Endpoint {name} not found.")
-        response = await self.forward(request, body)
+        attributes = request.headers.get(CUSTOM_ATTRIBUTES, "")
+        if len(attributes) > MAX_CUSTOM_ATTRIBUTES or not attributes.isascii():
+            # before the signature: the runtime's rule, and no agreed encoding to sign beyond it
+            self.log(request, 400, "rejected", "custom attributes")
+            return aws_error(
+                400,
+                "ValidationError",
+                f"CustomAttributes must be at most {MAX_CUSTOM_ATTRIBUTES} visible US-ASCII "
+                "characters",
+            )
+        with self.budget.holding() as share:
+            try:
+                body = await guard.read_body(request, self.limits, share)
+            except guard.Refused as refused:
+                self.log(request, refused.status, "rejected", refused.code)
+                return aws_error(refused.status, AWS_ERROR_TYPES[refused.status], refused.message)
+            try:
+                key = verify(
+                    request.method,
+                    raw_path,
+                    raw_query,
+                    headers,
+                    body,
+                    self.credentials,
+                    self.region,
+                    authorization=claim,
+                )
+            except SignatureError as error:
+                self.log(request, 403, "rejected", error.code)
+                return aws_error(403, error.code, error.message)
+            name = request.match_info["name"]
+            if name != self.endpoint:
+                self.log(request, 404, "rejected", "unknown endpoint", key)
+                return aws_error(404, "ValidationError", f"Endpoint {name} not found.")
+            response = await self.forward(request, body)
         self.log(
             request,
             response.status,
@@ -171,11 +195,12 @@ class Gateway:
         )
 
     def log(self, request, status, outcome, detail, key=None):
-        # no bodies, no signatures, no secrets: the key id is shortened as well
+        # no bodies, no signatures, no secrets: the key id is shortened as well, and the path
+        # is shown with its control characters escaped, so that it cannot forge a log line
         logger.info(
             "%s %s %d %s %s%s",
-            request.method,
-            request.path,
+            guard.printable(request.method),
+            guard.printable(request.path),
             status,
             outcome,
             detail,
@@ -213,7 +238,12 @@ def run(gateway, host, port, cert, key):
             cert,
         )
 
+    guard.protect_logs()
     try:
-        asyncio.run(listening.serve_until_stopped(gateway.application(), host, port, tls, announce))
+        asyncio.run(
+            listening.serve_until_stopped(
+                gateway.application(), host, port, gateway.limits, aws_error, tls, announce
+            )
+        )
     except OSError as error:
         raise CommandError(f"cannot listen on {host}:{port}: {error.strerror}") from None

@@ -9,7 +9,7 @@ import datetime
 import hashlib
 import hmac
 import re
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import quote, unquote
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_CLOCK_SKEW = datetime.timedelta(minutes=5)
@@ -40,22 +40,44 @@ def sha256_hex(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def canonical_uri(path):
-    """The wire path, normalised and encoded again (every service but S3 double-encodes)."""
+def canonical_uri(raw_path):
+    """The path as sent, dot segments and empty segments removed, then encoded once more.
+
+    This is botocore's canonical form for every service but S3: the client percent-encodes the
+    path once to send it and signs that encoded again, so the verifier must start from the raw
+    path. Decoding it first would let ``/endpoints/yol%6F/...`` pass for ``/endpoints/yolo/...``.
+    """
+    return quote(remove_dot_segments(raw_path or "/"), safe="/~")
+
+
+def remove_dot_segments(path):
+    """RFC 3986's dot-segment removal, with empty segments dropped as AWS does."""
     segments = []
-    for segment in unquote(path or "/").split("/"):
+    for segment in path.split("/"):
         if segment == "..":
             if segments:
                 segments.pop()
         elif segment not in (".", ""):
             segments.append(segment)
-    normalised = "/" + "/".join(segments) + ("/" if path.endswith("/") and segments else "")
-    return quote(quote(normalised, safe="/~"), safe="/~")
+    trailing = "/" if path.endswith("/") and segments else ""
+    return ("/" if path.startswith("/") else "") + "/".join(segments) + trailing
 
 
-def canonical_query(query):
-    pairs = parse_qsl(query, keep_blank_values=True)
-    return "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(pairs))
+def canonical_queries(raw_query):
+    """The canonical query strings a signer may have used for ``raw_query``.
+
+    AWS's specification encodes each decoded name and value (curl does); botocore signs a query
+    that is already in the URL as it stands, pairs sorted. Both are accepted; either way the
+    signature covers exactly this request's query.
+    """
+    pairs = [pair.partition("=")[::2] for pair in raw_query.split("&") if pair] if raw_query else []
+    as_sent = "&".join(f"{key}={value}" for key, value in sorted(pairs))
+    encoded = sorted(
+        (quote(unquote(key), safe="-_.~"), quote(unquote(value), safe="-_.~"))
+        for key, value in pairs
+    )
+    by_specification = "&".join(f"{key}={value}" for key, value in encoded)
+    return [by_specification] if by_specification == as_sent else [by_specification, as_sent]
 
 
 def canonical_headers(headers, signed):
@@ -81,13 +103,23 @@ def signing_key(secret, date, region, service):
     return key
 
 
-def verify(
-    method, path, query, headers, body, credentials_by_key, region, service="sagemaker", now=None
-):
-    """Check a request's SigV4 signature; returns the access key id or raises SignatureError.
+@dataclasses.dataclass(frozen=True)
+class Authorization:
+    """What the Authorization header claims, checked against everything but the body."""
+
+    credentials: Credentials
+    date: str  # YYYYMMDD of the credential scope
+    amz_date: str
+    signed_headers: tuple
+    signature: str
+
+
+def authorize(headers, credentials_by_key, region, service="sagemaker", now=None):
+    """Check the signature's headers before any body is read; raises SignatureError.
 
     ``headers`` is a list of (name, value) pairs as received; ``credentials_by_key`` maps access
-    key ids to ``Credentials``.
+    key ids to ``Credentials``. Presence, form, key, scope, date and session token are checked:
+    an unsigned or unknown request is refused without reading its body.
     """
     header_map = {}
     for name, value in headers:
@@ -129,40 +161,64 @@ def verify(
             "Signature expired: the request's date is more than 5 minutes "
             "from the server's clock, or does not match its credential scope.",
         )
-    signed = match["headers"].split(";")
+    signed = tuple(match["headers"].split(";"))
     if "host" not in signed or "x-amz-date" not in signed:
         raise SignatureError(
             "IncompleteSignatureException", "SignedHeaders must include host and x-amz-date"
         )
-    if credentials.session_token is not None and (
-        header_map.get("x-amz-security-token") != credentials.session_token
-    ):
+    # a token must be the key's own; a key without one takes no token at all
+    if header_map.get("x-amz-security-token") != credentials.session_token:
         raise SignatureError(
             "UnrecognizedClientException", "The security token included in the request is invalid."
         )
+    return Authorization(credentials, match["date"], amz_date, signed, match["signature"])
+
+
+def verify(
+    method,
+    raw_path,
+    raw_query,
+    headers,
+    body,
+    credentials_by_key,
+    region,
+    service="sagemaker",
+    now=None,
+    authorization=None,
+):
+    """Check a request's SigV4 signature; returns the access key id or raises SignatureError.
+
+    ``raw_path`` and ``raw_query`` are as sent (still percent-encoded), ``body`` the bytes as
+    sent; ``authorization`` is ``authorize``'s result when the caller checked it already.
+    """
+    claim = authorization or authorize(headers, credentials_by_key, region, service, now)
     payload_hash = sha256_hex(body)
-    declared = header_map.get("x-amz-content-sha256")
+    declared = dict((name.lower(), value) for name, value in headers).get("x-amz-content-sha256")
     if declared is not None and declared != payload_hash:
         raise SignatureError(
             "InvalidSignatureException", "The body does not match x-amz-content-sha256."
         )
-    canonical_request = "\n".join(
-        [
-            method.upper(),
-            canonical_uri(path),
-            canonical_query(query),
-            canonical_headers(headers, signed),
-            ";".join(signed),
-            payload_hash,
-        ]
-    )
-    scope = f"{match['date']}/{region}/{service}/aws4_request"
-    string_to_sign = "\n".join([ALGORITHM, amz_date, scope, sha256_hex(canonical_request.encode())])
-    key = signing_key(credentials.secret_key, match["date"], region, service)
-    expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, match["signature"]):
-        raise SignatureError(
-            "InvalidSignatureException",
-            "The request signature we calculated does not match the signature you provided.",
+    scope = f"{claim.date}/{region}/{service}/aws4_request"
+    key = signing_key(claim.credentials.secret_key, claim.date, region, service)
+    headers_part = canonical_headers(headers, claim.signed_headers)
+    for query in canonical_queries(raw_query):
+        canonical_request = "\n".join(
+            [
+                method.upper(),
+                canonical_uri(raw_path),
+                query,
+                headers_part,
+                ";".join(claim.signed_headers),
+                payload_hash,
+            ]
         )
-    return credentials.access_key
+        # header values are compared as the bytes that were sent
+        digest = sha256_hex(canonical_request.encode("utf-8", "surrogateescape"))
+        string_to_sign = "\n".join([ALGORITHM, claim.amz_date, scope, digest])
+        expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        if hmac.compare_digest(expected, claim.signature):
+            return claim.credentials.access_key
+    raise SignatureError(
+        "InvalidSignatureException",
+        "The request signature we calculated does not match the signature you provided.",
+    )

@@ -12,8 +12,8 @@ import statistics
 import subprocess
 import sys
 
-from container import serve
 from inference import model, preprocess
+from inference import settings as serving
 from scripts.lib import archive
 from scripts.lib.bench import images, load, machine, servers
 from scripts.lib.errors import CommandError
@@ -37,6 +37,8 @@ class Settings:
 
 def stack_settings(name, cores):
     """(title, starter, environment) of a server configuration under test."""
+    latency = serving.Settings.from_environ({}, cpus=cores)
+    throughput = serving.Settings.from_environ({"SM_DETECT_TUNING": serving.THROUGHPUT}, cpus=cores)
     return {
         "aws": (
             "C: AWS sagemaker-mxnet-inference 1.5.5, MMS defaults "
@@ -45,16 +47,16 @@ def stack_settings(name, cores):
             {},
         ),
         "ours": (
-            f"ours, default tuning, latency ({serve.default_workers(cores)} worker(s) x "
-            f"{cores // serve.default_workers(cores)} threads)",
+            f"ours, default tuning, latency ({latency.workers} worker(s) x "
+            f"{latency.threads_per_worker} threads)",
             servers.start_ours,
             {},
         ),
         "ours-throughput": (
             "ours, SM_DETECT_TUNING=throughput "
-            f"({serve.default_workers(cores, tuning=serve.THROUGHPUT)} workers x 1 thread)",
+            f"({throughput.workers} workers x {throughput.threads_per_worker} thread)",
             servers.start_ours,
-            {"SM_DETECT_TUNING": serve.THROUGHPUT},
+            {"SM_DETECT_TUNING": serving.THROUGHPUT},
         ),
     }[name]
 
