@@ -235,7 +235,7 @@ def test_printable_escapes_what_could_forge_a_log_line(text, shown):
         "X-Amz-Security-Token: FwoGZXIvYXdzEJr//////////session",  # pragma: allowlist secret
         "authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig",
         "x-api-key: abcdEFGHijkl1234",
-        "Signature=0123456789abcdef",
+        "Signature=0123456789abcdef",  # pragma: allowlist secret
     ],
 )
 def test_mask_hides_credentials(text):
