@@ -10,6 +10,7 @@ IMAGE   ?= sm-detect:latest
 MODEL_ARCHIVE ?=
 
 BIN := $(VENV)/bin
+NEWMAN := tests/newman/node_modules/.bin/newman
 # one archive per choice of weights, rebuilt when the request path it carries in code/ changes
 WEIGHTS_TAG := $(if $(filter pretrained random,$(WEIGHTS)),$(WEIGHTS),$(basename $(notdir $(WEIGHTS))))
 MODEL ?= build/model-$(WEIGHTS_TAG).tar.gz
@@ -23,8 +24,18 @@ serve: $(VENV)/.runtime java $(MODEL)
 test: dev lint
 	$(BIN)/python -m pytest
 
-# what the README's pytest lines need: the test tools in .venv, Java, Debian's test programs
-dev: $(VENV)/.dev java test-tools
+# what the README's pytest lines need: the test tools in .venv, Java, Debian's test programs,
+# and newman (Postman's command-line runner, from npm, pinned in tests/newman/package-lock.json)
+dev: $(VENV)/.dev java test-tools $(NEWMAN)
+
+$(NEWMAN): tests/newman/package.json tests/newman/package-lock.json
+	@command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  echo "==> installing nodejs and npm from Debian"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq nodejs npm >/dev/null; \
+	}
+	npm ci --prefix tests/newman --no-audit --no-fund --silent
+	@touch $@
 
 # latency, throughput, start-up and memory against the seed's pipeline and AWS's own stack, on
 # random weights (the pretrained ones cost the same): prints the figures and writes BENCHMARKS.md

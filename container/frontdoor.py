@@ -13,9 +13,10 @@ import json
 import logging
 import time
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, UnixConnector, web
+from aiohttp import ClientError, web
 
 from container import guard, readiness
+from container.upstream import Upstream
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +47,15 @@ class FrontDoor:
         workers,
         ready_dir,
     ):
-        self.sockets = {"inference": inference_socket, "management": management_socket}
         self.ready_dir = ready_dir
         self.model_name = model_name
         self.max_payload_bytes = max_payload_bytes
         self.limits = guard.Limits(max_body_bytes=max_payload_bytes)
         self.budget = guard.Budget(self.limits.buffered_bytes)
-        self.timeout = ClientTimeout(total=timeout_seconds + 5)
+        self.timeout_seconds = timeout_seconds + 5
         self.workers = workers
-        self.sessions = {}
+        self.inference = Upstream(MODEL_SERVER_URL, inference_socket)
+        self.management = Upstream(MODEL_SERVER_URL, management_socket)
         self.in_flight = 0
         self.draining = False
         self.has_been_ready = False  # since the model server (re)started
@@ -64,33 +65,22 @@ class FrontDoor:
         app.router.add_get("/ping", self.ping)
         app.router.add_post("/invocations", self.invocations)
         app.router.add_get("/execution-parameters", self.execution_parameters)
-        app.on_startup.append(self.open_session)
-        app.on_cleanup.append(self.close_session)
+        self.inference.attach(app)
+        self.management.attach(app)
         app.middlewares.append(json_errors)
         return app
-
-    async def open_session(self, _app):
-        for name, path in self.sockets.items():
-            self.sessions[name] = ClientSession(
-                connector=UnixConnector(path=path, limit=0), auto_decompress=False
-            )
-
-    async def close_session(self, _app):
-        for session in self.sessions.values():
-            await session.close()
 
     async def ready(self):
         """True while a worker that loaded the model lives and MMS lists a READY worker."""
         if not readiness.live_workers(self.ready_dir):
             return False
-        url = f"{MODEL_SERVER_URL}/models/{self.model_name}"
-        timeout = ClientTimeout(total=PING_TIMEOUT_SECONDS)
         try:
-            async with self.sessions["management"].get(url, timeout=timeout) as response:
-                if response.status != 200:
-                    return False
-                described = await response.json(content_type=None)
-        except (TimeoutError, ClientError, ValueError):
+            status, described = await self.management.get_json(
+                f"/models/{self.model_name}", PING_TIMEOUT_SECONDS
+            )
+        except (TimeoutError, ClientError):
+            return False
+        if status != 200 or not isinstance(described, list | dict):
             return False
         models = described if isinstance(described, list) else [described]
         ready = any(
@@ -138,21 +128,19 @@ class FrontDoor:
             headers = {
                 name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers
             }
-            url = f"{MODEL_SERVER_URL}/predictions/{self.model_name}"
             try:
-                async with self.sessions["inference"].post(
-                    url, data=body, headers=headers, timeout=self.timeout
-                ) as upstream:
-                    payload = await upstream.read()
-                    status = upstream.status
-                    media_type = upstream.headers.get("Content-Type", "application/octet-stream")
+                answer = await self.inference.post(
+                    f"/predictions/{self.model_name}", body, headers, self.timeout_seconds
+                )
             except TimeoutError:
                 return error_response(504, "ModelTimeout", "the model did not answer in time")
             except ClientError as error:
                 return error_response(503, "ModelUnavailable", f"model server unreachable: {error}")
-        if status >= 400 and not is_our_error(payload):
-            return model_server_error(status, payload)
-        return web.Response(body=payload, status=status, headers={"Content-Type": media_type})
+        if answer.status >= 400 and not is_our_error(answer.body):
+            return model_server_error(answer.status, answer.body)
+        return web.Response(
+            body=answer.body, status=answer.status, headers={"Content-Type": answer.media_type}
+        )
 
     async def drain(self, timeout_seconds):
         """Refuse new requests, then wait for those in flight; returns how many are left."""

@@ -8,15 +8,17 @@ import sys
 
 import numpy as np
 import pytest
+import requests
 import skimage.data
 from PIL import Image
 
 from scripts.lib import archive
-from tests.servers import running_server
+from tests.servers import Server, running_server, start_on_free_port
 
 SM_DETECT = os.path.join(os.path.dirname(sys.executable), "sm-detect")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE = "localhost/sm-detect:test"
+AWS_REGION = "us-east-1"
 
 
 def encode_image(array, image_format, **options):
@@ -102,3 +104,36 @@ def built_image():
         ["buildah", "inspect", "--type", "image", IMAGE], capture_output=True, text=True, check=True
     )
     return json.loads(inspected.stdout)
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    """moto's server on loopback: an AWS API stand-in, one per test module."""
+    moto_server = os.path.join(os.path.dirname(sys.executable), "moto_server")
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    server = start_on_free_port(
+        lambda port: Server(
+            [moto_server, "-H", "127.0.0.1", "-p", str(port)], dict(os.environ), log, port=port
+        ),
+        lambda server: requests.get(f"{server.url}/moto-api/", timeout=5).ok,
+        60,
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(moto, monkeypatch):
+    """This process's and the command line's AWS settings: moto's address, throwaway keys."""
+    settings = {
+        "AWS_ENDPOINT_URL": moto.url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",  # pragma: allowlist secret
+        "AWS_DEFAULT_REGION": AWS_REGION,
+        "AWS_REGION": AWS_REGION,
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    return dict(os.environ)

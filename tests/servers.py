@@ -75,15 +75,19 @@ def running_server(model, tmp_dir, wait=True, **extra_env):
 
 
 def start_gateway(upstream, root, endpoint, region, options, env=None):
-    """`sm-detect gateway` on a port it picks, in front of ``upstream``; ``.cert`` to trust."""
-    command = [os.path.join(BIN_DIR, "sm-detect"), "gateway", "--endpoint", endpoint]
-    command += ["--upstream", upstream, "--port", "0", "--region", region]
-    command += ["--cert-dir", str(root / "tls"), *options]
+    """`sm-detect gateway` on a port it picks, in front of ``upstream``; ``.cert`` to trust.
+
+    ``endpoint`` and ``region`` are the signed runtime's; empty for ``--public``.
+    """
+    command = [os.path.join(BIN_DIR, "sm-detect"), "gateway", "--upstream", upstream]
+    if endpoint:
+        command += ["--endpoint", endpoint, "--region", region]
+    command += ["--port", "0", "--cert-dir", str(root / "tls"), *options]
     running = Server(command, env or dict(os.environ), root / "gateway.log")
     running.wait_for_announcement(60)
     running.cert = str(root / "tls" / "cert.pem")
     running.wait_ready(
-        lambda: requests.get(running.url, verify=running.cert, timeout=5).status_code == 404, 60
+        lambda: requests.get(running.url, verify=running.cert, timeout=5).status_code < 500, 60
     )
     return running
 

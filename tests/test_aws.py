@@ -10,7 +10,6 @@ import datetime
 import os
 import shutil
 import subprocess
-import sys
 
 import boto3
 import pytest
@@ -29,38 +28,6 @@ TRUST = (
     '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": '
     '{"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
 )
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    moto_server = os.path.join(os.path.dirname(sys.executable), "moto_server")
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    server = start_on_free_port(
-        lambda port: Server(
-            [moto_server, "-H", "127.0.0.1", "-p", str(port)], dict(os.environ), log, port=port
-        ),
-        lambda server: requests.get(f"{server.url}/moto-api/", timeout=5).ok,
-        60,
-    )
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def aws_env(moto, monkeypatch):
-    """This process's and the command line's AWS settings: moto's address, throwaway keys."""
-    settings = {
-        "AWS_ENDPOINT_URL": moto.url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",  # pragma: allowlist secret
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-    }
-    for key, value in settings.items():
-        monkeypatch.setenv(key, value)
-    return dict(os.environ)
 
 
 @pytest.fixture(scope="module")

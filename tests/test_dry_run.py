@@ -124,3 +124,18 @@ def test_scale_and_transform_say_would(offline_env):
         offline_env, "transform", "--model", "m", "--input", "s3://a/", "--output", "s3://b/"
     )
     assert "would start transform job m-batch-" in said and "started" not in said
+
+
+def test_expose_says_what_it_would_make(offline_env):
+    said = dry_run(offline_env, "expose", "--endpoint", "yolo", "--auth", "token")
+    for call in (
+        "iam.create_role(",
+        "apigateway.create_rest_api(",
+        "lambda.create_function(",
+        "apigateway.create_authorizer(",
+        "apigateway.put_integration(",
+        "apigateway.create_deployment(",
+    ):
+        assert f"[dry run] {call}" in said, call
+    assert "would make the SecureString /sm-detect/yolo/token-secret" in said
+    assert "invoke URL: https://API_ID.execute-api.REGION.amazonaws.com/prod/detect" in said

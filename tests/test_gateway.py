@@ -331,12 +331,11 @@ def test_postman_collection_has_variables_only(tmp_path, monkeypatch):
     assert request["body"]["mode"] == "file" and request["method"] == "POST"
     values = {entry["key"]: entry for entry in environment["values"]}
     assert values["baseUrl"]["value"] == f"https://runtime.sagemaker.{REGION}.amazonaws.com"
-    assert values["secretKey"] == {
-        "key": "secretKey",
-        "value": "",
-        "type": "secret",
-        "enabled": True,
-    }
+    for secret in ("secretKey", "apiKey", "token"):
+        assert values[secret] == {"key": secret, "value": "", "type": "secret", "enabled": True}
+    public = {item["name"]: item["request"] for item in collection["item"]}
+    assert public["Public API with an API key"]["auth"]["apikey"][1]["value"] == "{{apiKey}}"
+    assert public["Public API with a bearer token"]["auth"]["bearer"][0]["value"] == "{{token}}"
     for path in tmp_path.iterdir():
         assert SECRET not in path.read_text()
 

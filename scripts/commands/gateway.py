@@ -1,31 +1,54 @@
-"""sm-detect gateway: SageMaker's signed HTTPS front door, on this machine."""
+"""sm-detect gateway: SageMaker's signed HTTPS front door, or with --public the public API that
+`sm-detect expose` makes, on this machine."""
+
+import argparse
+import os
+
+from scripts.commands.expose import add_public_api_options
 
 
 def add_parser(subcommands):
     parser = subcommands.add_parser(
         "gateway",
-        help="a local, signature-checking SageMaker runtime in front of a server",
+        help="a local SageMaker runtime (signed), or the public API (--public), before a server",
         description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--endpoint", required=True, help="the endpoint name it answers for")
     parser.add_argument(
         "--upstream",
         default="http://127.0.0.1:8080",
-        help="the container or `sm-detect serve` (default: http://127.0.0.1:8080)",
+        help="the container or `sm-detect serve`",
     )
-    parser.add_argument(
-        "--port", type=int, default=8443, help="HTTPS port; 0 picks a free one (default: 8443)"
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
-    parser.add_argument("--region", default="us-east-1", help="signing region (default: us-east-1)")
-    parser.add_argument(
+    parser.add_argument("--port", type=int, default=8443, help="HTTPS port; 0 picks a free one")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--cert", help="TLS certificate (default: self-signed, made once)")
+    parser.add_argument("--key", help="TLS private key for --cert")
+    parser.add_argument("--cert-dir", help="where the self-signed certificate is kept")
+
+    signed = parser.add_argument_group("SageMaker's runtime (signed requests)")
+    signed.add_argument("--endpoint", help="the endpoint name it answers for")
+    signed.add_argument("--region", default="us-east-1", help="signing region")
+    signed.add_argument(
         "--credentials",
         metavar="FILE",
         help="AWS credentials file whose keys may sign (default: AWS_* env)",
     )
-    parser.add_argument("--cert", help="TLS certificate (default: self-signed, made once)")
-    parser.add_argument("--key", help="TLS private key for --cert")
-    parser.add_argument("--cert-dir", help="where the self-signed certificate is kept")
+
+    public = parser.add_argument_group("the public API (--public), as `sm-detect expose` makes it")
+    public.add_argument("--public", action="store_true", help="serve POST /STAGE/detect")
+    public.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="an API key that may call (repeatable); or use --token-secret-env",
+    )
+    public.add_argument(
+        "--token-secret-env",
+        metavar="NAME",
+        help="environment variable holding the secret bearer tokens are signed with",
+    )
+    add_public_api_options(public)
     parser.set_defaults(run=run)
 
 
@@ -37,7 +60,50 @@ def run(args):
         raise CommandError("--cert and --key go together")
     cert, key = (args.cert, args.key) if args.cert else certificates.self_signed(args.cert_dir)
     print(f"certificate: {cert}", flush=True)
+    if args.public:
+        run_public(args, cert, key)
+        return
+    if not args.endpoint:
+        raise CommandError("--endpoint names the endpoint the runtime answers for (or --public)")
     service = gateway.Gateway(
         args.endpoint, args.upstream, args.region, gateway.load_credentials(args.credentials)
     )
     gateway.run(service, args.host, args.port, cert, key)
+
+
+def run_public(args, cert, key):
+    from scripts.lib import gateway, public_gateway
+    from scripts.lib.errors import CommandError
+
+    if bool(args.api_key) == bool(args.token_secret_env):
+        raise CommandError("--public takes one auth mode: --api-key KEY or --token-secret-env NAME")
+    secret = None
+    if args.token_secret_env:
+        secret = os.environ.get(args.token_secret_env)
+        if not secret:
+            raise CommandError(f"the environment variable {args.token_secret_env} is not set")
+    if args.rate <= 0 or args.burst < 1:
+        raise CommandError("--rate must be above 0 and --burst at least 1")
+    api = public_gateway.PublicGateway(
+        args.upstream,
+        stage=args.stage,
+        api_keys=args.api_key,
+        token_secret=secret,
+        rate=args.rate,
+        burst=args.burst,
+        quota=args.quota,
+        cors_origins=args.cors_origin,
+    )
+    gateway.serve_https(
+        api.application(),
+        api.limits,
+        public_gateway.error_response,
+        args.host,
+        args.port,
+        cert,
+        key,
+        lambda url: (
+            f"{url}/{args.stage}/detect -> {args.upstream} ({api.auth}, "
+            f"{args.rate:g}/s, burst {args.burst})"
+        ),
+    )

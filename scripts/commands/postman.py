@@ -1,4 +1,5 @@
-"""sm-detect postman: a Postman collection and environment that call an endpoint signed."""
+"""sm-detect postman: a Postman collection and environment that call an endpoint signed, and
+its public API (`sm-detect expose`) with an API key or a bearer token."""
 
 
 def add_parser(subcommands):
@@ -8,6 +9,11 @@ def add_parser(subcommands):
     parser.add_argument("--endpoint", required=True, help="endpoint name")
     parser.add_argument("--region", required=True, help="the endpoint's region")
     parser.add_argument("--image", help="image file the requests send (can be picked in Postman)")
+    parser.add_argument(
+        "--public-url",
+        default="",
+        help="the public API's invoke URL, as `sm-detect expose` prints it",
+    )
     parser.add_argument("-o", "--output", default=".", help="folder to write into (default: .)")
     parser.set_defaults(run=run)
 
@@ -15,4 +21,4 @@ def add_parser(subcommands):
 def run(args):
     from scripts.lib import postman
 
-    postman.write(args.endpoint, args.region, args.output, args.image)
+    postman.write(args.endpoint, args.region, args.output, args.image, args.public_url)

@@ -16,13 +16,14 @@ def add_parser(subcommands):
 
 
 def run(args):
-    from scripts.lib import endpoint, registry, s3
+    from scripts.lib import endpoint, public_api, registry, s3
 
     if args.dry_run:
         endpoint.plan_teardown(args.endpoint, args.all)
         return
     with aws.one_line_errors():
         session = aws.from_args(args)
+        public_api.Exposure(session, args.endpoint).remove()
         containers = endpoint.teardown(session, args.endpoint)
         if args.all:
             s3.delete_objects(

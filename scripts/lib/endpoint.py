@@ -172,7 +172,10 @@ def teardown(aws, endpoint):
 
 def plan_teardown(endpoint, everything):
     """What ``teardown`` would delete, said without asking AWS (a dry run makes no reads)."""
+    from scripts.lib.public_api import plan_removal
+
     targets = [
+        *plan_removal(endpoint),
         f"endpoint {endpoint}, if it exists",
         f"every endpoint configuration tagged {TAG_KEY}={endpoint}",
         f"every model tagged {TAG_KEY}={endpoint}",

@@ -14,9 +14,10 @@ import os
 import ssl
 import time
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import ClientError, web
 
 from container import guard, listening
+from container.upstream import Upstream
 from scripts.lib.errors import CommandError
 from scripts.lib.sigv4 import Credentials, SignatureError, authorize, verify
 
@@ -88,28 +89,19 @@ class Gateway:
         max_body_bytes=MAX_BODY_BYTES,
     ):
         self.endpoint = endpoint
-        self.upstream = upstream.rstrip("/")
+        self.upstream = Upstream(upstream)
         self.region = region
         self.credentials = credentials
-        self.timeout = ClientTimeout(total=timeout_seconds)
         self.timeout_seconds = timeout_seconds
         self.limits = guard.Limits(max_body_bytes=max_body_bytes)
         self.budget = guard.Budget(self.limits.buffered_bytes)
-        self.session = None
 
     def application(self):
         app = web.Application()
         app.router.add_post("/endpoints/{name}/invocations", self.invoke)
         app.router.add_route("*", "/{tail:.*}", self.unknown_operation)
-        app.on_startup.append(self.open_session)
-        app.on_cleanup.append(self.close_session)
+        self.upstream.attach(app)
         return app
-
-    async def open_session(self, _app):
-        self.session = ClientSession(auto_decompress=False)
-
-    async def close_session(self, _app):
-        await self.session.close()
 
     async def unknown_operation(self, request):
         self.log(request, 404, "rejected", "unknown operation")
@@ -172,12 +164,7 @@ class Gateway:
     async def forward(self, request, body):
         headers = {name: request.headers[name] for name in FORWARDED if name in request.headers}
         try:
-            async with self.session.post(
-                f"{self.upstream}/invocations", data=body, headers=headers, timeout=self.timeout
-            ) as upstream:
-                payload = await upstream.read()
-                status = upstream.status
-                media_type = upstream.headers.get("Content-Type", "application/octet-stream")
+            answer = await self.upstream.post("/invocations", body, headers, self.timeout_seconds)
         except TimeoutError:
             return model_error(
                 0,
@@ -186,12 +173,15 @@ class Gateway:
             )
         except ClientError as error:
             return model_error(0, f"Could not reach the container: {error}")
-        if status >= 400:
-            return model_error(status, payload.decode(errors="replace"))
+        if answer.status >= 400:
+            return model_error(answer.status, answer.body.decode(errors="replace"))
         return web.Response(
-            body=payload,
-            status=status,
-            headers={"Content-Type": media_type, "x-Amzn-Invoked-Production-Variant": "AllTraffic"},
+            body=answer.body,
+            status=answer.status,
+            headers={
+                "Content-Type": answer.media_type,
+                "x-Amzn-Invoked-Production-Variant": "AllTraffic",
+            },
         )
 
     def log(self, request, status, outcome, detail, key=None):
@@ -223,26 +213,35 @@ def model_error(original_status, original_message):
 
 def run(gateway, host, port, cert, key):
     """Serve ``gateway`` over HTTPS until SIGTERM or SIGINT; port 0 picks a free port."""
+    serve_https(
+        gateway.application(),
+        gateway.limits,
+        aws_error,
+        host,
+        port,
+        cert,
+        key,
+        lambda url: (
+            f"{url}/endpoints/{gateway.endpoint}/invocations -> {gateway.upstream} "
+            f"(region {gateway.region}, certificate {cert})"
+        ),
+    )
+
+
+def serve_https(application, limits, error_response, host, port, cert, key, describe):
+    """Serve ``application`` behind the guard over TLS; ``describe(url)`` for the log."""
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(cert, key)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    guard.protect_logs()
 
     def announce(url):
-        logger.info(
-            "%s: %s/endpoints/%s/invocations -> %s (region %s, certificate %s)",
-            listening.ANNOUNCEMENT.format(url=url),
-            url,
-            gateway.endpoint,
-            gateway.upstream,
-            gateway.region,
-            cert,
-        )
+        logger.info("%s: %s", listening.ANNOUNCEMENT.format(url=url), describe(url))
 
-    guard.protect_logs()
     try:
         asyncio.run(
             listening.serve_until_stopped(
-                gateway.application(), host, port, gateway.limits, aws_error, tls, announce
+                application, host, port, limits, error_response, tls, announce
             )
         )
     except OSError as error:

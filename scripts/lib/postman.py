@@ -1,7 +1,9 @@
-"""A Postman collection (v2.1) and environment for an endpoint, signed by Postman's AWS auth.
+"""A Postman collection (v2.1) and environment for an endpoint and its public API.
 
-Secrets live only in the environment's variables (empty, marked secret); the collection refers
-to ``{{accessKey}}``, ``{{secretKey}}`` and ``{{sessionToken}}``.
+The signed requests use Postman's AWS Signature auth; the public API's use an API key
+(``x-api-key``) or a bearer token. Secrets live only in the environment's variables (empty, marked
+secret); the collection refers to ``{{accessKey}}``, ``{{secretKey}}``, ``{{sessionToken}}``,
+``{{apiKey}}`` and ``{{token}}``. Newman, Postman's command-line runner, runs it in the tests.
 """
 
 import json
@@ -12,24 +14,47 @@ from scripts.lib.progress import say
 from scripts.lib.signing import runtime_url
 
 SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
+# any image file: the server reads the format from the bytes
+ANY_IMAGE = {"key": "Content-Type", "value": "application/x-image"}
 
 
-def request(name, accept, image_path):
+def image_body(image_path):
+    return {"mode": "file", "file": {"src": image_path or ""}}
+
+
+def signed_request(name, accept, image_path):
     return {
         "name": name,
         "request": {
             "method": "POST",
             "header": [
-                # any image file: the server reads the format from the bytes
-                {"key": "Content-Type", "value": "application/x-image"},
+                ANY_IMAGE,
                 {"key": "Accept", "value": accept},
                 {"key": "X-Amzn-SageMaker-Custom-Attributes", "value": "{{customAttributes}}"},
             ],
-            "body": {"mode": "file", "file": {"src": image_path or ""}},
+            "body": image_body(image_path),
             "url": {
                 "raw": "{{baseUrl}}/endpoints/{{endpoint}}/invocations",
                 "host": ["{{baseUrl}}"],
                 "path": ["endpoints", "{{endpoint}}", "invocations"],
+            },
+        },
+    }
+
+
+def public_request(name, auth, image_path):
+    """A request to the public API that ``sm-detect expose`` makes (or its local twin)."""
+    return {
+        "name": name,
+        "request": {
+            "auth": auth,
+            "method": "POST",
+            "header": [ANY_IMAGE, {"key": "Accept", "value": "application/json"}],
+            "body": image_body(image_path),
+            "url": {
+                "raw": "{{publicUrl}}?attributes={{customAttributes}}",
+                "host": ["{{publicUrl}}"],
+                "query": [{"key": "attributes", "value": "{{customAttributes}}"}],
             },
         },
     }
@@ -46,6 +71,18 @@ def collection(endpoint, region, image_path=None):
             ("service", "sagemaker"),
         )
     ]
+    api_key = {
+        "type": "apikey",
+        "apikey": [
+            {"key": "key", "value": "x-api-key", "type": "string"},
+            {"key": "value", "value": "{{apiKey}}", "type": "string"},
+            {"key": "in", "value": "header", "type": "string"},
+        ],
+    }
+    bearer = {
+        "type": "bearer",
+        "bearer": [{"key": "token", "value": "{{token}}", "type": "string"}],
+    }
     return {
         "info": {
             "_postman_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{region}/{endpoint}")),
@@ -54,13 +91,15 @@ def collection(endpoint, region, image_path=None):
         },
         "auth": {"type": "awsv4", "awsv4": auth},
         "item": [
-            request("Detect objects (JSON)", "application/json", image_path),
-            request("Detect objects (annotated image)", "image/jpeg", image_path),
+            signed_request("Detect objects (JSON)", "application/json", image_path),
+            signed_request("Detect objects (annotated image)", "image/jpeg", image_path),
+            public_request("Public API with an API key", api_key, image_path),
+            public_request("Public API with a bearer token", bearer, image_path),
         ],
     }
 
 
-def environment(endpoint, region):
+def environment(endpoint, region, public_url=""):
     def variable(key, value="", secret=False):
         return {
             "key": key,
@@ -79,17 +118,20 @@ def environment(endpoint, region):
             variable("accessKey", secret=True),
             variable("secretKey", secret=True),
             variable("sessionToken", secret=True),
+            variable("publicUrl", public_url),
+            variable("apiKey", secret=True),
+            variable("token", secret=True),
         ],
         "_postman_variable_scope": "environment",
     }
 
 
-def write(endpoint, region, directory, image_path=None):
+def write(endpoint, region, directory, image_path=None, public_url=""):
     os.makedirs(directory, exist_ok=True)
     paths = []
     for name, document in (
         ("collection", collection(endpoint, region, image_path)),
-        ("environment", environment(endpoint, region)),
+        ("environment", environment(endpoint, region, public_url)),
     ):
         path = os.path.join(directory, f"sm-detect-{endpoint}.postman_{name}.json")
         with open(path, "w", encoding="utf-8") as file:

@@ -1,0 +1,60 @@
+"""The server behind a door: one client session, a request forwarded, the answer read whole.
+
+The front door forwards to multi-model-server over its Unix sockets; the signing gateway and the
+public API's twin forward to a server's ``/invocations`` over HTTP. Failures (``TimeoutError``,
+``aiohttp.ClientError``) reach the door, which answers them in its own error shape.
+"""
+
+import dataclasses
+
+from aiohttp import ClientSession, ClientTimeout, UnixConnector
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+    media_type: str
+
+
+class Upstream:
+    """``base_url`` (e.g. ``http://127.0.0.1:8080``), reached through ``unix_socket`` if given."""
+
+    def __init__(self, base_url, unix_socket=None):
+        self.base_url = base_url.rstrip("/")
+        self.unix_socket = unix_socket
+        self.session = None
+
+    def attach(self, app):
+        """Open the session when ``app`` starts, close it when it stops."""
+        app.on_startup.append(self.open)
+        app.on_cleanup.append(self.close)
+
+    async def open(self, _app=None):
+        connector = UnixConnector(path=self.unix_socket, limit=0) if self.unix_socket else None
+        # bodies are passed on as they are: never inflate what the server sent
+        self.session = ClientSession(connector=connector, auto_decompress=False)
+
+    async def close(self, _app=None):
+        await self.session.close()
+
+    async def post(self, path, body, headers, timeout_seconds):
+        timeout = ClientTimeout(total=timeout_seconds)
+        async with self.session.post(
+            self.base_url + path, data=body, headers=headers, timeout=timeout
+        ) as answer:
+            return Answer(
+                answer.status,
+                await answer.read(),
+                answer.headers.get("Content-Type", "application/octet-stream"),
+            )
+
+    async def get_json(self, path, timeout_seconds):
+        """(status, the decoded JSON body, or None when it is not JSON)."""
+        async with self.session.get(
+            self.base_url + path, timeout=ClientTimeout(total=timeout_seconds)
+        ) as answer:
+            try:
+                return answer.status, await answer.json(content_type=None)
+            except ValueError:
+                return answer.status, None
