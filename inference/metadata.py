@@ -5,6 +5,9 @@ import json
 
 from inference import preprocess
 
+FP32, INT8 = "fp32", "int8"
+PRECISIONS = (FP32, INT8)
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelMetadata:
@@ -19,6 +22,11 @@ class ModelMetadata:
     post_nms: int = 100
     weights: str = ""
     exported_with: dict = dataclasses.field(default_factory=dict)
+    precision: str = FP32
+    # for INT8: how it was quantized (method, images, what stayed FP32 and why), and its
+    # agreement with the FP32 network, measured at packaging time
+    quantization: dict = dataclasses.field(default_factory=dict)
+    agreement: dict = dataclasses.field(default_factory=dict)
 
     @property
     def preprocessing(self):
@@ -44,6 +52,9 @@ class ModelMetadata:
                     },
                     "weights": self.weights,
                     "exported_with": self.exported_with,
+                    "precision": self.precision,
+                    **({"quantization": self.quantization} if self.quantization else {}),
+                    **({"agreement": self.agreement} if self.agreement else {}),
                 },
                 indent=2,
             )
@@ -53,6 +64,10 @@ class ModelMetadata:
     @classmethod
     def from_json(cls, text):
         data = json.loads(text)
+        if data.get("precision", FP32) not in PRECISIONS:
+            raise ValueError(
+                f"precision {data['precision']!r} is not one of {', '.join(PRECISIONS)}"
+            )
         pre, nms = data.get("preprocessing", {}), data.get("nms", {})
         base = cls(name="", classes=())
         return cls(
@@ -67,4 +82,7 @@ class ModelMetadata:
             post_nms=int(nms.get("post_nms", base.post_nms)),
             weights=data.get("weights", ""),
             exported_with=data.get("exported_with", {}),
+            precision=str(data.get("precision", FP32)),
+            quantization=data.get("quantization", {}),
+            agreement=data.get("agreement", {}),
         )

@@ -10,7 +10,7 @@ import os
 import mxnet as mx
 from mxnet import gluon
 
-from inference.metadata import ModelMetadata
+from inference.metadata import INT8, ModelMetadata
 
 SYMBOL_FILE = "model-symbol.json"
 PARAMS_FILE = "model-0000.params"
@@ -64,9 +64,10 @@ def check_model(model_dir):
     paths = model_files(model_dir)
     try:
         with open(paths[METADATA_FILE], encoding="utf-8") as file:
-            ModelMetadata.from_json(file.read())
+            metadata = ModelMetadata.from_json(file.read())
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{METADATA_FILE} is not valid model metadata: {error!r}") from None
+    check_precision(metadata, choose_context())
     try:
         symbol = mx.sym.load(paths[SYMBOL_FILE])
         params = mx.nd.load(paths[PARAMS_FILE])
@@ -85,19 +86,35 @@ def check_model(model_dir):
         )
 
 
+def check_precision(metadata, ctx):
+    """An INT8 network runs on a CPU only: MXNet's quantized operators are oneDNN's."""
+    if metadata.precision == INT8 and ctx.device_type == "gpu":
+        raise ValueError(
+            "this model is INT8, and MXNet runs quantized networks on CPUs only: serve it on a "
+            "CPU instance, or package it with --precision fp32 for a GPU"
+        )
+
+
 def load_detector(model_dir, ctx=None):
     """Load, hybridize and warm up the network in ``model_dir``."""
     ctx = ctx or choose_context()
     paths = model_files(model_dir)
     with open(paths[METADATA_FILE], encoding="utf-8") as file:
         metadata = ModelMetadata.from_json(file.read())
+    check_precision(metadata, ctx)
     network = gluon.nn.SymbolBlock.imports(
         paths[SYMBOL_FILE], ["data"], paths[PARAMS_FILE], ctx=ctx
     )
     network.hybridize(static_alloc=True)
     detector = Detector(network, metadata, ctx)
     warm_up(detector)
-    logger.info("loaded %s (%d classes) on %s", metadata.name, len(metadata.classes), ctx)
+    logger.info(
+        "loaded %s (%d classes, %s) on %s",
+        metadata.name,
+        len(metadata.classes),
+        metadata.precision,
+        ctx,
+    )
     return detector
 
 

@@ -25,7 +25,7 @@ def add_parser(subcommands):
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="a smoke run: one image size, two requests per figure, two servers",
+        help="a smoke run: one image size, two requests per figure, three servers",
     )
     parser.set_defaults(run=run)
 
@@ -55,7 +55,7 @@ def run(args):
             rounds=1,
             per_client=1,
             modes=("aspect", "square320"),
-            stacks=("aws", "ours"),
+            stacks=("aws", "ours", "ours-int8"),
         )
     with tempfile.TemporaryDirectory(prefix="sm-detect-bench-") as work_dir:
         figures = BenchRun(settings, work_dir).run()

@@ -1,4 +1,6 @@
-"""Baselines measured inside one process: A, the seed's pipeline, and B, the bare forward.
+"""What is measured inside one process: A, the seed's pipeline; B, the bare forward (FP32 and
+INT8); D, the same trunk in OpenVINO (what a CPU user would pick instead), next to ours; and the
+peaks oneDNN reaches on this CPU in FP32 and INT8.
 
 Run as ``python -m scripts.lib.bench.inprocess SPEC.json`` in a child process, so that its OpenMP
 and BLAS thread counts are set before MXNet and numpy start; prints one JSON document.
@@ -56,8 +58,11 @@ def seed_pipeline(model_dir, images, repeats):
     }
 
 
-def bare_forward(model_dir, images, modes, reference, repeats):
-    """Baseline B: seconds per forward pass on a prepared tensor, and its convolution FLOPs."""
+def bare_forward(model_dir, images, modes, reference, repeats, count_flops=True):
+    """Baseline B: seconds per forward pass on a prepared tensor, and its convolution FLOPs.
+
+    An INT8 graph's convolutions are fused oneDNN nodes; its FLOPs are the FP32 graph's.
+    """
     import mxnet as mx
 
     from inference import decode, model, preprocess
@@ -77,10 +82,88 @@ def bare_forward(model_dir, images, modes, reference, repeats):
             height, width = tensor.shape[2:]
             results[f"{label}/{mode}"] = {
                 "input": [int(width), int(height)],
-                "flops": conv_flops(symbol, height, width),
                 "seconds": timed(lambda tensor=tensor: forward(tensor), repeats),
             }
+            if count_flops:
+                results[f"{label}/{mode}"]["flops"] = conv_flops(symbol, height, width)
     return results
+
+
+def trunk(model_dir):
+    """The network up to its three raw output maps (no decoding, no NMS), with its weights."""
+    import mxnet as mx
+
+    from inference import model
+    from scripts.lib.quantize import RAW_MAPS
+
+    paths = model.model_files(model_dir)
+    internals = mx.sym.load(paths[model.SYMBOL_FILE]).get_internals()
+    symbol = mx.sym.Group([internals[name] for name in RAW_MAPS])
+    saved = mx.nd.load(paths[model.PARAMS_FILE])
+    needed = set(symbol.list_arguments() + symbol.list_auxiliary_states())
+    return symbol, {k.split(":", 1)[1]: v for k, v in saved.items() if k.split(":", 1)[1] in needed}
+
+
+def trunk_forward(model_dir, shape, repeats):
+    """Seconds per forward pass of ``model_dir``'s trunk on a ``shape`` input, in MXNet."""
+    import mxnet as mx
+    from mxnet import gluon
+
+    symbol, weights = trunk(model_dir)
+    network = gluon.nn.SymbolBlock(symbol, [mx.sym.var("data")])
+    for name, parameter in network.collect_params().items():
+        parameter._load_init(weights[name], mx.cpu())  # dtype as saved: INT8 graphs hold FP32 too
+    network.hybridize(static_alloc=True)
+    data = mx.nd.random.uniform(shape=shape)
+    return timed(lambda: [output.asnumpy() for output in network(data)], repeats)
+
+
+def openvino_forward(model_dir, shape, repeats, threads, work_dir):
+    """D: the FP32 trunk exported through MXNet's ONNX exporter and run by OpenVINO in FP32.
+
+    OpenVINO cannot compile the whole graph (its NMS head); its default precision hint picks
+    bf16 on CPUs that have it, so f32 is asked for. None when OpenVINO is not installed.
+    """
+    try:
+        import openvino
+    except ImportError:
+        return None
+    import mxnet as mx
+    import numpy as np
+
+    symbol, weights = trunk(model_dir)
+    path = mx.onnx.export_model(
+        symbol,
+        weights,
+        in_shapes=[shape],
+        in_types=np.float32,
+        onnx_file_path=f"{work_dir}/trunk.onnx",
+    )
+    core = openvino.Core()
+    compiled = core.compile_model(
+        core.read_model(path),
+        "CPU",
+        {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads},
+    )
+    data = np.random.default_rng(0).random(shape, dtype=np.float32)
+    return {
+        "version": openvino.__version__.split("-")[0],
+        "seconds": timed(lambda: compiled(data), repeats),
+    }
+
+
+def peers(spec, shape, repeats, threads):
+    """Ours and OpenVINO on the same trunk and input: FP32, INT8, and OpenVINO's FP32."""
+    figures = {
+        "input": [shape[3], shape[2]],
+        "mxnet_fp32": trunk_forward(spec["model_dir"], shape, repeats),
+        "openvino_fp32": openvino_forward(
+            spec["model_dir"], shape, repeats, threads, spec["work_dir"]
+        ),
+    }
+    if spec.get("int8_model_dir"):
+        figures["mxnet_int8"] = trunk_forward(spec["int8_model_dir"], shape, repeats)
+    return figures
 
 
 def measure(spec):
@@ -88,14 +171,26 @@ def measure(spec):
     for label, path in spec["images"].items():
         with open(path, "rb") as file:
             images[label] = file.read()
-    repeats = spec["repeats"]
-    return {
-        "gemm_gflops": machine.gemm_gflops(repeats=max(3, min(repeats, 7))),
+    repeats, threads = spec["repeats"], spec["threads"]
+    figures = {
+        "peaks": machine.onednn_peaks(repeats=max(3, min(repeats, 7))),
         "seed": seed_pipeline(spec["seed_model_dir"], images, repeats),
         "forward": bare_forward(
             spec["model_dir"], images, spec["modes"], spec["reference"], repeats
         ),
     }
+    if spec.get("int8_model_dir"):
+        figures["forward_int8"] = bare_forward(
+            spec["int8_model_dir"],
+            images,
+            spec["modes"],
+            spec["reference"],
+            repeats,
+            count_flops=False,
+        )
+    width, height = figures["forward"][f"{spec['reference']}/aspect"]["input"]
+    figures["peers"] = peers(spec, (1, 3, height, width), repeats, threads)
+    return figures
 
 
 if __name__ == "__main__":

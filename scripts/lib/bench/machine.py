@@ -1,9 +1,11 @@
-"""The machine a benchmark ran on, and the floating-point rate its cores can reach.
+"""The machine a benchmark ran on, and the rates its cores can reach.
 
-Two peaks: the theoretical one from the CPU's description (cores x FP32 FMA lanes x 2 FMA units x
-2 FLOPs x clock), and the practical one, measured by a large single-precision GEMM. The
-theoretical figure is only as good as its inputs: the clock is /proc/cpuinfo's (often the base,
-not the boost clock), and AMD cores before Zen 5 run AVX-512 on 256-bit units.
+Two kinds of peak: the theoretical one from the CPU's description (cores x FP32 lanes of its
+widest vector unit x 2 FMA units x 2 FLOPs x clock), and the practical ones, measured by oneDNN
+itself (the library MXNet's convolutions run on) on a large 1x1 convolution, in FP32 and in
+INT8. The theoretical figure is only as good as what it assumes: the clock is /proc/cpuinfo's
+(often the base, not the boost clock), every core has two FMA units, and a 512-bit instruction
+counts 16 lanes although AMD cores before Zen 5 execute it on 256-bit units in two halves.
 """
 
 import os
@@ -29,8 +31,8 @@ def cpu_info(path="/proc/cpuinfo"):
 
 
 def fp32_lanes(vendor, family, flags):
-    """FP32 lanes of one FMA unit: 16 for AVX-512 on 512-bit units, 8 for AVX2/FMA, else 4."""
-    if "avx512f" in flags and not (vendor == "AuthenticAMD" and family < 26):
+    """FP32 lanes of the widest vector instructions: 16 with AVX-512, 8 with AVX2/FMA, else 4."""
+    if "avx512f" in flags:
         return 16
     if "fma" in flags and "avx2" in flags:
         return 8
@@ -52,26 +54,49 @@ def describe(cores=None):
         "family": family,
         "cores": cores,
         "clock_ghz": round(clock_ghz, 3),
-        "flags": sorted(flags & {"avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16"}),
+        "flags": sorted(
+            flags & {"avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8"}
+        ),
         "fp32_lanes": lanes,
         "theoretical_gflops": round(cores * lanes * FMA_UNITS * 2 * clock_ghz, 1),
     }
 
 
-def gemm_gflops(size=4096, repeats=5):
-    """Best GFLOP/s of ``repeats`` ``size`` x ``size`` float32 matrix products on numpy's BLAS.
+def onednn_peaks(repeats=5, channels=1024, side=64):
+    """GOP/s oneDNN reaches on a 1x1 convolution (``channels`` in and out, ``side`` x ``side``).
 
-    The best, not the median: it stands for what the cores can reach, and a neighbour's burst on
-    a shared host only ever lowers it.
+    The best of ``repeats`` runs, FP32 and quantized to INT8 as the model is (MXNet's
+    ``quantize_net_v2``, naive calibration): what this CPU gives the model's own kernels, which
+    numpy's BLAS is no measure of. The best, not the median: a neighbour's burst on a shared host
+    only ever lowers it.
     """
-    import numpy as np
+    import mxnet as mx
+    from mxnet import gluon
+    from mxnet.contrib.quantization import quantize_net_v2
 
-    rng = np.random.default_rng(0)
-    a, b = (rng.random((size, size), dtype=np.float32) for _ in range(2))
-    a @ b  # the first call pays for thread start-up and page faults
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - started)
-    return 2 * size**3 / min(times) / 1e9
+    from scripts.lib.quantize import native_stderr_silenced
+
+    data = mx.sym.var("data")
+    conv = mx.sym.Convolution(data, num_filter=channels, kernel=(1, 1), no_bias=True, name="c")
+    network = gluon.nn.SymbolBlock(conv, [data])
+    network.initialize(mx.init.Xavier())
+    shape = (1, channels, side, side)
+    sample = mx.nd.random.uniform(shape=shape)
+    network(sample)
+    calibration = mx.io.NDArrayIter(sample, batch_size=1)
+    with native_stderr_silenced():
+        quantized = quantize_net_v2(
+            network, calib_data=calibration, calib_mode="naive", num_calib_examples=1
+        )
+    operations = 2 * channels * channels * side * side
+    figures = {}
+    for name, block in (("fp32", network), ("int8", quantized)):
+        block.hybridize(static_alloc=True)
+        block(sample).wait_to_read()
+        seconds = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            block(sample).wait_to_read()
+            seconds.append(time.perf_counter() - started)
+        figures[f"{name}_gops"] = operations / min(seconds) / 1e9
+    return figures

@@ -18,6 +18,11 @@ TARGETS = {
     "square320": 2.0,
     "cold_start_seconds": 10.0,
     "rss_bytes": 1 << 30,
+    "int8_latency_vs_fp32": 2.0,
+    "int8_latency_vs_aws": 3.0,
+    "int8_throughput_vs_aws": 2.0,
+    "int8_vs_openvino": 1.3,
+    "int8_rss_bytes": 600 << 20,
 }
 
 
@@ -51,8 +56,13 @@ class Report:
     def forward(self, label, mode="aspect"):
         return self.in_process["forward"][f"{label}/{mode}"]
 
-    def forward_seconds(self, label, mode="aspect"):
-        return median(self.forward(label, mode)["seconds"])
+    def forward_seconds(self, label, mode="aspect", precision="fp32"):
+        runs = self.in_process["forward" if precision == "fp32" else "forward_int8"]
+        return median(runs[f"{label}/{mode}"]["seconds"])
+
+    @property
+    def fp32_peak(self):
+        return self.in_process["peaks"]["fp32_gops"]
 
     def seed_seconds(self, label):
         return median(self.in_process["seed"][label])
@@ -69,6 +79,7 @@ class Report:
             self.latency_section(),
             self.throughput_section(),
             self.start_section(),
+            self.peers_section(),
             self.modes_section(),
             self.targets_section(),
         ]
@@ -86,8 +97,10 @@ class Report:
                 f"x {m['fp32_lanes']} lanes x 2 FMA units x 2 FLOPs x {m['clock_ghz']} GHz "
                 "(/proc/cpuinfo's clock, which may be the base clock: a measured rate above it "
                 "means the cores boost)",
-                f"- Practical FP32 peak: {self.in_process['gemm_gflops']:.1f} GFLOP/s, the best "
-                f"of repeated 4096 x 4096 float32 GEMMs (numpy's OpenBLAS) on {m['cores']} threads",
+                f"- Practical peaks, measured by oneDNN (MXNet's own kernels) on a 1024-channel "
+                f"1x1 convolution of a 64 x 64 map, best of repeated runs on {m['cores']} threads: "
+                f"FP32 {self.fp32_peak:.1f} GFLOP/s, INT8 "
+                f"{self.in_process['peaks']['int8_gops']:.1f} GOP/s",
                 f"- Runs: {settings['repeats']} sequential requests or forward passes per "
                 f"latency figure; {settings['rounds']} rounds of {settings['per_client']} "
                 "requests per client per throughput figure",
@@ -95,8 +108,9 @@ class Report:
         )
 
     def in_process_section(self):
-        gemm = self.in_process["gemm_gflops"]
+        peak = self.fp32_peak
         theoretical = self.figures["machine"]["theoretical_gflops"]
+        int8 = "forward_int8" in self.in_process
         rows = []
         for label in self.images:
             forward = self.forward(label)
@@ -111,9 +125,17 @@ class Report:
                     f"{self.seed_seconds(label) / seconds:.2f}",
                     f"{forward['flops'] / 1e9:.1f}",
                     f"{gflops:.0f}",
-                    f"{gflops / gemm:.0%}",
+                    f"{gflops / peak:.0%}",
                     f"{gflops / theoretical:.0%}" if theoretical else "n/a",
                 ]
+                + (
+                    [
+                        ms(self.forward_seconds(label, precision="int8")),
+                        f"{seconds / self.forward_seconds(label, precision='int8'):.2f}",
+                    ]
+                    if int8
+                    else []
+                )
             )
         header = [
             "image",
@@ -123,11 +145,44 @@ class Report:
             "A / B",
             "conv GFLOP",
             "B GFLOP/s",
-            "of GEMM peak",
+            "of oneDNN FP32 peak",
             "of theoretical",
-        ]
+        ] + (["B8: INT8 forward", "B / B8"] if int8 else [])
         return "## In process: A, the seed's pipeline, and B, the bare forward\n\n" + table(
             header, rows
+        )
+
+    def peers_section(self):
+        peers = self.in_process.get("peers")
+        if not peers:
+            return ""
+        width, height = peers["input"]
+        ours = median(peers["mxnet_fp32"])
+        rows = [["ours: MXNet FP32 (oneDNN)", ms(ours), "1.00"]]
+        if "mxnet_int8" in peers:
+            int8 = median(peers["mxnet_int8"])
+            rows.append(["ours: MXNet INT8 (oneDNN)", ms(int8), f"{ours / int8:.2f}"])
+        openvino = peers.get("openvino_fp32")
+        if openvino:
+            seconds = median(openvino["seconds"])
+            rows.append(
+                [f"D: OpenVINO {openvino['version']} FP32", ms(seconds), f"{ours / seconds:.2f}"]
+            )
+        note = (
+            ""
+            if openvino
+            else "\n\nOpenVINO is not installed here (`pip install -r requirements-dev.txt`)."
+        )
+        return (
+            "## What a CPU user would pick instead: the same trunk "
+            f"({width}x{height}) in OpenVINO\n\n"
+            "The darknet53 trunk and the three output convolutions, without the decoding and NMS "
+            "(OpenVINO cannot compile the whole graph), exported through MXNet's ONNX exporter; "
+            "OpenVINO asked for f32 (its default hint picks bf16 where the CPU has it). OpenVINO "
+            "INT8 needs NNCF, whose releases that install beside MXNet's numpy 1.23 predate this "
+            "OpenVINO: not measured.\n\n"
+            + table(["engine", "forward", "speed vs MXNet FP32"], rows)
+            + note
         )
 
     def latency_section(self):
@@ -202,29 +257,18 @@ class Report:
         )
 
     def modes_section(self):
-        modes = self.served.get("ours", {}).get("modes")
-        if not modes:
+        stacks = [stack for stack in self.served if self.served[stack].get("modes")]
+        if not stacks:
             return ""
         seed_rate = 1 / self.seed_seconds(self.reference)
         rows = []
-        for mode, figures in modes.items():
-            forward = self.forward(self.reference, mode)
-            rates = figures["images_per_second"]
-            busy = max(rates)
-            rows.append(
-                [
-                    mode,
-                    "x".join(str(side) for side in forward["input"]),
-                    ms(median(forward["seconds"])),
-                    ms(figures["latency"][50]),
-                    f"{rates[1]:.2f}",
-                    f"{rates[busy]:.2f}",
-                    f"{rates[1] / seed_rate:.2f}",
-                    PUBLISHED_AP.get(mode, "as GluonCV's `load_test`"),
-                ]
-            )
-        busy = max(next(iter(modes.values()))["images_per_second"])
+        for stack in stacks:
+            precision = "int8" if stack == "ours-int8" else "fp32"
+            for mode, figures in self.served[stack]["modes"].items():
+                rows.append(self.mode_row(stack, precision, mode, figures, seed_rate))
+        busy = max(next(iter(self.served[stacks[0]]["modes"].values()))["images_per_second"])
         header = [
+            "stack",
             "mode",
             "input",
             "B: forward",
@@ -232,7 +276,7 @@ class Report:
             "images/s c=1",
             f"images/s c={busy}",
             "c=1 vs A",
-            "published COCO AP",
+            "published COCO AP (FP32)",
         ]
         return (
             f"## Speed/accuracy modes, per request, on the {self.reference} image\n\n"
@@ -240,6 +284,22 @@ class Report:
             + f"\n\n'c=1 vs A': served images per second over the seed pipeline's in process "
             f"({seed_rate:.2f}/s). AP: {AP_SOURCE} (mAP 0.5:0.95, COCO val2017)."
         )
+
+    def mode_row(self, stack, precision, mode, figures, seed_rate):
+        forward = self.forward(self.reference, mode)
+        rates = figures["images_per_second"]
+        busy = max(rates)
+        return [
+            stack,
+            mode,
+            "x".join(str(side) for side in forward["input"]),
+            ms(self.forward_seconds(self.reference, mode, precision)),
+            ms(figures["latency"][50]),
+            f"{rates[1]:.2f}",
+            f"{rates[busy]:.2f}",
+            f"{rates[1] / seed_rate:.2f}",
+            PUBLISHED_AP.get(mode, "as GluonCV's `load_test`"),
+        ]
 
     def targets_section(self):
         ref, lines = self.reference, []
@@ -277,9 +337,9 @@ class Report:
                             f"{verdict(share, TARGETS['throughput_vs_forward'])}"
                         )
         forward = self.forward(ref)
-        share = forward["flops"] / self.forward_seconds(ref) / 1e9 / self.in_process["gemm_gflops"]
+        share = forward["flops"] / self.forward_seconds(ref) / 1e9 / self.fp32_peak
         lines.append(
-            f"- forward pass at {share:.0%} of the GEMM peak ({ref}), target "
+            f"- forward pass at {share:.0%} of oneDNN's FP32 peak ({ref}), target "
             f"{TARGETS['gemm_share']:.0%}: {verdict(share, TARGETS['gemm_share'])}"
         )
         modes = self.served.get("ours", {}).get("modes", {})
@@ -302,4 +362,41 @@ class Report:
                 f"{rss / 2**20:.0f} MiB (target <= 1024 MiB: "
                 f"{verdict(rss, TARGETS['rss_bytes'], False)})"
             )
+        lines += self.int8_targets()
         return "## Targets\n\n" + "\n".join(lines)
+
+    def int8_targets(self):
+        if "ours-int8" not in self.served:
+            return []
+        ref, lines = self.reference, []
+        int8 = self.served["ours-int8"]["sizes"][ref]
+        comparisons = [("ours", "int8_latency_vs_fp32"), ("aws", "int8_latency_vs_aws")]
+        for stack, target in comparisons:
+            if stack in self.served:
+                ratio = self.served[stack]["sizes"][ref]["latency"][50] / int8["latency"][50]
+                lines.append(
+                    f"- INT8 p50 at c=1 vs `{stack}` ({ref}): {ratio:.2f}x faster, target "
+                    f"{TARGETS[target]}x: {verdict(ratio, TARGETS[target])}"
+                )
+        if "aws" in self.served and 4 in self.figures["settings"]["concurrency"]:
+            ratio = self.rate("ours-int8", ref, 4) / self.rate("aws", ref, 4)
+            target = TARGETS["int8_throughput_vs_aws"]
+            lines.append(
+                f"- INT8 images/s at c=4 vs C ({ref}): {ratio:.2f}x, target {target}x: "
+                f"{verdict(ratio, target)}"
+            )
+        peers = self.in_process.get("peers", {})
+        if peers.get("openvino_fp32") and "mxnet_int8" in peers:
+            ratio = median(peers["openvino_fp32"]["seconds"]) / median(peers["mxnet_int8"])
+            target = TARGETS["int8_vs_openvino"]
+            lines.append(
+                f"- INT8 trunk forward vs OpenVINO FP32: {ratio:.2f}x faster, target {target}x: "
+                f"{verdict(ratio, target)}"
+            )
+        rss = max(self.served["ours-int8"]["peak_rss_bytes"] or [0])
+        lines.append(
+            f"- INT8 peak RSS per worker {rss / 2**20:.0f} MiB, target <= "
+            f"{TARGETS['int8_rss_bytes'] >> 20} MiB: "
+            f"{verdict(rss, TARGETS['int8_rss_bytes'], False)}"
+        )
+        return lines

@@ -32,7 +32,7 @@ class Settings:
     rounds: int = 3  # load rounds per concurrency; images per second is their median
     per_client: int = 2  # requests per client in each round
     modes: tuple = preprocess.MODES
-    stacks: tuple = ("aws", "ours", "ours-throughput")
+    stacks: tuple = ("aws", "ours", "ours-throughput", "ours-int8")
 
 
 def stack_settings(name, cores):
@@ -58,6 +58,12 @@ def stack_settings(name, cores):
             servers.start_ours,
             {"SM_DETECT_TUNING": serving.THROUGHPUT},
         ),
+        "ours-int8": (
+            f"ours, INT8 (the same weights quantized at packaging time), default tuning "
+            f"({latency.workers} worker(s) x {latency.threads_per_worker} threads)",
+            servers.start_ours,
+            {},
+        ),
     }[name]
 
 
@@ -78,7 +84,8 @@ class BenchRun:
             self.settings.photo, self.settings.sizes, os.path.join(self.work_dir, "images")
         )
         self.figures["images"] = list(self.images)
-        with step("in-process baselines: A (the seed's pipeline) and B (the bare forward)"):
+        self.int8_model_dir = self.int8_model() if "ours-int8" in self.settings.stacks else None
+        with step("in process: A (the seed's pipeline), B (the bare forward), D (OpenVINO)"):
             self.figures["in_process"] = self.in_process()
         self.figures["served"] = {}
         for name in self.settings.stacks:
@@ -112,12 +119,28 @@ class BenchRun:
         shutil.copyfile(gluoncv_symbol, os.path.join(seed_dir, model.SYMBOL_FILE))
         return seed_dir
 
+    def int8_model(self):
+        """The same weights quantized to INT8, calibrated on the benchmark's own images."""
+        from scripts.lib import quantize
+
+        int8_dir = os.path.join(self.work_dir, "int8", "model")
+        os.makedirs(os.path.dirname(int8_dir))
+        with step("quantizing the model to INT8 (calibrated on the benchmark's images)"):
+            metadata = quantize.int8_copy(
+                self.model_dir, int8_dir, list(self.images.values()), preprocess.ASPECT
+            )
+            quantize.record(int8_dir, metadata, len(self.images), preprocess.ASPECT)
+        return int8_dir
+
     def in_process(self):
         spec_path = os.path.join(self.work_dir, "in-process.json")
         with open(spec_path, "w", encoding="utf-8") as spec:
             json.dump(
                 {
                     "model_dir": self.model_dir,
+                    "int8_model_dir": self.int8_model_dir,
+                    "work_dir": self.work_dir,
+                    "threads": self.cores,
                     "seed_model_dir": self.seed_model_dir,
                     "images": self.images,
                     "modes": list(self.settings.modes),
@@ -142,14 +165,16 @@ class BenchRun:
     def serve(self, start, env, name):
         run_dir = os.path.join(self.work_dir, name)
         os.makedirs(run_dir, exist_ok=True)
-        model_dir = self.seed_model_dir if start is servers.start_aws else self.model_dir
+        model_dir = {"aws": self.seed_model_dir, "ours-int8": self.int8_model_dir}.get(
+            name, self.model_dir
+        )
         server = start(model_dir, run_dir, env)
         try:
             first = self.body(next(iter(self.images)))
             figures = {"cold_start": servers.cold_start(server, first, JPEG), "sizes": {}}
             for label in self.images:
                 figures["sizes"][label] = self.under_load(server, self.body(label))
-            if name == "ours":
+            if name in ("ours", "ours-int8"):
                 figures["modes"] = self.modes(server)
             workers = servers.model_server_workers(run_dir)
             figures["workers"] = len(workers)

@@ -1,0 +1,158 @@
+"""How closely a quantized model agrees with the FP32 one it was made from.
+
+The FP32 model's detections are the reference ("ground truth"); the INT8 model's are scored
+against them as a detector is scored against annotations: a detection matches a reference one of
+the same class whose box overlaps it by an IoU of at least 0.5, each reference matched once, best
+scores first. From that: detections matched per image, mAP@0.5 (VOC's all-point average precision
+per class, averaged over the classes the reference has), and the largest score difference between
+matched pairs. Apart from detections, the signal-to-quantization-noise ratio (SQNR) compares the
+raw output maps: 10 log10(sum of the FP32 values squared / sum of the differences squared), in dB.
+
+With random weights these figures say nothing about accuracy on COCO; with real weights they tell
+what INT8 costs on the images given.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+IOU_THRESHOLD = 0.5
+
+
+def iou(box, boxes):
+    """Intersection over union of ``box`` (xmin, ymin, xmax, ymax) with each row of ``boxes``."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    box = np.asarray(box, dtype=np.float64)
+    left = np.maximum(box[0], boxes[:, 0])
+    top = np.maximum(box[1], boxes[:, 1])
+    right = np.minimum(box[2], boxes[:, 2])
+    bottom = np.minimum(box[3], boxes[:, 3])
+    overlap = np.clip(right - left, 0, None) * np.clip(bottom - top, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = area + areas - overlap
+    return np.divide(overlap, union, out=np.zeros_like(union), where=union > 0)
+
+
+def matches(reference, candidate, iou_threshold=IOU_THRESHOLD):
+    """Pairs (reference index, candidate index): candidates best score first, each reference once.
+
+    ``reference`` and ``candidate`` are sequences of detections with ``class_id``, ``score`` and
+    ``box``.
+    """
+    taken, pairs = set(), []
+    for index in sorted(range(len(candidate)), key=lambda i: -candidate[i].score):
+        found = candidate[index]
+        same_class = [
+            i for i, d in enumerate(reference) if d.class_id == found.class_id and i not in taken
+        ]
+        if not same_class:
+            continue
+        overlaps = iou(found.box, [reference[i].box for i in same_class])
+        best = int(np.argmax(overlaps))
+        if overlaps[best] >= iou_threshold:
+            taken.add(same_class[best])
+            pairs.append((same_class[best], index))
+    return pairs
+
+
+def average_precision(hits, reference_count):
+    """VOC's all-point AP of detections already sorted best first (``hits``: True if matched)."""
+    if reference_count == 0:
+        return float("nan")
+    hits = np.asarray(hits, dtype=bool)
+    if hits.size == 0:
+        return 0.0
+    true_positives = np.cumsum(hits)
+    precision = true_positives / np.arange(1, hits.size + 1)
+    recall = true_positives / reference_count
+    # precision made monotone from the right, integrated over the recall steps
+    precision = np.maximum.accumulate(precision[::-1])[::-1]
+    steps = np.diff(np.concatenate(([0.0], recall)))
+    return float(np.sum(steps * precision))
+
+
+def mean_average_precision(references, candidates, iou_threshold=IOU_THRESHOLD):
+    """mAP over images: ``references[i]`` and ``candidates[i]`` are image i's detections.
+
+    NaN when the references hold no detection at all.
+    """
+    classes = {d.class_id for image in references for d in image}
+    if not classes:
+        return math.nan  # nothing to find: no measure of agreement
+    precisions = []
+    for class_id in sorted(classes):
+        scored = []  # (score, matched) over every image
+        count = 0
+        for reference, candidate in zip(references, candidates, strict=True):
+            ours = [d for d in reference if d.class_id == class_id]
+            theirs = [d for d in candidate if d.class_id == class_id]
+            count += len(ours)
+            matched = {c for _, c in matches(ours, theirs, iou_threshold)}
+            scored += [(d.score, i in matched) for i, d in enumerate(theirs)]
+        scored.sort(key=lambda pair: -pair[0])
+        precisions.append(average_precision([hit for _, hit in scored], count))
+    return float(np.mean(precisions))
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageAgreement:
+    name: str
+    reference: int  # FP32 detections
+    candidate: int  # INT8 detections
+    matched: int
+    max_score_difference: float
+    average_precision: float  # mAP@0.5 on this image alone
+    sqnr_db: float
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def compare_image(name, reference, candidate, reference_maps, candidate_maps, threshold=0.0):
+    """One image: the reference's detections at or above ``threshold`` against every candidate.
+
+    Candidates are not cut at the threshold: one scored just under it still matches, as a
+    detector's low-scored detections count in its mAP.
+    """
+    reference = [d for d in reference if d.score >= threshold]
+    pairs = matches(reference, candidate)
+    differences = [abs(reference[r].score - candidate[c].score) for r, c in pairs]
+    return ImageAgreement(
+        name=name,
+        reference=len(reference),
+        candidate=sum(d.score >= threshold for d in candidate),
+        matched=len(pairs),
+        max_score_difference=max(differences, default=0.0),
+        average_precision=mean_average_precision([reference], [candidate]),
+        sqnr_db=sqnr(reference_maps, candidate_maps),
+    )
+
+
+def sqnr(reference_maps, candidate_maps):
+    """Signal-to-quantization-noise ratio in dB over all the maps; inf when they are equal."""
+    signal = sum(float(np.sum(np.square(np.asarray(m, np.float64)))) for m in reference_maps)
+    noise = sum(
+        float(np.sum(np.square(np.asarray(r, np.float64) - np.asarray(c, np.float64))))
+        for r, c in zip(reference_maps, candidate_maps, strict=True)
+    )
+    if noise == 0:
+        return math.inf
+    return 10 * math.log10(signal / noise)
+
+
+def summary(images, references, candidates, threshold=0.0):
+    """The totals over ``images`` (``ImageAgreement``s) and the detections behind them."""
+    references = [[d for d in image if d.score >= threshold] for image in references]
+    total = sum(image.reference for image in images)
+    return {
+        "images": len(images),
+        "reference_detections": total,
+        "candidate_detections": sum(image.candidate for image in images),
+        "matched": sum(image.matched for image in images),
+        "matched_share": sum(image.matched for image in images) / total if total else 1.0,
+        "map50": mean_average_precision(references, candidates),
+        "max_score_difference": max((i.max_score_difference for i in images), default=0.0),
+        "sqnr_db": min((i.sqnr_db for i in images), default=math.inf),
+    }
