@@ -23,7 +23,7 @@ from tests.servers import start_gateway
 pytestmark = pytest.mark.server
 KEYS = ("key-for-the-web-app-0001", "key-for-the-phone-app-002")  # pragma: allowlist secret
 ORIGIN = "https://app.example.com"
-SECRET_ENV = "SM_DETECT_TEST_TOKEN_SECRET"
+SECRET_ENV = "SM_DETECT_TEST_TOKEN_SECRET"  # pragma: allowlist secret
 SECRET = "twin-token-secret-of-32-bytes-xxxx"  # pragma: allowlist secret
 
 
