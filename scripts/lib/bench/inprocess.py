@@ -10,6 +10,7 @@ import json
 import sys
 import time
 
+from inference import metadata
 from scripts.lib.bench import machine, seed
 
 
@@ -104,16 +105,18 @@ def trunk(model_dir):
     return symbol, {k.split(":", 1)[1]: v for k, v in saved.items() if k.split(":", 1)[1] in needed}
 
 
-def trunk_forward(model_dir, shape, repeats):
+def trunk_forward(model_dir, shape, repeats, precision=metadata.FP32):
     """Seconds per forward pass of ``model_dir``'s trunk on a ``shape`` input, in MXNet."""
     import mxnet as mx
     from mxnet import gluon
+
+    from inference import model
 
     symbol, weights = trunk(model_dir)
     network = gluon.nn.SymbolBlock(symbol, [mx.sym.var("data")])
     for name, parameter in network.collect_params().items():
         parameter._load_init(weights[name], mx.cpu())  # dtype as saved: INT8 graphs hold FP32 too
-    network.hybridize(static_alloc=True)
+    model.hybridize(network, precision)
     data = mx.nd.random.uniform(shape=shape)
     return timed(lambda: [output.asnumpy() for output in network(data)], repeats)
 
@@ -162,7 +165,7 @@ def peers(spec, shape, repeats, threads):
         ),
     }
     if spec.get("int8_model_dir"):
-        figures["mxnet_int8"] = trunk_forward(spec["int8_model_dir"], shape, repeats)
+        figures["mxnet_int8"] = trunk_forward(spec["int8_model_dir"], shape, repeats, metadata.INT8)
     return figures
 
 
