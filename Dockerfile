@@ -18,7 +18,8 @@ RUN apt-get update \
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    SM_DETECT_LOG_FORMAT=json
 
 # The pinned set local set-up uses too; its own layer, so a code change does not reinstall it.
 # An optional build secret `pip-ca` is a CA bundle for pip behind a TLS-intercepting proxy.

@@ -3,9 +3,10 @@
 MMS's own ``/ping`` answers 200 while no worker has loaded the model (its status code is always
 200), and SageMaker reads only the status code. The front door answers ``/ping`` with 200 only
 while a worker that has loaded the model is alive (``readiness``) and MMS lists a READY worker,
-503 otherwise. It also enforces
-the payload limit with a JSON 413 before a byte reaches a worker, serves batch transform's
-``/execution-parameters``, and gives every error the project's JSON shape.
+503 otherwise. It also enforces the payload limit with a JSON 413 before a byte reaches a
+worker, serves batch transform's ``/execution-parameters``, and gives every error the project's
+JSON shape. Each invocation gets an inference id (``record``), is sent once more if its worker
+dies under it, and ends in one log line and one set of CloudWatch metrics (``metrics``).
 """
 
 import asyncio
@@ -16,9 +17,11 @@ import time
 from aiohttp import ClientError, web
 
 from container import guard, readiness
+from container.metrics import Metrics
+from container.record import INFERENCE_ID, SERVER_TIMING, Record, inference_id, server_timing
 from container.upstream import Upstream
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("sm-detect.frontdoor")
 
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 MAX_CUSTOM_ATTRIBUTES = 1024
@@ -46,8 +49,10 @@ class FrontDoor:
         timeout_seconds,
         workers,
         ready_dir,
+        metrics=None,
     ):
         self.ready_dir = ready_dir
+        self.metrics = metrics or Metrics("sm-detect", enabled=False)
         self.model_name = model_name
         self.max_payload_bytes = max_payload_bytes
         self.limits = guard.Limits(max_body_bytes=max_payload_bytes)
@@ -92,7 +97,10 @@ class FrontDoor:
         return ready
 
     async def ping(self, _request):
-        if not self.draining and await self.ready():
+        healthy = not self.draining and await self.ready()
+        # SageMaker pings every few seconds: only a level that asks for more shows them
+        logger.debug("GET /ping %d", 200 if healthy else 503)
+        if healthy:
             return web.json_response({"status": "healthy"})
         return web.json_response({"status": "starting"}, status=503)
 
@@ -106,15 +114,38 @@ class FrontDoor:
         )
 
     async def invocations(self, request):
+        started = time.perf_counter()
+        record = Record(inference_id=inference_id(request.headers.get(INFERENCE_ID)) or "")
         if self.draining:
-            return error_response(503, "ShuttingDown", "the server is stopping")
-        self.in_flight += 1
-        try:
-            return await self.forward(request)
-        finally:
-            self.in_flight -= 1
+            response = error_response(503, "ShuttingDown", "the server is stopping")
+        elif not record.inference_id:
+            response = error_response(
+                400,
+                "InvalidParameter",
+                f"{INFERENCE_ID} must be 1 to 64 printable US-ASCII characters, the first not "
+                "a space",
+            )
+        else:
+            self.in_flight += 1
+            try:
+                response = await self.forward(request, record)
+            except guard.Refused as refused:
+                response = error_response(refused.status, refused.code, refused.message)
+            finally:
+                self.in_flight -= 1
+        if record.inference_id:
+            response.headers[INFERENCE_ID] = record.inference_id
+        record.status = response.status
+        record.response_bytes = len(response.body or b"")
+        record.error_code = error_code_of(response)
+        record.latency_ms = (time.perf_counter() - started) * 1000
+        record.log()
+        await self.metrics.record(record)
+        return response
 
-    async def forward(self, request):
+    async def forward(self, request, record):
+        record.content_type = guard.printable(request.headers.get("Content-Type", "")[:100])
+        record.accept = guard.printable(request.headers.get("Accept", "")[:100])
         attributes = request.headers.get(CUSTOM_ATTRIBUTES, "")
         if len(attributes) > MAX_CUSTOM_ATTRIBUTES or not attributes.isascii():
             # SageMaker's own rule; MMS would answer a long header in plain text
@@ -125,22 +156,49 @@ class FrontDoor:
             )
         with self.budget.holding() as share:
             body = await guard.read_body(request, self.limits, share)
+            record.bytes = len(body)
             headers = {
                 name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers
             }
+            headers[INFERENCE_ID] = record.inference_id
             try:
-                answer = await self.inference.post(
-                    f"/predictions/{self.model_name}", body, headers, self.timeout_seconds
-                )
+                answer = await self.predict(body, headers, record)
             except TimeoutError:
                 return error_response(504, "ModelTimeout", "the model did not answer in time")
             except ClientError as error:
                 return error_response(503, "ModelUnavailable", f"model server unreachable: {error}")
+        record.take_worker_report(answer.headers)
         if answer.status >= 400 and not is_our_error(answer.body):
             return model_server_error(answer.status, answer.body)
-        return web.Response(
-            body=answer.body, status=answer.status, headers={"Content-Type": answer.media_type}
+        headers = {"Content-Type": answer.media_type}
+        if record.stages_ms:
+            headers[SERVER_TIMING] = server_timing(record.stages_ms)
+        return web.Response(body=answer.body, status=answer.status, headers=headers)
+
+    async def predict(self, body, headers, record):
+        """The model server's answer; asked again once if the worker died under the request.
+
+        Inference has no side effects, so a request whose worker was killed (out of memory, a
+        crash) is sent again, and the caller sees a slower answer instead of an error. An
+        error the model answered is never retried.
+        """
+        path = f"/predictions/{self.model_name}"
+        try:
+            answer = await self.inference.post(path, body, headers, self.timeout_seconds)
+        except ClientError as error:
+            reason = f"the model server connection failed ({error})"
+        else:
+            if not worker_died(answer):
+                return answer
+            reason = "its worker died"
+        record.retried = True
+        logger.warning(
+            "request %s: %s; sending it once more",
+            record.inference_id,
+            reason,
+            extra={"fields": {"inference_id": record.inference_id, "retry": True}},
         )
+        return await self.inference.post(path, body, headers, self.timeout_seconds)
 
     async def drain(self, timeout_seconds):
         """Refuse new requests, then wait for those in flight; returns how many are left."""
@@ -149,6 +207,23 @@ class FrontDoor:
         while self.in_flight and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         return self.in_flight
+
+
+def worker_died(answer):
+    """MMS's answer for a request whose worker process ended before answering it."""
+    if answer.status < 500 or is_our_error(answer.body):
+        return False
+    return b"Worker died" in answer.body
+
+
+def error_code_of(response):
+    """The ``code`` of an error answer in the project's shape; ``""`` for a success."""
+    if response.status < 400:
+        return ""
+    try:
+        return str(json.loads(response.body)["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return str(response.status)
 
 
 def is_our_error(payload):

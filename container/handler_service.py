@@ -3,20 +3,28 @@
 A function entry point rather than a handler class on purpose: MMS logs and swallows an exception
 raised by a class's ``initialize`` and marks the worker ready anyway, whereas an exception from a
 function's first call fails the worker, so "worker READY" really means "model loaded".
+
+Each answer carries what the front door logs and publishes: the time spent decoding, in the
+forward pass (preprocessing included) and encoding (postprocessing included) as a standard
+``Server-Timing`` header, and the number of detections and pixels (``record.IMAGE_FACTS``).
+The worker logs on standard error, which MMS shows at warning level; its line per request is
+a debug line, shown with ``SM_DETECT_LOG_LEVEL=DEBUG``.
 """
 
 import json
 import logging
 import os
+import sys
+import time
 import traceback
 
 from sagemaker_inference import environment
 
-from container import readiness
+from container import readiness, record
 from inference import encode, handler, params
 from inference.errors import RequestError
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("sm-detect.worker")
 DEFAULT_ACCEPT = environment.Environment().default_accept
 _detector = None
 
@@ -25,6 +33,7 @@ def handle(data, context):
     """Initialise on MMS's first call (``data is None``), then answer each request in ``data``."""
     global _detector
     if data is None:
+        configure_logging()
         _detector = handler.model_fn(context.system_properties.get("model_dir"), context)
         if os.environ.get(readiness.READY_DIR_ENV):
             readiness.mark_ready(os.environ[readiness.READY_DIR_ENV])
@@ -32,28 +41,64 @@ def handle(data, context):
     return [answer(index, item, context) for index, item in enumerate(data)]
 
 
+def configure_logging():
+    """Our lines on standard error (MMS puts the worker's standard output at info level)."""
+    output = logging.StreamHandler(sys.stderr)
+    output.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    logger.addHandler(output)
+    logger.propagate = False
+    logger.setLevel(handler.settings().log_level)
+
+
 def answer(index, item, context):
     headers = {str(k).lower(): v for k, v in context.get_all_request_header(index).items()}
+    inference_id = headers.get(record.INFERENCE_ID.lower(), "")
+    stages = {}
     try:
         accept = encode.negotiate(headers.get("accept"), DEFAULT_ACCEPT)
+        started = time.perf_counter()
         request = handler.prepare(
             item.get("body") or item.get("data") or b"",
             headers.get("content-type"),
             headers.get(params.CUSTOM_ATTRIBUTES_HEADER.lower()),
         )
-        body, media_type = handler.output_fn(handler.predict_fn(request, _detector), accept)
+        stages["decode"], started = lap(started)
+        prediction = handler.predict_fn(request, _detector)
+        stages["forward"], started = lap(started)
+        body, detections = handler.respond(prediction, accept)
+        stages["encode"], _ = lap(started)
     except RequestError as error:
+        logger.debug("request %s refused: %s %s", inference_id, error.status, error.code)
         return error_response(context, index, error.status, error.to_dict())
     except Exception as error:  # noqa: BLE001 - the worker must survive whatever happens
-        logger.error("request failed: %s\n%s", error, traceback.format_exc())
+        logger.error("request %s failed: %s\n%s", inference_id, error, traceback.format_exc())
         return error_response(
             context,
             index,
             500,
             {"error": {"code": "InternalError", "message": f"{type(error).__name__}: {error}"}},
         )
-    context.set_response_content_type(index, media_type)
+    height, width = request.image.shape[:2]
+    logger.debug(
+        "request %s: %d detection(s) in %dx%d, %s",
+        inference_id,
+        len(detections),
+        width,
+        height,
+        record.server_timing(stages),
+    )
+    context.set_response_content_type(index, accept)
+    context.set_response_header(index, record.SERVER_TIMING, record.server_timing(stages))
+    context.set_response_header(
+        index, record.IMAGE_FACTS, record.image_facts(len(detections), width * height)
+    )
     return body
+
+
+def lap(started):
+    """(milliseconds since ``started``, now)."""
+    now = time.perf_counter()
+    return (now - started) * 1000, now
 
 
 def error_response(context, index, status, document):

@@ -14,13 +14,23 @@ import contextlib
 import logging
 import os
 import signal
+import string
 import sys
+import xml.sax.saxutils
 
 import psutil
 
+from inference.settings import JSON, TEXT
+
 MODEL_NAME = "model"  # the name the front door calls the model by
+MANAGEMENT_SOCKET = "management.sock"  # the longest name in the run directory
 HANDLER = "container.handler_service:handle"
-LOG_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "log4j2.xml")
+LOG_CONFIG_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "log4j2.xml")
+LOG_PATTERNS = {
+    TEXT: "%d{ISO8601} [%-5p] %c - %m%n",
+    JSON: '{"time": "%d{yyyy-MM-dd\'T\'HH:mm:ss.SSSXXX}{UTC}", "level": "%p", "logger": "%c", '
+    '"message": "%enc{%m}{JSON}"}%n',
+}
 # MMS reads these from the environment over its configuration file; the addresses are ours
 RESERVED_VARIABLES = ("MMS_INFERENCE_ADDRESS", "MMS_MANAGEMENT_ADDRESS", "MMS_CONFIG_FILE")
 STOP_GRACE_SECONDS = 8
@@ -41,8 +51,9 @@ class ModelServer:
         self.ready_dir = ready_dir
         self.environ = environ
         self.inference_socket = os.path.join(run_dir, "inference.sock")
-        self.management_socket = os.path.join(run_dir, "management.sock")
+        self.management_socket = os.path.join(run_dir, MANAGEMENT_SOCKET)
         self.config_file = os.path.join(run_dir, "mms.properties")
+        self.log_config_file = os.path.join(run_dir, "log4j2.xml")
         self.process = None
 
     def configuration(self):
@@ -65,6 +76,17 @@ class ModelServer:
             "max_response_size": max(settings.max_payload_bytes, 6 << 20) * 4,
         }
         return "".join(f"{key}={value}\n" for key, value in properties.items())
+
+    def log_configuration(self):
+        """MMS's log4j2 file: the front door's format, per-request lines only when debugging."""
+        level = self.settings.log_level
+        with open(LOG_CONFIG_TEMPLATE, encoding="utf-8") as file:
+            template = string.Template(file.read())
+        return template.substitute(
+            pattern=xml.sax.saxutils.quoteattr(LOG_PATTERNS[self.settings.log_format])[1:-1],
+            per_request="info" if level == "DEBUG" else "warn",
+            server="info" if level in ("DEBUG", "INFO") else level.lower(),
+        )
 
     def environment(self):
         """The environment MMS and its workers start with."""
@@ -104,7 +126,7 @@ class ModelServer:
             "--mms-config",
             self.config_file,
             "--log-config",
-            LOG_CONFIG,
+            self.log_config_file,
             # MMS finds a model by its path relative to the store
             "--model-store",
             os.path.dirname(self.settings.model_dir),
@@ -115,6 +137,8 @@ class ModelServer:
     async def start(self):
         with open(self.config_file, "w", encoding="utf-8") as file:
             file.write(self.configuration())
+        with open(self.log_config_file, "w", encoding="utf-8") as file:
+            file.write(self.log_configuration())
         if self.settings.trusts_archive_code:
             await install_archive_requirements(self.settings.model_dir, self.environment())
         self.process = await asyncio.create_subprocess_exec(*self.command(), env=self.environment())

@@ -17,12 +17,14 @@ import sys
 import tempfile
 import time
 
-from container import guard, listening
+from container import guard, listening, logs
 from container.frontdoor import FrontDoor, error_response
-from container.model_server import MODEL_NAME, ModelServer, ServeError
+from container.metrics import Metrics
+from container.model_server import MANAGEMENT_SOCKET, MODEL_NAME, ModelServer, ServeError
 from inference.settings import ConfigurationError, Settings
 
 DRAIN_SECONDS = 20  # of SageMaker's 30 s between SIGTERM and SIGKILL
+SOCKET_PATH_MAX_BYTES = 107  # sun_path holds 108 bytes, the last one a NUL
 
 logger = logging.getLogger("sm-detect.serve")
 
@@ -47,19 +49,37 @@ def main(argv=None):
 
 def run(environ):
     """Serve with the settings in ``environ`` until SIGTERM or SIGINT; returns the exit code."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    guard.protect_logs()
     try:
         settings = Settings.from_environ(environ)
+        logs.configure(settings.log_format, settings.log_level)
+        metrics = Metrics(
+            settings.metrics_namespace,
+            settings.endpoint_name,
+            settings.variant_name,
+            enabled=settings.metrics,
+        )
         check_model_dir(settings.model_dir)
-        return asyncio.run(serve(settings, environ))
+        return asyncio.run(serve(settings, environ, metrics))
     except (ConfigurationError, ServeError) as error:
         print(f"sm-detect serve: {error}", file=sys.stderr)
         return 1
 
 
-async def serve(settings, environ):
-    run_dir = tempfile.mkdtemp(prefix="sm-detect-", dir=environ.get("TMPDIR") or None)
+def run_directory(parent):
+    """This run's private directory (mode 0700), where the model server's sockets go.
+
+    A Unix socket's path has at most 107 bytes: under a deep ``TMPDIR`` (a macOS one, a test
+    runner's) MMS would bind its sockets and nobody could connect to them. Then /tmp is used.
+    """
+    longest = os.path.join(parent, "sm-detect-" + "x" * 8, MANAGEMENT_SOCKET)
+    if len(os.fsencode(longest)) > SOCKET_PATH_MAX_BYTES:
+        logger.info("TMPDIR %s is too deep for Unix socket paths: using /tmp", parent)
+        parent = "/tmp"
+    return tempfile.mkdtemp(prefix="sm-detect-", dir=parent)
+
+
+async def serve(settings, environ, metrics):
+    run_dir = run_directory(environ.get("TMPDIR") or tempfile.gettempdir())
     ready_dir = os.path.join(run_dir, "ready")
     os.makedirs(ready_dir)
     model_server = ModelServer(settings, run_dir, ready_dir, environ)
@@ -71,6 +91,7 @@ async def serve(settings, environ):
         timeout_seconds=settings.timeout_seconds,
         workers=settings.workers,
         ready_dir=ready_dir,
+        metrics=metrics,
     )
     runner = guard.runner(front_door.application(), front_door.limits)
     await runner.setup()

@@ -8,6 +8,7 @@ public API's twin forward to a server's ``/invocations`` over HTTP. Failures (``
 import dataclasses
 
 from aiohttp import ClientSession, ClientTimeout, UnixConnector
+from multidict import CIMultiDict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -15,6 +16,7 @@ class Answer:
     status: int
     body: bytes
     media_type: str
+    headers: CIMultiDict = dataclasses.field(default_factory=CIMultiDict)
 
 
 class Upstream:
@@ -47,6 +49,7 @@ class Upstream:
                 answer.status,
                 await answer.read(),
                 answer.headers.get("Content-Type", "application/octet-stream"),
+                CIMultiDict(answer.headers),
             )
 
     async def get_json(self, path, timeout_seconds):

@@ -106,6 +106,12 @@ def predict_fn(data, detector):
 
 def output_fn(prediction, accept):
     media_type = encode.negotiate(accept)
+    body, _ = respond(prediction, media_type)
+    return body, media_type
+
+
+def respond(prediction: Prediction, media_type: str) -> tuple[bytes, list]:
+    """Postprocess and encode in an already negotiated ``media_type``: (body, detections)."""
     image = prediction.request.image
     detections = postprocess.to_detections(
         prediction.ids,
@@ -116,4 +122,4 @@ def output_fn(prediction, accept):
         labels=prediction.labels,
         params=prediction.request.params,
     )
-    return encode.encode(detections, media_type, prediction.model_name, image), media_type
+    return encode.encode(detections, media_type, prediction.model_name, image), detections

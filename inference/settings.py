@@ -24,6 +24,11 @@ LATENCY, THROUGHPUT = "latency", "throughput"
 TUNINGS = (LATENCY, THROUGHPUT)
 IGNORE, TRUST = "ignore", "trust"
 ARCHIVE_CODE = (IGNORE, TRUST)
+TEXT, JSON = "text", "json"
+LOG_FORMATS = (TEXT, JSON)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+ON, OFF = "on", "off"
+DEFAULT_METRICS_NAMESPACE = "sm-detect"
 
 
 class ConfigurationError(ValueError):
@@ -67,6 +72,13 @@ class Settings:
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
     restart_after_seconds: int = DEFAULT_RESTART_AFTER_SECONDS
     archive_code: str = IGNORE
+    # what the server writes: its log lines, and CloudWatch metrics in them
+    log_format: str = TEXT
+    log_level: str = "INFO"
+    metrics: bool = True
+    metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
+    endpoint_name: str = ""  # the metrics' dimensions, set by `sm-detect deploy`
+    variant_name: str = ""
     # each request's defaults, and the decoder's pixel limit
     request_defaults: params.RequestParams = dataclasses.field(default_factory=params.RequestParams)
     max_pixels: int = decode.DEFAULT_MAX_PIXELS
@@ -104,6 +116,12 @@ class Settings:
                 "SM_DETECT_RESTART_AFTER", DEFAULT_RESTART_AFTER_SECONDS, minimum=1
             ),
             archive_code=read.choice("SM_DETECT_ARCHIVE_CODE", ARCHIVE_CODE, IGNORE),
+            log_format=read.choice("SM_DETECT_LOG_FORMAT", LOG_FORMATS, TEXT),
+            log_level=read.choice("SM_DETECT_LOG_LEVEL", LOG_LEVELS, "INFO", str.upper),
+            metrics=read.choice("SM_DETECT_METRICS", (ON, OFF), ON) == ON,
+            metrics_namespace=read.text("SM_DETECT_METRICS_NAMESPACE", DEFAULT_METRICS_NAMESPACE),
+            endpoint_name=read.text("SM_DETECT_ENDPOINT_NAME", ""),
+            variant_name=read.text("SM_DETECT_VARIANT_NAME", ""),
             request_defaults=read.request_defaults(),
             max_pixels=read.whole("SM_DETECT_MAX_PIXELS", decode.DEFAULT_MAX_PIXELS, minimum=1),
         )
@@ -130,11 +148,11 @@ class Reader:
             raise ConfigurationError(name, value, f"a whole number {bounds}")
         return number
 
-    def choice(self, name, allowed, default):
-        value = self.environ.get(name) or default
-        if value not in allowed:
-            raise ConfigurationError(name, value, "one of " + ", ".join(allowed))
-        return value
+    def choice(self, name, allowed, default, normalize=str):
+        given = self.environ.get(name) or default
+        if normalize(given) not in allowed:
+            raise ConfigurationError(name, given, "one of " + ", ".join(allowed))
+        return normalize(given)
 
     def request_defaults(self):
         """``SM_DETECT_*`` defaults for the Custom-Attributes parameters, checked as a request's."""

@@ -1,4 +1,4 @@
-"""``sm-detect``: a YOLOv3 detector from weights to a SageMaker endpoint, one step at a time."""
+"""sm-detect: a YOLOv3 detector from weights to a SageMaker endpoint, one step at a time."""
 
 import argparse
 import os
@@ -6,6 +6,7 @@ import sys
 
 from scripts.commands import (
     bench,
+    captures,
     deploy,
     expose,
     gateway,
@@ -33,6 +34,7 @@ COMMANDS = (
     deploy,
     scale,
     transform,
+    captures,
     expose,
     token,
     teardown,

@@ -169,7 +169,11 @@ def test_up_scale_transform_teardown(aws_env, registry, built_image, model_archi
     assert model["ExecutionRoleArn"] == role
     assert model["PrimaryContainer"]["Image"] == f"{host}/sm-detect:v2"
     assert model["PrimaryContainer"]["ModelDataUrl"] == "s3://deploy-bucket/models/model.tar.gz"
-    assert model["PrimaryContainer"]["Environment"] == {"SM_DETECT_THRESHOLD": "0.3"}
+    assert model["PrimaryContainer"]["Environment"] == {
+        "SM_DETECT_THRESHOLD": "0.3",
+        "SM_DETECT_ENDPOINT_NAME": "yolo-test",
+        "SM_DETECT_VARIANT_NAME": "AllTraffic",
+    }
     assert client("s3").head_object(Bucket="deploy-bucket", Key="models/model.tar.gz")[
         "ContentLength"
     ] == os.path.getsize(archive)
@@ -236,6 +240,9 @@ def test_up_scale_transform_teardown(aws_env, registry, built_image, model_archi
     assert endpoint.describe(Aws(), "yolo-test") is None
     assert sagemaker.list_models()["Models"] == []
     assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
+    assert (
+        autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
+    )
     assert client("s3").list_objects_v2(Bucket="deploy-bucket").get("KeyCount") == 0
 
 

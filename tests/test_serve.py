@@ -242,3 +242,19 @@ def test_a_port_in_use_is_one_line(model_dir, tmp_path):
         server.stop()
     assert "cannot listen on 127.0.0.1" in server.log and "Traceback" not in server.log
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_deep_temp_dir_falls_back_to_tmp_for_the_sockets(tmp_path):
+    from container import serve
+
+    deep = tmp_path / ("d" * 60)
+    deep.mkdir()
+    made = serve.run_directory(str(deep))
+    try:
+        assert os.path.dirname(made) == "/tmp"
+        assert len(os.path.join(made, "management.sock")) <= serve.SOCKET_PATH_MAX_BYTES
+        assert os.stat(made).st_mode & 0o777 == 0o700
+    finally:
+        os.rmdir(made)
+    shallow = serve.run_directory(str(tmp_path))
+    assert os.path.dirname(shallow) == str(tmp_path)

@@ -96,6 +96,9 @@ def test_request_defaults():
         ("SM_DETECT_THRESHOLD", "2", "threshold must be between 0 and 1"),
         ("SM_DETECT_MODE", "fast", "mode must be one of aspect"),
         ("SM_DETECT_MAX_DETECTIONS", "0", "max_detections must be between"),
+        ("SM_DETECT_LOG_FORMAT", "xml", "one of text, json"),
+        ("SM_DETECT_LOG_LEVEL", "loud", "one of DEBUG, INFO, WARNING, ERROR"),
+        ("SM_DETECT_METRICS", "maybe", "one of on, off"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_it(variable, value, allowed):
@@ -105,6 +108,21 @@ def test_a_bad_value_is_one_line_naming_it(variable, value, allowed):
     assert message.startswith(f"{variable}={value!r} is not valid: ")
     assert allowed in message and "\n" not in message
     assert error.value.variable == variable
+
+
+def test_logs_and_metrics():
+    assert (read().log_format, read().log_level, read().metrics) == ("text", "INFO", True)
+    settings = read(
+        SM_DETECT_LOG_FORMAT="json",
+        SM_DETECT_LOG_LEVEL="debug",
+        SM_DETECT_METRICS="off",
+        SM_DETECT_METRICS_NAMESPACE="team/detector",
+        SM_DETECT_ENDPOINT_NAME="yolo",
+        SM_DETECT_VARIANT_NAME="AllTraffic",
+    )
+    assert (settings.log_format, settings.log_level, settings.metrics) == ("json", "DEBUG", False)
+    assert settings.metrics_namespace == "team/detector"
+    assert (settings.endpoint_name, settings.variant_name) == ("yolo", "AllTraffic")
 
 
 def test_settings_are_frozen():

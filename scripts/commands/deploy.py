@@ -1,15 +1,17 @@
-"""sm-detect deploy: create or update a SageMaker endpoint and wait until it serves."""
+"""sm-detect deploy: create or update a SageMaker endpoint and wait until it serves; real-time,
+serverless or asynchronous, its traffic captured to S3 if asked."""
 
 import argparse
 
 from scripts.lib import aws
-from scripts.lib.errors import CommandError
+
+DEFAULT_INSTANCE_TYPE = "ml.c5.xlarge"
 
 
 def key_value(text):
     key, separator, value = text.partition("=")
     if not separator or not key:
-        raise CommandError(f"--env takes KEY=VALUE, got {text!r}")
+        raise argparse.ArgumentTypeError(f"takes KEY=VALUE, got {text!r}")
     return key, value
 
 
@@ -17,35 +19,77 @@ def serverless_config(text):
     try:
         memory, concurrency = (int(part) for part in text.split(":"))
     except ValueError:
-        raise CommandError(f"--serverless takes MEMORY_MB:MAX_CONCURRENCY, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"takes MEMORY_MB:MAX_CONCURRENCY, got {text!r}") from None
     return memory, concurrency
+
+
+def s3_uri(text):
+    if not text.startswith("s3://") or len(text) <= len("s3://"):
+        raise argparse.ArgumentTypeError(f"takes an s3://BUCKET/PREFIX address, got {text!r}")
+    return text
+
+
+def whole_number(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"takes a whole number >= {minimum}, got {text!r}")
+        return value
+
+    return parse
 
 
 def add_deploy_options(parser):
     parser.add_argument("--endpoint", required=True, help="endpoint name")
     parser.add_argument("--role", help="SageMaker execution role ARN (default: found in IAM)")
-    parser.add_argument(
-        "--instance-type", default="ml.c5.xlarge", help="instance type (default: ml.c5.xlarge)"
-    )
-    parser.add_argument("--instance-count", type=int, default=1, help="instances (default: 1)")
+    parser.add_argument("--instance-type", default=DEFAULT_INSTANCE_TYPE, help="instance type")
+    parser.add_argument("--instance-count", type=whole_number(1), default=1, help="instances")
     parser.add_argument(
         "--serverless",
+        type=serverless_config,
         metavar="MEMORY_MB:MAX_CONCURRENCY",
         help="a serverless endpoint instead of instances, e.g. 6144:5",
     )
     parser.add_argument(
         "--env",
+        type=key_value,
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="container environment, e.g. SM_DETECT_THRESHOLD=0.4 (repeatable)",
+    )
+    asynchronous = parser.add_argument_group(
+        "asynchronous inference (requests queued, images up to 128 MB, answers written to S3)"
+    )
+    asynchronous.add_argument(
+        "--async-output", type=s3_uri, metavar="S3_URI", help="makes the endpoint asynchronous"
+    )
+    asynchronous.add_argument("--async-failure", type=s3_uri, metavar="S3_URI")
+    asynchronous.add_argument(
+        "--async-max-concurrency",
+        type=whole_number(1),
+        metavar="N",
+        help="requests each instance works on at once",
+    )
+    asynchronous.add_argument("--sns-success", metavar="TOPIC_ARN")
+    asynchronous.add_argument("--sns-error", metavar="TOPIC_ARN")
+    capture = parser.add_argument_group("data capture (requests and answers recorded in S3)")
+    capture.add_argument("--data-capture", type=s3_uri, metavar="S3_URI")
+    capture.add_argument(
+        "--capture-percent", type=whole_number(1), default=100, help="share of requests captured"
     )
     parser.add_argument("--poll-seconds", type=float, default=30, help=argparse.SUPPRESS)
 
 
 def add_parser(subcommands):
     parser = subcommands.add_parser(
-        "deploy", help="create or update an endpoint", description=__doc__
+        "deploy",
+        help="create or update an endpoint",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_deploy_options(parser)
     parser.add_argument("--model-data", required=True, help="s3://... model.tar.gz")
@@ -56,7 +100,19 @@ def add_parser(subcommands):
 
 def deploy_from_args(session, args, model_data, image):
     from scripts.lib import endpoint
+    from scripts.lib.errors import CommandError
 
+    asynchronous = None
+    if args.async_output:
+        asynchronous = endpoint.async_inference_config(
+            args.async_output,
+            failure=args.async_failure,
+            max_concurrency=args.async_max_concurrency,
+            success_topic=args.sns_success,
+            error_topic=args.sns_error,
+        )
+    elif args.async_failure or args.async_max_concurrency or args.sns_success or args.sns_error:
+        raise CommandError("the asynchronous options need --async-output")
     return endpoint.deploy(
         session,
         args.endpoint,
@@ -65,9 +121,13 @@ def deploy_from_args(session, args, model_data, image):
         role=args.role,
         instance_type=args.instance_type,
         instance_count=args.instance_count,
-        serverless=serverless_config(args.serverless) if args.serverless else None,
-        environment=dict(key_value(item) for item in args.env),
+        serverless=args.serverless,
+        environment=dict(args.env),
         poll_seconds=args.poll_seconds,
+        async_inference=asynchronous,
+        data_capture=endpoint.data_capture_config(args.data_capture, args.capture_percent)
+        if args.data_capture
+        else None,
     )
 
 

@@ -33,6 +33,15 @@ def add_parser(subcommands):
         metavar="FILE",
         help="AWS credentials file whose keys may sign (default: AWS_* env)",
     )
+    signed.add_argument(
+        "--async-output",
+        metavar="S3_URI",
+        help="also answer InvokeEndpointAsync, writing answers under this prefix "
+        "(S3 through the standard AWS chain, e.g. AWS_ENDPOINT_URL for a stand-in)",
+    )
+    signed.add_argument(
+        "--async-failure", metavar="S3_URI", help="where failed async requests go (default: output)"
+    )
 
     public = parser.add_argument_group("the public API (--public), as `sm-detect expose` makes it")
     public.add_argument("--public", action="store_true", help="serve POST /STAGE/detect")
@@ -66,7 +75,12 @@ def run(args):
     if not args.endpoint:
         raise CommandError("--endpoint names the endpoint the runtime answers for (or --public)")
     service = gateway.Gateway(
-        args.endpoint, args.upstream, args.region, gateway.load_credentials(args.credentials)
+        args.endpoint,
+        args.upstream,
+        args.region,
+        gateway.load_credentials(args.credentials),
+        async_output=args.async_output,
+        async_failure=args.async_failure,
     )
     gateway.run(service, args.host, args.port, cert, key)
 

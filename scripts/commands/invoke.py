@@ -25,6 +25,21 @@ def add_parser(subcommands):
     )
     parser.add_argument("--ca-bundle", help="CA certificate to trust for --endpoint-url")
     parser.add_argument(
+        "--async",
+        dest="asynchronous",
+        action="store_true",
+        help="an asynchronous endpoint: upload the image to --input-prefix, queue it, wait "
+        "for the answer in S3",
+    )
+    parser.add_argument("--input-prefix", metavar="S3_URI", help="where --async uploads images")
+    parser.add_argument(
+        "--async-timeout",
+        type=float,
+        default=900,
+        metavar="SECONDS",
+        help="how long --async waits for the answer (default: 900)",
+    )
+    parser.add_argument(
         "--print-curl",
         action="store_true",
         help="print an equivalent curl --aws-sigv4 command instead of sending "
@@ -45,6 +60,7 @@ def add_parser(subcommands):
 
 def run(args):
     from scripts.lib import invoking
+    from scripts.lib.errors import CommandError
 
     attributes = invoking.custom_attributes(
         threshold=args.threshold,
@@ -52,14 +68,21 @@ def run(args):
         classes=args.classes,
         mode=args.mode,
     )
+    if args.asynchronous and not (args.endpoint and args.input_prefix):
+        raise CommandError("--async needs --endpoint and --input-prefix s3://BUCKET/PREFIX/")
     if args.endpoint:
         session = aws.Aws(
             region=args.region,
             profile=args.profile,
-            endpoint_url=args.endpoint_url,
-            verify=args.ca_bundle,
+            runtime_url=args.endpoint_url,
+            runtime_verify=args.ca_bundle,
         )
-        if args.print_curl:
+        if args.asynchronous:
+            endpoint = invoking.AsyncEndpoint(
+                session, args.endpoint, args.input_prefix, args.async_timeout, name=args.image
+            )
+            send = endpoint.send
+        elif args.print_curl:
             print(
                 invoking.curl_command(
                     session,
@@ -71,7 +94,8 @@ def run(args):
                 )
             )
             return
-        send = functools.partial(invoking.post_endpoint, session, args.endpoint)
+        else:
+            send = functools.partial(invoking.post_endpoint, session, args.endpoint)
     else:
         send = functools.partial(invoking.post_url, args.url or "http://127.0.0.1:8080")
     invoking.invoke(send, args.image, attributes, draw=args.draw, raw=args.json)

@@ -1,25 +1,60 @@
-"""sm-detect scale: autoscale an endpoint on invocations per instance."""
+"""sm-detect scale: autoscale an endpoint: on invocations per instance, or for an asynchronous
+endpoint on its queue, down to zero instances with --min 0."""
+
+import argparse
 
 from scripts.lib import aws
 
 
 def add_parser(subcommands):
-    parser = subcommands.add_parser("scale", help="autoscale an endpoint", description=__doc__)
+    parser = subcommands.add_parser(
+        "scale",
+        help="autoscale an endpoint",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--endpoint", required=True, help="endpoint name")
-    parser.add_argument("--min", type=int, default=1, help="fewest instances (default: 1)")
-    parser.add_argument("--max", type=int, default=4, help="most instances (default: 4)")
+    parser.add_argument(
+        "--min", type=int, default=1, help="fewest instances; 0 for an asynchronous endpoint"
+    )
+    parser.add_argument("--max", type=int, default=4, help="most instances")
     parser.add_argument(
         "--target-invocations",
         type=int,
         default=100,
-        help="invocations per instance per minute to aim for (default: 100)",
+        help="real-time: invocations per instance per minute to aim for",
+    )
+    parser.add_argument(
+        "--target-backlog",
+        type=int,
+        default=5,
+        help="asynchronous: queued requests per instance to aim for",
     )
     aws.add_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args):
-    from scripts.lib import batch
+    from scripts.lib import scaling
+    from scripts.lib.progress import say
 
     with aws.one_line_errors():
-        batch.scale(aws.from_args(args), args.endpoint, args.min, args.max, args.target_invocations)
+        session = aws.from_args(args)
+        asynchronous = None
+        if session.dry_run:
+            # a dry run asks AWS nothing: --min 0 is only for an asynchronous endpoint
+            asynchronous = args.min == 0
+            kind = "asynchronous" if asynchronous else "real-time"
+            say(
+                f"[dry run] would ask SageMaker whether {args.endpoint} is asynchronous; "
+                f"shown as {kind}"
+            )
+        scaling.scale(
+            session,
+            args.endpoint,
+            args.min,
+            args.max,
+            target_invocations=args.target_invocations,
+            target_backlog=args.target_backlog,
+            asynchronous=asynchronous,
+        )

@@ -16,7 +16,7 @@ def add_parser(subcommands):
 
 
 def run(args):
-    from scripts.lib import endpoint, public_api, registry, s3
+    from scripts.lib import endpoint, public_api, registry, s3, scaling
 
     if args.dry_run:
         endpoint.plan_teardown(args.endpoint, args.all)
@@ -24,6 +24,7 @@ def run(args):
     with aws.one_line_errors():
         session = aws.from_args(args)
         public_api.Exposure(session, args.endpoint).remove()
+        scaling.remove(session, args.endpoint)
         containers = endpoint.teardown(session, args.endpoint)
         if args.all:
             s3.delete_objects(

@@ -22,10 +22,10 @@ def add_parser(subcommands):
 
 
 def run(args):
-    from scripts.lib import batch
+    from scripts.lib import transform
 
     with aws.one_line_errors():
-        batch.transform(
+        transform.transform(
             aws.from_args(args),
             args.model,
             args.input,

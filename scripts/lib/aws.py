@@ -21,6 +21,7 @@ from scripts.lib.progress import say
 RETRIES = botocore.config.Config(
     retries={"mode": "adaptive", "max_attempts": 10}, user_agent_extra="sm-detect/0.1"
 )
+RUNTIME = "sagemaker-runtime"
 PLACEHOLDER_REGION = "REGION"
 PLACEHOLDER_ACCOUNT = "ACCOUNT"
 NOT_FOUND_CODES = {
@@ -39,13 +40,20 @@ class Aws:
     """Clients for one region and profile; ``clients`` injects prepared ones (botocore Stubber)."""
 
     def __init__(
-        self, region=None, profile=None, dry_run=False, clients=None, endpoint_url=None, verify=None
+        self,
+        region=None,
+        profile=None,
+        dry_run=False,
+        clients=None,
+        runtime_url=None,
+        runtime_verify=None,
     ):
         self.dry_run = dry_run
-        # another front door for every client, e.g. `sm-detect gateway` and its certificate
-        self.endpoint_options = {
+        # another SageMaker runtime, e.g. `sm-detect gateway` and its certificate; every other
+        # service (S3 for asynchronous requests) is reached as usual
+        self.runtime_options = {
             key: value
-            for key, value in (("endpoint_url", endpoint_url), ("verify", verify))
+            for key, value in (("endpoint_url", runtime_url), ("verify", runtime_verify))
             if value
         }
         with one_line_errors():  # an unknown --profile fails here
@@ -77,7 +85,10 @@ class Aws:
                 DryRunClient(service)
                 if self.dry_run
                 else self.session.client(
-                    service, region_name=self.region, config=RETRIES, **self.endpoint_options
+                    service,
+                    region_name=self.region,
+                    config=RETRIES,
+                    **(self.runtime_options if service == RUNTIME else {}),
                 )
             )
         return self._clients[service]

@@ -16,6 +16,13 @@ from scripts.lib.progress import say, watch
 TAG_KEY = "sm-detect:endpoint"
 VARIANT = "AllTraffic"
 SETTLED = {"InService", "Failed", "OutOfService"}
+# SageMaker lets an asynchronous request be up to 1 GB; the container takes 128 MB. An image the
+# decoder accepts (SM_DETECT_MAX_PIXELS, 40 million pixels) is at most 120 MB even stored
+# uncompressed (BMP, TIFF, NPY), and every body is held in memory while it is read and decoded.
+ASYNC_MAX_PAYLOAD_MB = 128
+# captured answers in these types are stored as text; images (requests and drawn answers) are
+# stored as they were sent, base64-encoded, which is what `sm-detect captures` reads back
+CAPTURED_AS_TEXT = ["application/json", "application/jsonlines"]
 
 
 def unique_name(base, suffix=""):
@@ -48,6 +55,47 @@ def production_variant(model_name, instance_type, instance_count, serverless):
     return variant
 
 
+def async_inference_config(
+    output, failure=None, max_concurrency=None, success_topic=None, error_topic=None
+):
+    """SageMaker's AsyncInferenceConfig: where answers and failures go, who is told."""
+    output_config = {"S3OutputPath": output}
+    if failure:
+        output_config["S3FailurePath"] = failure
+    topics = {"SuccessTopic": success_topic, "ErrorTopic": error_topic}
+    if any(topics.values()):
+        output_config["NotificationConfig"] = {k: v for k, v in topics.items() if v}
+    config = {"OutputConfig": output_config}
+    if max_concurrency:
+        config["ClientConfig"] = {"MaxConcurrentInvocationsPerInstance": max_concurrency}
+    return config
+
+
+def data_capture_config(destination, percent=100):
+    """SageMaker's DataCaptureConfig: requests and answers, ``percent`` of them, to S3."""
+    if not 0 < percent <= 100:
+        raise CommandError(f"--capture-percent must be above 0 and at most 100, got {percent}")
+    return {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": percent,
+        "DestinationS3Uri": destination,
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {"JsonContentTypes": CAPTURED_AS_TEXT},
+    }
+
+
+def container_environment(endpoint, environment, asynchronous):
+    """The container's environment: the user's, with what the server should know of its place.
+
+    The endpoint and variant name the server's CloudWatch metrics; an asynchronous endpoint
+    takes larger bodies, unless the user chose a limit.
+    """
+    settings = {"SM_DETECT_ENDPOINT_NAME": endpoint, "SM_DETECT_VARIANT_NAME": VARIANT}
+    if asynchronous:
+        settings["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = str(ASYNC_MAX_PAYLOAD_MB)
+    return {**settings, **(environment or {})}
+
+
 def deploy(
     aws,
     endpoint,
@@ -59,8 +107,16 @@ def deploy(
     serverless=None,
     environment=None,
     poll_seconds=30,
+    async_inference=None,
+    data_capture=None,
 ):
-    """Create (or update in place) ``endpoint`` serving ``image`` with ``model_data``."""
+    """Create (or update in place) ``endpoint`` serving ``image`` with ``model_data``.
+
+    ``async_inference`` (``async_inference_config()``) makes it asynchronous; ``data_capture``
+    (``data_capture_config()``) records its traffic in S3.
+    """
+    if async_inference and serverless:
+        raise CommandError("an asynchronous endpoint runs on instances: drop --serverless")
     sagemaker = aws.client("sagemaker")
     if not role and aws.dry_run:
         role = "ROLE_ARN"
@@ -77,16 +133,22 @@ def deploy(
         PrimaryContainer={
             "Image": image,
             "ModelDataUrl": model_data,
-            "Environment": dict(environment or {}),
+            "Environment": container_environment(endpoint, environment, bool(async_inference)),
         },
     )
     config_name = unique_name(endpoint, "-config")
+    options = {}
+    if async_inference:
+        options["AsyncInferenceConfig"] = async_inference
+    if data_capture:
+        options["DataCaptureConfig"] = data_capture
     sagemaker.create_endpoint_config(
         EndpointConfigName=config_name,
         Tags=tags,
         ProductionVariants=[
             production_variant(model_name, instance_type, instance_count, serverless)
         ],
+        **options,
     )
     if aws.dry_run:
         say(f"[dry run] would update endpoint {endpoint} in place if it exists, else create it:")
@@ -176,6 +238,7 @@ def plan_teardown(endpoint, everything):
 
     targets = [
         *plan_removal(endpoint),
+        f"the autoscaling of endpoint/{endpoint}/variant/{VARIANT} and its alarm, if any",
         f"endpoint {endpoint}, if it exists",
         f"every endpoint configuration tagged {TAG_KEY}={endpoint}",
         f"every model tagged {TAG_KEY}={endpoint}",

@@ -5,6 +5,9 @@ is checked first (403 with AWS's error shape otherwise, nothing forwarded), an u
 404, a body over 6 MB is 413, and the request goes to the container (``--upstream``) with its
 Content-Type, Accept and Custom-Attributes. A container error or a container slower than 60 s
 comes back as AWS's ModelError (424), so clients' error handling is exercised locally too.
+Given where answers go (``--async-output``), it also answers ``POST
+/endpoints/{name}/async-invocations``, InvokeEndpointAsync, with answers written to S3
+(``async_invocations``).
 """
 
 import asyncio
@@ -16,8 +19,9 @@ import time
 
 from aiohttp import ClientError, web
 
-from container import guard, listening
+from container import guard, listening, logs
 from container.upstream import Upstream
+from scripts.lib.async_invocations import AsyncInvocations, Invalid
 from scripts.lib.errors import CommandError
 from scripts.lib.sigv4 import Credentials, SignatureError, authorize, verify
 
@@ -27,7 +31,7 @@ MAX_BODY_BYTES = 6 * 1024 * 1024
 UPSTREAM_TIMEOUT_SECONDS = 60
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 MAX_CUSTOM_ATTRIBUTES = 1024  # SageMaker's limit: 1024 visible US-ASCII characters
-FORWARDED = ("Content-Type", "Accept", CUSTOM_ATTRIBUTES)
+FORWARDED = ("Content-Type", "Accept", CUSTOM_ATTRIBUTES, "X-Amzn-SageMaker-Inference-Id")
 # the runtime's error types for what the door refuses before the model sees anything
 AWS_ERROR_TYPES = {
     400: "ValidationError",
@@ -87,9 +91,17 @@ class Gateway:
         credentials,
         timeout_seconds=UPSTREAM_TIMEOUT_SECONDS,
         max_body_bytes=MAX_BODY_BYTES,
+        async_output=None,
+        async_failure=None,
     ):
         self.endpoint = endpoint
         self.upstream = Upstream(upstream)
+        # InvokeEndpointAsync, when the twin is given where its answers go
+        self.asynchronous = (
+            AsyncInvocations(self.upstream, async_output, async_failure, region)
+            if async_output
+            else None
+        )
         self.region = region
         self.credentials = credentials
         self.timeout_seconds = timeout_seconds
@@ -99,6 +111,9 @@ class Gateway:
     def application(self):
         app = web.Application()
         app.router.add_post("/endpoints/{name}/invocations", self.invoke)
+        if self.asynchronous:
+            app.router.add_post("/endpoints/{name}/async-invocations", self.invoke_async)
+            app.on_cleanup.insert(0, self.asynchronous.close)
         app.router.add_route("*", "/{tail:.*}", self.unknown_operation)
         self.upstream.attach(app)
         return app
@@ -108,6 +123,33 @@ class Gateway:
         return aws_error(404, "UnknownOperationException", "Unknown operation")
 
     async def invoke(self, request):
+        """InvokeEndpoint: the container's answer."""
+        return await self.checked(request, self.forward)
+
+    async def invoke_async(self, request):
+        """InvokeEndpointAsync: 202 and where the answer will be; the work goes on after."""
+
+        async def queue(request, body):
+            try:
+                job = self.asynchronous.job(
+                    request.headers, body, request.headers.get(CUSTOM_ATTRIBUTES, "")
+                )
+            except (Invalid, CommandError) as error:
+                return aws_error(400, "ValidationError", str(error))
+            self.asynchronous.queue(job)
+            return web.json_response(
+                {"InferenceId": job.inference_id},
+                status=202,
+                headers={
+                    "X-Amzn-SageMaker-OutputLocation": job.output_location,
+                    "X-Amzn-SageMaker-FailureLocation": job.failure_location,
+                },
+            )
+
+        return await self.checked(request, queue)
+
+    async def checked(self, request, answer):
+        """``answer(request, body)`` for a signed request to this endpoint; AWS's errors else."""
         started = time.perf_counter()
         raw_path, _, raw_query = request.raw_path.partition("?")
         headers = list(request.headers.items())
@@ -151,7 +193,7 @@ class Gateway:
             if name != self.endpoint:
                 self.log(request, 404, "rejected", "unknown endpoint", key)
                 return aws_error(404, "ValidationError", f"Endpoint {name} not found.")
-            response = await self.forward(request, body)
+            response = await answer(request, body)
         self.log(
             request,
             response.status,
@@ -213,6 +255,7 @@ def model_error(original_status, original_message):
 
 def run(gateway, host, port, cert, key):
     """Serve ``gateway`` over HTTPS until SIGTERM or SIGINT; port 0 picks a free port."""
+    queued = f", async answers to {gateway.asynchronous.output}" if gateway.asynchronous else ""
     serve_https(
         gateway.application(),
         gateway.limits,
@@ -223,7 +266,7 @@ def run(gateway, host, port, cert, key):
         key,
         lambda url: (
             f"{url}/endpoints/{gateway.endpoint}/invocations -> {gateway.upstream} "
-            f"(region {gateway.region}, certificate {cert})"
+            f"(region {gateway.region}, certificate {cert}{queued})"
         ),
     )
 
@@ -232,8 +275,7 @@ def serve_https(application, limits, error_response, host, port, cert, key, desc
     """Serve ``application`` behind the guard over TLS; ``describe(url)`` for the log."""
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(cert, key)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    guard.protect_logs()
+    logs.configure()
 
     def announce(url):
         logger.info("%s: %s", listening.ANNOUNCEMENT.format(url=url), describe(url))

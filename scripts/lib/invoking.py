@@ -1,13 +1,19 @@
 """Invoke: send an image to a server (``--url``) or a SageMaker endpoint, show what came back."""
 
+import hashlib
+import io
 import json
 import mimetypes
 import os
 import shlex
+import time
+import uuid
 
+import botocore.exceptions
 import requests
+from tqdm import tqdm
 
-from scripts.lib import aws, signing
+from scripts.lib import aws, s3, signing
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 
@@ -55,10 +61,91 @@ def post_endpoint(session, endpoint, body, content_type, accept, attributes):
     """A SigV4-signed InvokeEndpoint through boto3, credentials from the standard chain."""
     options = {"CustomAttributes": attributes} if attributes else {}
     with aws.one_line_errors():
-        response = session.client("sagemaker-runtime").invoke_endpoint(
+        response = session.client(aws.RUNTIME).invoke_endpoint(
             EndpointName=endpoint, Body=body, ContentType=content_type, Accept=accept, **options
         )
     return response["Body"].read()
+
+
+class AsyncEndpoint:
+    """InvokeEndpointAsync: the image uploaded once, each answer waited for in S3.
+
+    ``send`` has the same signature as ``post_url`` and ``post_endpoint``.
+    """
+
+    def __init__(
+        self, session, endpoint, input_prefix, timeout_seconds, name="image", poll_seconds=2.0
+    ):
+        s3.parse_uri(input_prefix)
+        self.name = os.path.basename(name)
+        self.session = session
+        self.endpoint = endpoint
+        self.input_prefix = input_prefix if input_prefix.endswith("/") else input_prefix + "/"
+        self.timeout_seconds = timeout_seconds
+        self.poll_seconds = poll_seconds
+        self.uploaded = {}
+
+    def upload(self, body):
+        """The image's s3:// address, uploaded with a progress bar the first time."""
+        digest = hashlib.sha256(body).hexdigest()
+        if digest not in self.uploaded:
+            uri = f"{self.input_prefix}{uuid.uuid4().hex}-{self.name}"
+            bucket, key = s3.parse_uri(uri)
+            with (
+                aws.one_line_errors(),
+                tqdm(total=len(body), unit="B", unit_scale=True, desc=f"uploading to {uri}") as bar,
+            ):
+                self.session.client("s3").upload_fileobj(
+                    io.BytesIO(body), bucket, key, Callback=bar.update
+                )
+            self.uploaded[digest] = uri
+        return self.uploaded[digest]
+
+    def send(self, body, content_type, accept, attributes):
+        options = {"CustomAttributes": attributes} if attributes else {}
+        with aws.one_line_errors():
+            queued = self.session.client(aws.RUNTIME).invoke_endpoint_async(
+                EndpointName=self.endpoint,
+                InputLocation=self.upload(body),
+                ContentType=content_type,
+                Accept=accept,
+                **options,
+            )
+        say(f"queued as {queued['InferenceId']}; the answer goes to {queued['OutputLocation']}")
+        return self.wait(queued["OutputLocation"], queued.get("FailureLocation"))
+
+    def wait(self, output, failure):
+        """The answer's bytes once it is in S3; the failure's message as a CommandError."""
+        started = time.monotonic()
+        with tqdm(desc="waiting for the answer", unit="s", bar_format="{desc}: {elapsed}") as bar:
+            while True:
+                for location, failed in ((output, False), (failure, True)):
+                    found = location and self.read(location)
+                    if found is not None:
+                        if failed:
+                            raise CommandError(
+                                f"the endpoint could not answer ({location}): "
+                                f"{describe_error(found.decode(errors='replace'))}"
+                            )
+                        return found
+                if time.monotonic() - started > self.timeout_seconds:
+                    raise CommandError(
+                        f"no answer in {output} after {self.timeout_seconds:.0f} s; it may "
+                        "still come (the request stays queued)"
+                    )
+                time.sleep(self.poll_seconds)
+                bar.update(self.poll_seconds)
+
+    def read(self, uri):
+        """The object's bytes, or None while it is not there."""
+        bucket, key = s3.parse_uri(uri)
+        with aws.one_line_errors():
+            try:
+                return self.session.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+            except botocore.exceptions.ClientError as error:
+                if aws.is_not_found(error):
+                    return None
+                raise
 
 
 def curl_command(session, endpoint, image_path, attributes, endpoint_url=None, ca_bundle=None):

@@ -1,47 +1,8 @@
-"""Scaling and batch transform: for users who outgrow one instance."""
+"""Batch transform: a whole S3 prefix of images through the model, billed while the job runs."""
 
-from scripts.lib.endpoint import VARIANT, unique_name
+from scripts.lib.endpoint import unique_name
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say, watch
-
-SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
-
-
-def scale(aws, endpoint, minimum, maximum, target_invocations, cooldown_seconds=300):
-    """Target tracking on invocations per instance, between ``minimum`` and ``maximum``."""
-    if not 1 <= minimum <= maximum:
-        raise CommandError(f"need 1 <= --min <= --max, got {minimum} and {maximum}")
-    resource = f"endpoint/{endpoint}/variant/{VARIANT}"
-    autoscaling = aws.client("application-autoscaling")
-    autoscaling.register_scalable_target(
-        ServiceNamespace="sagemaker",
-        ResourceId=resource,
-        ScalableDimension=SCALABLE_DIMENSION,
-        MinCapacity=minimum,
-        MaxCapacity=maximum,
-    )
-    policy = f"{endpoint}-invocations-per-instance"
-    autoscaling.put_scaling_policy(
-        PolicyName=policy,
-        ServiceNamespace="sagemaker",
-        ResourceId=resource,
-        ScalableDimension=SCALABLE_DIMENSION,
-        PolicyType="TargetTrackingScaling",
-        TargetTrackingScalingPolicyConfiguration={
-            "TargetValue": float(target_invocations),
-            "PredefinedMetricSpecification": {
-                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
-            },
-            "ScaleInCooldown": cooldown_seconds,
-            "ScaleOutCooldown": cooldown_seconds // 5,
-        },
-    )
-    say(
-        ("[dry run] would scale " if aws.dry_run else "")
-        + f"{endpoint}: {minimum} to {maximum} instances, target {target_invocations} "
-        "invocations per instance per minute"
-    )
-    return policy
 
 
 def transform(

@@ -1,0 +1,33 @@
+"""sm-detect captures: the traffic an endpoint captured (deploy --data-capture) read back from
+S3 as a folder of images and their answers, ready to calibrate or validate an INT8 model on."""
+
+import argparse
+
+from scripts.lib import aws
+
+
+def add_parser(subcommands):
+    parser = subcommands.add_parser(
+        "captures",
+        help="captured requests and answers as image files",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("location", metavar="S3_URI", help="the capture destination, or below it")
+    parser.add_argument("--output", "-o", required=True, help="folder to write the files to")
+    parser.add_argument(
+        "--since", help="only requests made at or after this UTC time, e.g. 2026-12-01T10:00"
+    )
+    parser.add_argument("--region", help="AWS region (default: from the AWS configuration)")
+    parser.add_argument("--profile", help="AWS profile (default: from the AWS configuration)")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    from scripts.lib import captures
+
+    since = captures.parse_time(args.since) if args.since else None
+    with aws.one_line_errors():
+        captures.export(
+            aws.Aws(region=args.region, profile=args.profile), args.location, args.output, since
+        )
