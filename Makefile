@@ -43,9 +43,9 @@ BENCH_MODEL := build/model-random.tar.gz
 bench: $(VENV)/.dev java $(BENCH_MODEL)
 	$(BIN)/sm-detect bench --model $(BENCH_MODEL)
 
-# Debian's tools the image and deployment tests use: a daemonless image builder, a base-image
-# maker, a real OCI registry, and an HTTP load generator
-TEST_TOOLS := buildah debootstrap podman docker-registry wrk
+# Debian's tools the tests use: a daemonless image builder, a base-image
+# maker, a real OCI registry, an HTTP load generator, and a browser for the demo page
+TEST_TOOLS := buildah debootstrap podman docker-registry wrk chromium
 test-tools:
 	@missing=$$(for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null || echo $$tool; done); \
 	if [ -n "$$missing" ]; then \

@@ -7,6 +7,7 @@ import sys
 from scripts.commands import (
     bench,
     captures,
+    demo,
     deploy,
     expose,
     gateway,
@@ -40,6 +41,7 @@ COMMANDS = (
     teardown,
     up,
     gateway,
+    demo,
     postman,
     bench,
 )

@@ -1,0 +1,42 @@
+"""sm-detect demo: a page that shows the detector's boxes on your photos, in front of a local
+server (--url) or a deployed endpoint (--endpoint, signed here with your AWS credentials)."""
+
+import argparse
+
+
+def add_parser(subcommands):
+    parser = subcommands.add_parser(
+        "demo",
+        help="a web page that draws the detections on your photos",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument(
+        "--url", help="a server's address, e.g. http://127.0.0.1:8080 (the default target)"
+    )
+    target.add_argument("--endpoint", help="a SageMaker endpoint's name")
+    parser.add_argument("--region", help="the endpoint's AWS region")
+    parser.add_argument("--profile", help="AWS profile for the endpoint")
+    parser.add_argument("--endpoint-url", help="another runtime address for --endpoint")
+    parser.add_argument("--ca-bundle", help="CA certificate to trust for --endpoint-url")
+    parser.add_argument("--port", type=int, default=8090, help="the page's port; 0 picks one")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    from scripts.lib import aws, demo
+
+    if args.endpoint:
+        with aws.one_line_errors():
+            session = aws.Aws(
+                region=args.region,
+                profile=args.profile,
+                runtime_url=args.endpoint_url,
+                runtime_verify=args.ca_bundle,
+            )
+            target = demo.EndpointTarget(session, args.endpoint)
+    else:
+        target = demo.UrlTarget(args.url or "http://127.0.0.1:8080")
+    demo.serve(demo.Demo(target), args.host, args.port)
