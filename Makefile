@@ -16,7 +16,7 @@ WEIGHTS_TAG := $(if $(filter pretrained random,$(WEIGHTS)),$(WEIGHTS),$(basename
 MODEL ?= build/model-$(WEIGHTS_TAG).tar.gz
 PIP := $(BIN)/python -m pip install --disable-pip-version-check --quiet
 
-.PHONY: serve test dev bench test-tools lint image java venv clean
+.PHONY: serve test dev bench notebook test-tools lint image java venv clean
 
 serve: $(VENV)/.runtime java $(MODEL)
 	$(BIN)/sm-detect serve --model $(MODEL) --port $(PORT) --host $(HOST)
@@ -92,3 +92,9 @@ java:
 
 clean:
 	rm -rf build .pytest_cache
+
+# the walkthrough, executed top to bottom in the project's environment (nbclient): the executed
+# copy goes to build/walkthrough.ipynb; without AWS credentials the deployment cells are dry runs
+notebook: $(VENV)/.dev java
+	@mkdir -p build
+	$(BIN)/jupyter-execute --timeout=900 notebooks/walkthrough.ipynb --output ../build/walkthrough
