@@ -74,7 +74,7 @@ endif
 
 venv: $(VENV)/.runtime
 
-$(VENV)/.runtime: requirements.txt pyproject.toml
+$(VENV)/.runtime: requirements.txt $(wildcard requirements/*.txt) pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found): mxnet 1.9.1 needs numpy 1.23, which has no wheels for 3.12. Install python3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) -r requirements.txt

@@ -10,6 +10,14 @@ shift || true
 base="${BASE_IMAGE:-debian:bookworm-slim}"
 started=$(date +%s)
 
+for argument in "$@"; do
+  case "$argument" in
+    MODEL_ARCHIVE=*)
+      archive="${argument#MODEL_ARCHIVE=}"
+      [ -f "$archive" ] || { echo "build-image.sh: $argument: no such file" >&2; exit 1; } ;;
+  esac
+done
+
 apt_install() {
   echo "==> installing $* from Debian"
   if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
@@ -27,7 +35,7 @@ fi
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   echo "==> building $image with docker"
   DOCKER_BUILDKIT=1 docker build -t "$image" --build-arg "BASE_IMAGE=$base" "${secret_args[@]}" "$@" .
-  size=$(docker image inspect --format '{{.Size}}' "$image")
+  tool=docker
 else
   command -v buildah >/dev/null || apt_install buildah
   if ! buildah inspect --type image "$base" >/dev/null 2>&1 \
@@ -44,10 +52,19 @@ else
   buildah bud --quiet --layers --isolation chroot \
     --ulimit nofile=1024:1024 --ulimit nproc=1000:1000 \
     -t "$image" --build-arg "BASE_IMAGE=$base" "${secret_args[@]}" "$@" . >/dev/null
-  size=$(buildah inspect --type image --format '{{.Size}}' "$image" 2>/dev/null || true)
-  [ -n "$size" ] && [ "$size" != "0" ] || size=$(podman image inspect --format '{{.Size}}' "$image")
+  command -v podman >/dev/null || apt_install podman
+  tool=podman  # podman reads buildah's storage
 fi
 
+size=$($tool image inspect --format '{{.Size}}' "$image")
+base_size=$($tool image inspect --format '{{.Size}}' "$base")
 echo "image: $image"
-echo "size: $(( size / 1000000 )) MB"
+echo "size: $(( size / 1000000 )) MB, of which $(( (size - base_size) / 1000000 )) MB above $base"
+echo "biggest layers:"
+if [ "$tool" = docker ]; then
+  docker history --human=false --no-trunc --format '{{.Size}}\t{{.CreatedBy}}' "$image"
+else  # podman's Go template shows sizes rounded for people; its JSON has the bytes
+  podman history --format json "$image" \
+    | python3 -c 'import json, sys; [print(l["size"], l["CreatedBy"], sep="\t") for l in json.load(sys.stdin)]'
+fi | sort -rn | head -5 | awk -F'\t' '{ printf "  %5d MB  %s\n", $1 / 1000000, substr($2, 1, 90) }'
 echo "build time: $(( $(date +%s) - started )) s"

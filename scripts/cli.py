@@ -25,6 +25,19 @@ from scripts.commands import (
 )
 from scripts.lib.errors import CommandError
 
+# what a command needs beyond the serving set, which is all the serving image holds
+OPTIONAL_SETS = {
+    "gluoncv": "packaging",
+    "cv2": "packaging",
+    "matplotlib": "packaging",
+    "scipy": "packaging",
+    "tqdm": "packaging",
+    "boto3": "deploy",
+    "botocore": "deploy",
+    "jwt": "deploy",
+    "cryptography": "deploy",
+}
+
 # in the order of the deployment story
 COMMANDS = (
     package,
@@ -61,6 +74,17 @@ def main(argv=None):
         return args.run(args) or 0
     except CommandError as error:
         print(f"sm-detect {args.command}: {error}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as error:
+        missing = (error.name or "").split(".")[0]
+        if missing not in OPTIONAL_SETS:
+            raise
+        print(
+            f"sm-detect {args.command}: this environment has no {missing}, which is in the "
+            f"{OPTIONAL_SETS[missing]} set: pip install -r requirements/{OPTIONAL_SETS[missing]}"
+            ".txt (the serving image holds the serving set only)",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         return 130

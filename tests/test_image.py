@@ -5,7 +5,10 @@ The image's own ENTRYPOINT runs with the argument ``serve`` inside the built ima
 Run alone with ``pytest -m image``.
 """
 
+import json
 import os
+import re
+import shutil
 import subprocess
 import time
 
@@ -15,7 +18,7 @@ import requests
 from PIL import Image
 
 from tests.agreement import assert_agrees_with_this_process
-from tests.conftest import IMAGE
+from tests.conftest import IMAGE, REPO
 from tests.servers import START_TIMEOUT_SECONDS, Server, pinged, wait_until
 
 pytestmark = [pytest.mark.image, pytest.mark.server]
@@ -139,5 +142,121 @@ def test_runs_as_non_root_and_stops_on_sigterm(served):
     init.terminate()
     served.process.wait(timeout=30)
     assert time.monotonic() - started < 30
-    assert "sm-detect.serve stopped" in served.log
+    # the image logs JSON lines, for CloudWatch Logs
+    logged = [json.loads(line) for line in served.log.splitlines() if line.startswith("{")]
+    assert {"logger": "sm-detect.serve", "message": "stopped"}.items() <= logged[-1].items()
     assert wait_until(lambda: not serve_processes(), 10)
+
+
+def pinned_names(*files):
+    names = set()
+    for name in files:
+        with open(os.path.join(REPO, "requirements", name), encoding="utf-8") as file:
+            for line in file:
+                line = line.split("#", 1)[0].strip()
+                if line and not line.startswith("-"):
+                    names.add(canonical(line.split("==")[0]))
+    return names
+
+
+def canonical(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def run_in(container, built_image, *args, volumes=()):
+    command, _ = entrypoint(built_image)
+    mounts = [option for volume in volumes for option in ("-v", volume)]
+    return buildah(
+        "run", "--isolation", "chroot", *mounts, container, "--", *command, *args, check=False
+    )
+
+
+def test_the_image_holds_the_serving_set_and_a_cut_down_java(container, built_image):
+    listed = run_in(container, built_image, "pip", "list", "--format", "json")
+    installed = {canonical(entry["name"]) for entry in json.loads(listed.stdout)}
+    allowed = pinned_names("serving.txt", "build.txt") | {"pip", "sm-detect"}
+    assert installed <= allowed, installed - allowed
+    assert {"mxnet", "multi-model-server", "aiohttp"} <= installed
+    # the request path and the entrypoint import in it (the serving test then serves with it)
+    imported = run_in(
+        container,
+        built_image,
+        "python",
+        "-c",
+        "import container.serve, container.handler_service, inference.handler; print('ok')",
+    )
+    assert imported.stdout.strip() == "ok", imported.stderr[-2000:]
+    modules = run_in(container, built_image, "java", "--list-modules").stdout
+    assert "java.base@" in modules and "jdk.compiler" not in modules  # jlink's, not a JDK
+    java = run_in(container, built_image, "sh", "-c", "command -v java; ls /usr/lib/jvm 2>&1")
+    assert java.stdout.startswith("/opt/java/bin/java") and "No such file" in java.stdout
+
+
+def test_a_command_outside_the_serving_set_says_what_it_needs(container, built_image):
+    result = run_in(container, built_image, "sm-detect", "package", "--weights", "random")
+    assert result.returncode == 1
+    assert "no gluoncv, which is in the packaging set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_empty_read_only_model_dir_is_one_line(built_image, tmp_path):
+    empty = tmp_path / "model"
+    empty.mkdir()
+    name = buildah("from", "--pull-never", IMAGE).stdout.strip()
+    try:
+        result = run_in(name, built_image, "serve", volumes=[f"{empty}:/opt/ml/model:ro"])
+    finally:
+        buildah("rm", name, check=False)
+    assert result.returncode == 1
+    # buildah adds its own "Error: exit status 1"
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("sm-detect serve:")]
+    assert error.startswith("sm-detect serve: cannot serve /opt/ml/model: ")
+    assert "lacks model-symbol.json" in error and "Traceback" not in result.stderr
+
+
+def test_a_model_baked_in_with_model_archive(model_archive, built_image, tmp_path):
+    # the archive must be inside the build context, where .dockerignore lets build/*.tar.gz in
+    inside = os.path.join(REPO, "build", "test-baked-model.tar.gz")
+    os.makedirs(os.path.dirname(inside), exist_ok=True)
+    shutil.copy(model_archive, inside)
+    baked = "localhost/sm-detect:baked"
+    try:
+        built = subprocess.run(
+            [
+                "bash",
+                os.path.join(REPO, "container", "build-image.sh"),
+                baked,
+                "--build-arg",
+                "MODEL_ARCHIVE=build/test-baked-model.tar.gz",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
+        assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    finally:
+        os.remove(inside)
+    name = buildah("from", "--pull-never", baked).stdout.strip()
+    try:
+        listed = run_in(name, built_image, "ls", "-l", "/opt/ml/model")
+        assert "model-0000.params" in listed.stdout and "model.json" in listed.stdout
+        assert " model-server " not in listed.stdout  # the files stay root's, read-only to it
+        missing = subprocess.run(
+            [
+                "bash",
+                os.path.join(REPO, "container", "build-image.sh"),
+                baked,
+                "--build-arg",
+                "MODEL_ARCHIVE=build/no-such-model.tar.gz",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
+        assert missing.returncode == 1
+        assert missing.stderr.strip().splitlines()[-1] == (
+            "build-image.sh: MODEL_ARCHIVE=build/no-such-model.tar.gz: no such file"
+        )
+    finally:
+        buildah("rm", name, check=False)
+        buildah("rmi", baked, check=False)

@@ -62,6 +62,9 @@ def safe_extract(archive, destination):
             for member in members:
                 check_member(member)
             os.makedirs(destination, exist_ok=True)
-            tar.extractall(destination, members=members, filter="data")
+            # tarfile's own "data" filter as well where Python has it (3.11.4 and later;
+            # Debian bookworm's 3.11.2, the image's, has not: the checks above hold there)
+            options = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(destination, members=members, **options)
     except (tarfile.TarError, EOFError, OSError) as error:
         raise CommandError(f"{archive} is not a readable model archive: {error}") from None

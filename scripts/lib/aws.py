@@ -3,24 +3,18 @@
 Credentials, region and profile come only from boto3's chain (environment, config files, SSO,
 instance role); ``AWS_ENDPOINT_URL`` points every client at a stand-in such as moto. Throttling
 is retried with backoff by botocore's adaptive retry mode. With ``dry_run`` no call is made: each
-one is printed, with its arguments, and answered with an empty response.
+one is printed, with its arguments, and answered with an empty response. boto3 is imported
+when a client is first needed, so that ``--help`` and the serving image do without it.
 """
 
 import contextlib
+import functools
 import json
 import os
-
-import boto3
-import botocore.config
-import botocore.exceptions
-from boto3.exceptions import S3UploadFailedError
 
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 
-RETRIES = botocore.config.Config(
-    retries={"mode": "adaptive", "max_attempts": 10}, user_agent_extra="sm-detect/0.1"
-)
 RUNTIME = "sagemaker-runtime"
 PLACEHOLDER_REGION = "REGION"
 PLACEHOLDER_ACCOUNT = "ACCOUNT"
@@ -57,6 +51,8 @@ class Aws:
             if value
         }
         with one_line_errors():  # an unknown --profile fails here
+            import boto3
+
             self.session = boto3.Session(region_name=region, profile_name=profile)
         self._clients = dict(clients or {})
         self._placeholders_said = set()
@@ -87,7 +83,7 @@ class Aws:
                 else self.session.client(
                     service,
                     region_name=self.region,
-                    config=RETRIES,
+                    config=retries(),
                     **(self.runtime_options if service == RUNTIME else {}),
                 )
             )
@@ -100,6 +96,16 @@ class Aws:
             )
             return PLACEHOLDER_ACCOUNT
         return self.client("sts").get_caller_identity()["Account"]
+
+
+@functools.cache
+def retries():
+    """botocore's adaptive retry mode: throttling is retried with backoff."""
+    import botocore.config
+
+    return botocore.config.Config(
+        retries={"mode": "adaptive", "max_attempts": 10}, user_agent_extra="sm-detect/0.1"
+    )
 
 
 class DryRunClient:
@@ -134,6 +140,9 @@ def is_not_found(error):
 @contextlib.contextmanager
 def one_line_errors():
     """AWS failures as one line the user can act on, not a traceback."""
+    import botocore.exceptions
+    from boto3.exceptions import S3UploadFailedError
+
     try:
         yield
     except botocore.exceptions.ClientError as error:
