@@ -18,19 +18,21 @@ from aiohttp import ClientError, web
 
 from container import guard, readiness
 from container.metrics import Metrics
-from container.record import INFERENCE_ID, SERVER_TIMING, Record, inference_id, server_timing
+from container.record import SERVER_TIMING, Record, inference_id, server_timing
+from container.responses import error_response
 from container.upstream import Upstream
+from inference.errors import parse_error
+from inference.headers import (
+    CUSTOM_ATTRIBUTES,
+    INFERENCE_ID,
+    MAX_CUSTOM_ATTRIBUTES,
+    attributes_fit,
+)
 
 logger = logging.getLogger("sm-detect.frontdoor")
 
-CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
-MAX_CUSTOM_ATTRIBUTES = 1024
 FORWARDED_HEADERS = ("Content-Type", "Accept", CUSTOM_ATTRIBUTES)
 PING_TIMEOUT_SECONDS = 2
-
-
-def error_response(status, code, message):
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
 # MMS listens on Unix sockets: the host part of its URLs is never resolved
@@ -147,7 +149,7 @@ class FrontDoor:
         record.content_type = guard.printable(request.headers.get("Content-Type", "")[:100])
         record.accept = guard.printable(request.headers.get("Accept", "")[:100])
         attributes = request.headers.get(CUSTOM_ATTRIBUTES, "")
-        if len(attributes) > MAX_CUSTOM_ATTRIBUTES or not attributes.isascii():
+        if not attributes_fit(attributes):
             # SageMaker's own rule; MMS would answer a long header in plain text
             return error_response(
                 400,
@@ -220,20 +222,13 @@ def error_code_of(response):
     """The ``code`` of an error answer in the project's shape; ``""`` for a success."""
     if response.status < 400:
         return ""
-    try:
-        return str(json.loads(response.body)["error"]["code"])
-    except (ValueError, KeyError, TypeError):
-        return str(response.status)
+    parsed = parse_error(response.body)
+    return parsed[0] if parsed else str(response.status)
 
 
 def is_our_error(payload):
     """Whether an error body is the handler's own ``{"error": {"code", "message"}}``."""
-    try:
-        document = json.loads(payload)
-    except ValueError:
-        return False
-    error = document.get("error") if isinstance(document, dict) else None
-    return isinstance(error, dict) and {"code", "message"} <= set(error)
+    return parse_error(payload) is not None
 
 
 def model_server_error(status, payload):

@@ -21,8 +21,9 @@ import traceback
 from sagemaker_inference import environment
 
 from container import readiness, record
-from inference import encode, handler, params
-from inference.errors import RequestError
+from inference import encode, handler
+from inference.errors import RequestError, error_document
+from inference.headers import CUSTOM_ATTRIBUTES, INFERENCE_ID
 
 logger = logging.getLogger("sm-detect.worker")
 DEFAULT_ACCEPT = environment.Environment().default_accept
@@ -52,7 +53,7 @@ def configure_logging():
 
 def answer(index, item, context):
     headers = {str(k).lower(): v for k, v in context.get_all_request_header(index).items()}
-    inference_id = headers.get(record.INFERENCE_ID.lower(), "")
+    inference_id = headers.get(INFERENCE_ID.lower(), "")
     stages = {}
     try:
         accept = encode.negotiate(headers.get("accept"), DEFAULT_ACCEPT)
@@ -60,7 +61,7 @@ def answer(index, item, context):
         request = handler.prepare(
             item.get("body") or item.get("data") or b"",
             headers.get("content-type"),
-            headers.get(params.CUSTOM_ATTRIBUTES_HEADER.lower()),
+            headers.get(CUSTOM_ATTRIBUTES.lower()),
         )
         stages["decode"], started = lap(started)
         prediction = handler.predict_fn(request, _detector)
@@ -76,7 +77,7 @@ def answer(index, item, context):
             context,
             index,
             500,
-            {"error": {"code": "InternalError", "message": f"{type(error).__name__}: {error}"}},
+            error_document("InternalError", f"{type(error).__name__}: {error}"),
         )
     height, width = request.image.shape[:2]
     logger.debug(

@@ -13,7 +13,6 @@ import logging
 import sys
 
 from container import guard
-from inference.settings import JSON, TEXT
 
 
 def fields_of(record):
@@ -50,10 +49,10 @@ class KeyValueText(logging.Formatter):
         return f"{text} {pairs}" if pairs else text
 
 
-def configure(log_format=TEXT, level="INFO"):
+def configure(as_json=False, level="INFO"):
     """This process's log lines: one handler on standard error, credentials masked."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLines() if log_format == JSON else KeyValueText())
+    handler.setFormatter(JsonLines() if as_json else KeyValueText())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

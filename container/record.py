@@ -13,7 +13,6 @@ import logging
 import re
 import uuid
 
-INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
 SERVER_TIMING = "Server-Timing"
 IMAGE_FACTS = "X-Sm-Detect-Image"  # worker -> door only
 # SageMaker's rule for InferenceId: 1 to 64 printable characters, the first not a space

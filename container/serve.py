@@ -18,10 +18,11 @@ import tempfile
 import time
 
 from container import guard, listening, logs
-from container.frontdoor import FrontDoor, error_response
+from container.frontdoor import FrontDoor
 from container.metrics import Metrics
 from container.model_server import MANAGEMENT_SOCKET, MODEL_NAME, ModelServer, ServeError
-from inference.settings import ConfigurationError, Settings
+from container.responses import error_response
+from inference.settings import JSON, ConfigurationError, Settings
 
 DRAIN_SECONDS = 20  # of SageMaker's 30 s between SIGTERM and SIGKILL
 SOCKET_PATH_MAX_BYTES = 107  # sun_path holds 108 bytes, the last one a NUL
@@ -51,7 +52,7 @@ def run(environ):
     """Serve with the settings in ``environ`` until SIGTERM or SIGINT; returns the exit code."""
     try:
         settings = Settings.from_environ(environ)
-        logs.configure(settings.log_format, settings.log_level)
+        logs.configure(as_json=settings.log_format == JSON, level=settings.log_level)
         metrics = Metrics(
             settings.metrics_namespace,
             settings.endpoint_name,

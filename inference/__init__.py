@@ -1,8 +1,17 @@
 """The request path of sm-detect: decode -> preprocess -> model -> postprocess -> encode.
 
 Importable as a SageMaker entry point: ``model_fn``, ``input_fn``, ``predict_fn``, ``output_fn``.
+They are loaded when first asked for (PEP 562), so that a module of the package (its error
+shape, its media types) can be imported without MXNet.
 """
 
-from inference.handler import input_fn, model_fn, output_fn, predict_fn
+HANDLERS = ("input_fn", "model_fn", "output_fn", "predict_fn")
+__all__ = list(HANDLERS)
 
-__all__ = ["input_fn", "model_fn", "output_fn", "predict_fn"]
+
+def __getattr__(name):
+    if name in HANDLERS:
+        from inference import handler
+
+        return getattr(handler, name)
+    raise AttributeError(f"module 'inference' has no attribute {name!r}")

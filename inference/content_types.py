@@ -14,6 +14,6 @@ REQUEST_TYPES = (*IMAGE_TYPES, ANY_IMAGE, NPY, JSON)
 RESPONSE_TYPES = (JSON, JSONLINES, NPY, JPEG, PNG)
 
 
-def base(media_type):
+def base(media_type: str | None) -> str:
     """``'image/jpeg; q=0.9'`` -> ``'image/jpeg'``; ``None`` -> ``''``."""
     return (media_type or "").split(";", 1)[0].strip().lower()

@@ -20,7 +20,9 @@ DEFAULT_MAX_PIXELS = 40_000_000
 PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP")
 
 
-def decode(body, content_type, max_pixels=DEFAULT_MAX_PIXELS):
+def decode(
+    body: bytes, content_type: str | None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
     """Return the image in ``body`` as a C-contiguous HxWx3 uint8 RGB array."""
     media_type = content_types.base(content_type)
     if isinstance(body, str):  # the toolkit hands JSON bodies over already decoded as UTF-8
@@ -40,7 +42,7 @@ def decode(body, content_type, max_pixels=DEFAULT_MAX_PIXELS):
     )
 
 
-def decode_image(body, max_pixels=DEFAULT_MAX_PIXELS):
+def decode_image(body: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Any image Pillow reads (JPEG, PNG, GIF, BMP, TIFF, WebP); the first frame of an animation."""
     # a process-wide Pillow switch that importing gluoncv turns on; truncated files are errors here
     ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -59,7 +61,7 @@ def decode_image(body, max_pixels=DEFAULT_MAX_PIXELS):
         raise InvalidInput(f"the image could not be decoded: {error}") from None
 
 
-def to_rgb(image):
+def to_rgb(image: Image.Image) -> np.ndarray:
     """Pillow image of any mode -> HxWx3 uint8 RGB array."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         # 16-bit and float grey: scale to 8 bits instead of clipping at 255
@@ -75,7 +77,7 @@ def to_rgb(image):
     return np.asarray(image.convert("RGB"))
 
 
-def decode_npy(body, max_pixels=DEFAULT_MAX_PIXELS):
+def decode_npy(body: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """An ``.npy`` HxWx3 uint8 array; object arrays are refused without unpickling anything."""
     stream = io.BytesIO(body)
     try:
@@ -97,7 +99,7 @@ def decode_npy(body, max_pixels=DEFAULT_MAX_PIXELS):
     return np.ascontiguousarray(array)
 
 
-def decode_json(body, max_pixels=DEFAULT_MAX_PIXELS):
+def decode_json(body: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """``{"image": "<base64 of an image file>"}``."""
     try:
         document = json.loads(body)
@@ -114,7 +116,7 @@ def decode_json(body, max_pixels=DEFAULT_MAX_PIXELS):
     return decode_image(image_bytes, max_pixels)
 
 
-def check_pixels(width, height, max_pixels):
+def check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width <= 0 or height <= 0:
         raise InvalidInput(f"the image has no pixels ({width}x{height})")
     if width * height > max_pixels:

@@ -29,7 +29,7 @@ PALETTE = (
 )
 
 
-def negotiate(accept, default=content_types.JSON):
+def negotiate(accept: str | None, default: str = content_types.JSON) -> str:
     """The type to answer in, by the Accept header's preferences (q-values, then order).
 
     Missing, ``*/*`` or ``application/*`` mean ``default``; ``image/*`` means JPEG; a range
@@ -53,7 +53,7 @@ def negotiate(accept, default=content_types.JSON):
     )
 
 
-def media_ranges(accept):
+def media_ranges(accept: str) -> list[tuple[str, float]]:
     """``'a/b;q=0.5, c/d'`` -> ``[('a/b', 0.5), ('c/d', 1.0)]``, in the header's order."""
     ranges = []
     for candidate in accept.split(","):
@@ -73,7 +73,7 @@ def media_ranges(accept):
     return ranges
 
 
-def document(detections, model_name, image_size):
+def document(detections: list, model_name: str, image_size: tuple[int, int]) -> dict:
     width, height = image_size
     return {
         "model": model_name,
@@ -82,7 +82,7 @@ def document(detections, model_name, image_size):
     }
 
 
-def encode(detections, media_type, model_name, image):
+def encode(detections: list, media_type: str, model_name: str, image: np.ndarray) -> bytes:
     """Response body for ``media_type`` (already negotiated); ``image`` is the HxWx3 input."""
     image_size = (image.shape[1], image.shape[0])
     if media_type == content_types.JSON:
@@ -96,7 +96,7 @@ def encode(detections, media_type, model_name, image):
     raise UnsupportedAccept(f"cannot encode {media_type!r}")
 
 
-def to_npy(detections):
+def to_npy(detections: list) -> bytes:
     rows = np.array([(d.class_id, d.score, *d.box) for d in detections], dtype=np.float32).reshape(
         -1, 6
     )
@@ -105,7 +105,7 @@ def to_npy(detections):
     return buffer.getvalue()
 
 
-def draw(detections, image, image_format):
+def draw(detections: list, image: np.ndarray, image_format: str) -> bytes:
     """The image with each detection's box and ``label score`` drawn on it."""
     picture = Image.fromarray(image)
     pen = ImageDraw.Draw(picture)

@@ -5,10 +5,29 @@ is importable, so that AWS's own MXNet container (which only knows that base cla
 answers with the right status code when it runs our ``code/`` entry point.
 """
 
+import json
+
 try:
     from sagemaker_inference.errors import BaseInferenceToolkitError as _Base
 except ImportError:  # the request path also runs on mxnet + numpy + Pillow alone
     _Base = Exception
+
+
+def error_document(code: str, message: str) -> dict:
+    """The project's error shape, for every door and the worker: ``{"error": {code, message}}``."""
+    return {"error": {"code": code, "message": message}}
+
+
+def parse_error(payload: bytes | str) -> tuple[str, str] | None:
+    """(code, message) of a body in the project's error shape; None for anything else."""
+    try:
+        document = json.loads(payload)
+    except (ValueError, TypeError):
+        return None
+    error = document.get("error") if isinstance(document, dict) else None
+    if isinstance(error, dict) and {"code", "message"} <= set(error):
+        return str(error["code"]), str(error["message"])
+    return None
 
 
 class RequestError(_Base):
@@ -24,8 +43,8 @@ class RequestError(_Base):
         else:
             super().__init__(self.status, message, self.code)
 
-    def to_dict(self):
-        return {"error": {"code": self.code, "message": self.message}}
+    def to_dict(self) -> dict:
+        return error_document(self.code, self.message)
 
 
 class InvalidInput(RequestError):

@@ -12,6 +12,7 @@ import numpy as np
 
 from inference import decode, encode, model, params, postprocess, preprocess
 from inference.errors import InvalidParameter
+from inference.headers import CUSTOM_ATTRIBUTES
 from inference.settings import ConfigurationError, Settings
 
 
@@ -41,7 +42,7 @@ class Prediction:
     labels: tuple
 
 
-def request_headers(context):
+def request_headers(context) -> dict[str, str]:
     """The request's headers, lower-cased, from a model-server context (or ``{}``)."""
     try:
         properties = context.request_processor[0].get_request_properties()
@@ -50,7 +51,7 @@ def request_headers(context):
     return {str(key).lower(): value for key, value in dict(properties or {}).items()}
 
 
-def model_fn(model_dir, context=None):
+def model_fn(model_dir: str, context=None) -> model.Detector:
     """Load the detector; the endpoint's settings are checked against it first."""
     gpu_id = context.system_properties.get("gpu_id") if context is not None else None
     detector = model.load_detector(model_dir, model.choose_context(gpu_id))
@@ -58,7 +59,7 @@ def model_fn(model_dir, context=None):
     return detector
 
 
-def check_settings(endpoint, metadata):
+def check_settings(endpoint: Settings, metadata) -> None:
     """Endpoint defaults the model cannot honour are a deployment mistake."""
     cap = endpoint.request_defaults.max_detections
     if cap > metadata.post_nms:
@@ -69,12 +70,12 @@ def check_settings(endpoint, metadata):
         )
 
 
-def input_fn(input_data, content_type, context=None):
+def input_fn(input_data: bytes, content_type: str | None, context=None) -> Request:
     headers = request_headers(context)
-    return prepare(input_data, content_type, headers.get(params.CUSTOM_ATTRIBUTES_HEADER.lower()))
+    return prepare(input_data, content_type, headers.get(CUSTOM_ATTRIBUTES.lower()))
 
 
-def prepare(body, content_type, custom_attributes=None):
+def prepare(body: bytes, content_type: str | None, custom_attributes: str | None = None) -> Request:
     """Decode and validate one request: its image and its parameters."""
     endpoint = settings()
     return Request(
@@ -83,7 +84,7 @@ def prepare(body, content_type, custom_attributes=None):
     )
 
 
-def predict_fn(data, detector):
+def predict_fn(data: Request, detector: model.Detector) -> Prediction:
     if data.params.max_detections > detector.metadata.post_nms:
         raise InvalidParameter(
             f"max_detections={data.params.max_detections} is more than this model keeps: its "
@@ -104,7 +105,7 @@ def predict_fn(data, detector):
     )
 
 
-def output_fn(prediction, accept):
+def output_fn(prediction: Prediction, accept: str | None) -> tuple[bytes, str]:
     media_type = encode.negotiate(accept)
     body, _ = respond(prediction, media_type)
     return body, media_type

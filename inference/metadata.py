@@ -33,7 +33,7 @@ class ModelMetadata:
         """Keyword arguments for ``preprocess.to_tensor``."""
         return {"short": self.short, "max_size": self.max_size, "mean": self.mean, "std": self.std}
 
-    def to_json(self):
+    def to_json(self) -> str:
         return (
             json.dumps(
                 {
@@ -62,7 +62,7 @@ class ModelMetadata:
         )
 
     @classmethod
-    def from_json(cls, text):
+    def from_json(cls, text: str) -> "ModelMetadata":
         data = json.loads(text)
         if data.get("precision", FP32) not in PRECISIONS:
             raise ValueError(

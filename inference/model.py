@@ -38,14 +38,14 @@ class Detector(gluon.Block):
         return self.network(x)
 
 
-def choose_context(gpu_id=None):
+def choose_context(gpu_id: int | str | None = None) -> mx.Context:
     """``mx.gpu(gpu_id)`` when a GPU is visible (the model server's id for this worker)."""
     if mx.context.num_gpus() > 0:
         return mx.gpu(int(gpu_id or 0))
     return mx.cpu()
 
 
-def model_files(model_dir):
+def model_files(model_dir: str) -> dict[str, str]:
     """Paths of the three files a model directory must hold; names the missing ones."""
     paths = {
         name: os.path.join(model_dir, name) for name in (SYMBOL_FILE, PARAMS_FILE, METADATA_FILE)
@@ -59,7 +59,7 @@ def model_files(model_dir):
     return paths
 
 
-def check_model(model_dir):
+def check_model(model_dir: str) -> None:
     """Read every file of the model without building the network; raises on the first fault."""
     paths = model_files(model_dir)
     try:
@@ -86,7 +86,7 @@ def check_model(model_dir):
         )
 
 
-def check_precision(metadata, ctx):
+def check_precision(metadata: ModelMetadata, ctx: mx.Context) -> None:
     """An INT8 network runs on a CPU only: MXNet's quantized operators are oneDNN's."""
     if metadata.precision == INT8 and ctx.device_type == "gpu":
         raise ValueError(
@@ -95,7 +95,7 @@ def check_precision(metadata, ctx):
         )
 
 
-def load_detector(model_dir, ctx=None):
+def load_detector(model_dir: str, ctx: mx.Context | None = None) -> Detector:
     """Load, hybridize and warm up the network in ``model_dir``."""
     ctx = ctx or choose_context()
     paths = model_files(model_dir)
@@ -118,7 +118,7 @@ def load_detector(model_dir, ctx=None):
     return detector
 
 
-def hybridize(network, precision):
+def hybridize(network: gluon.HybridBlock, precision: str) -> None:
     """Compile ``network`` once; an INT8 network also keeps its operators' state between calls.
 
     MXNet's quantized convolutions quantize their FP32 weights and build their oneDNN kernels
@@ -130,7 +130,7 @@ def hybridize(network, precision):
     network.hybridize(static_alloc=True, static_shape=precision == INT8)
 
 
-def warm_up(detector):
+def warm_up(detector: Detector) -> None:
     """One forward pass, so the first request does not pay for graph binding."""
     side = detector.metadata.short
     detector(mx.nd.zeros((1, 3, side, side), ctx=detector.ctx))

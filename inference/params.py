@@ -14,7 +14,6 @@ import math
 from inference import preprocess
 from inference.errors import InvalidParameter
 
-CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 MAX_DETECTIONS_LIMIT = 1000
 
 
@@ -25,12 +24,12 @@ class RequestParams:
     classes: tuple = ()  # empty: every class
     mode: str = preprocess.ASPECT  # how the image is sized for the network, see preprocess
 
-    def with_attributes(self, header):
+    def with_attributes(self, header: str | None) -> "RequestParams":
         """These parameters overridden by a Custom-Attributes header value."""
         return dataclasses.replace(self, **parse_attributes(header))
 
 
-def parse_attributes(header):
+def parse_attributes(header: str | None) -> dict:
     """``'threshold=0.5,classes=dog;cat'`` -> ``{'threshold': 0.5, 'classes': ('dog', 'cat')}``."""
     values = {}
     for item in (header or "").split(","):
@@ -49,7 +48,7 @@ def parse_attributes(header):
     return values
 
 
-def parse_threshold(text):
+def parse_threshold(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -59,7 +58,7 @@ def parse_threshold(text):
     return value
 
 
-def parse_max_detections(text):
+def parse_max_detections(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -71,7 +70,7 @@ def parse_max_detections(text):
     return value
 
 
-def parse_classes(text):
+def parse_classes(text: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(";") if name.strip())
     if not names:
         raise InvalidParameter("classes must name at least one class, e.g. classes=dog;person")

@@ -10,6 +10,7 @@ import dataclasses
 import numpy as np
 
 from inference.errors import InvalidParameter
+from inference.params import RequestParams
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,7 +20,7 @@ class Detection:
     score: float
     box: tuple  # (xmin, ymin, xmax, ymax) in original image pixels
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         xmin, ymin, xmax, ymax = self.box
         return {
             "class_id": self.class_id,
@@ -34,7 +35,7 @@ class Detection:
         }
 
 
-def class_ids_for(names, labels):
+def class_ids_for(names: tuple[str, ...], labels: tuple[str, ...]) -> list[int]:
     """Class ids for the label ``names`` a request filters on; unknown names are refused."""
     index = {label: class_id for class_id, label in enumerate(labels)}
     unknown = [name for name in names if name not in index]
@@ -47,7 +48,15 @@ def class_ids_for(names, labels):
     return [index[name] for name in names]
 
 
-def to_detections(ids, scores, boxes, input_size, image_size, labels, params):
+def to_detections(
+    ids: np.ndarray,
+    scores: np.ndarray,
+    boxes: np.ndarray,
+    input_size: tuple[int, int],
+    image_size: tuple[int, int],
+    labels: tuple[str, ...],
+    params: RequestParams,
+) -> list[Detection]:
     """Detections sorted by score, best first.
 
     ``ids``, ``scores``: N (or 1xNx1) arrays; ``boxes``: Nx4 in the network input's pixels;

@@ -25,14 +25,16 @@ SQUARE_SIDES = (320, 416, 608)  # the sizes GluonCV published COCO AP for
 MODES = (ASPECT, *(f"square{side}" for side in SQUARE_SIDES))
 
 
-def check_mode(mode):
+def check_mode(mode: str) -> str:
     """``mode`` if it is one of ``MODES``; a 400 otherwise."""
     if mode not in MODES:
         raise InvalidParameter(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     return mode
 
 
-def resized_shape(height, width, short=416, max_size=1024):
+def resized_shape(
+    height: int, width: int, short: int = 416, max_size: int = 1024
+) -> tuple[int, int]:
     """(height, width) after resizing the shorter side to ``short`` within ``max_size``."""
     scale = short / min(height, width)
     if np.round(scale * max(height, width)) > max_size:
@@ -40,7 +42,9 @@ def resized_shape(height, width, short=416, max_size=1024):
     return int(np.round(height * scale)), int(np.round(width * scale))
 
 
-def input_shape(height, width, mode=ASPECT, short=416, max_size=1024):
+def input_shape(
+    height: int, width: int, mode: str = ASPECT, short: int = 416, max_size: int = 1024
+) -> tuple[int, int]:
     """(height, width) of the network input for an image of ``height`` x ``width`` in ``mode``."""
     if mode == ASPECT:
         return resized_shape(height, width, short, max_size)
@@ -48,7 +52,7 @@ def input_shape(height, width, mode=ASPECT, short=416, max_size=1024):
     return side, side
 
 
-def interpolation(height, width, new_height, new_width):
+def interpolation(height: int, width: int, new_height: int, new_width: int) -> int:
     """GluonCV's evaluation rule: cubic to enlarge, area to shrink, bilinear when mixed."""
     if new_height > height and new_width > width:
         return BICUBIC
@@ -57,7 +61,15 @@ def interpolation(height, width, new_height, new_width):
     return BILINEAR
 
 
-def to_tensor(image, mode=ASPECT, short=416, max_size=1024, mean=MEAN, std=STD, ctx=None):
+def to_tensor(
+    image: np.ndarray,
+    mode: str = ASPECT,
+    short: int = 416,
+    max_size: int = 1024,
+    mean: tuple = MEAN,
+    std: tuple = STD,
+    ctx: mx.Context | None = None,
+) -> mx.nd.NDArray:
     """Network input for ``image``; its spatial size is ``input_shape(*image.shape[:2], mode)``."""
     height, width = input_shape(image.shape[0], image.shape[1], mode, short, max_size)
     pixels = mx.nd.array(image, dtype="uint8")

@@ -9,6 +9,7 @@ value and what is allowed.
 
 import dataclasses
 import os
+from collections.abc import Mapping
 
 from inference import decode, params, preprocess
 from inference.errors import RequestError
@@ -39,7 +40,7 @@ class ConfigurationError(ValueError):
         self.variable = variable
 
 
-def default_workers(cpus, memory_bytes, tuning=LATENCY):
+def default_workers(cpus: int, memory_bytes: int, tuning: str = LATENCY) -> int:
     """Workers for ``tuning``, as many as memory allows, at least one.
 
     ``latency``: one worker per two cores, each forward pass on two OpenMP threads, so a lone
@@ -52,7 +53,7 @@ def default_workers(cpus, memory_bytes, tuning=LATENCY):
     return max(1, min(wanted, memory_bytes // WORKER_MEMORY_BYTES))
 
 
-def physical_memory_bytes():
+def physical_memory_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
@@ -92,7 +93,9 @@ class Settings:
         return self.archive_code == TRUST
 
     @classmethod
-    def from_environ(cls, environ, cpus=None, memory_bytes=None):
+    def from_environ(
+        cls, environ: Mapping[str, str], cpus: int | None = None, memory_bytes: int | None = None
+    ) -> "Settings":
         """Read ``environ`` (a mapping); raises ``ConfigurationError`` on the first bad value."""
         read = Reader(environ)
         cpus = cpus or os.cpu_count() or 1

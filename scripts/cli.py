@@ -3,6 +3,8 @@
 import argparse
 import os
 import sys
+import tempfile
+import traceback
 
 from scripts.commands import (
     bench,
@@ -60,31 +62,44 @@ COMMANDS = (
 )
 
 
+class HelpWithDefaults(argparse.HelpFormatter):
+    """Ends an option's help with its default, unless it has none or the help already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if not action.option_strings or "default" in text:
+            return text
+        if action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="sm-detect", description=__doc__)
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an unexpected error"
+    )
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
-        command.add_parser(subcommands)
+        command_parser = subcommands.add_parser(
+            command.__name__.rpartition(".")[2],
+            help=command.SUMMARY,
+            description=command.__doc__,
+            formatter_class=HelpWithDefaults,
+        )
+        command.add_arguments(command_parser)
+        command_parser.set_defaults(run=command.run)
     return parser
 
 
 def main(argv=None):
+    """Run one command. A user's mistake is one line and exit 1; a bug is one line saying so,
+    its traceback in a file (or on the terminal with --debug), and exit 2."""
     args = build_parser().parse_args(argv)
     try:
         return args.run(args) or 0
     except CommandError as error:
         print(f"sm-detect {args.command}: {error}", file=sys.stderr)
-        return 1
-    except ModuleNotFoundError as error:
-        missing = (error.name or "").split(".")[0]
-        if missing not in OPTIONAL_SETS:
-            raise
-        print(
-            f"sm-detect {args.command}: this environment has no {missing}, which is in the "
-            f"{OPTIONAL_SETS[missing]} set: pip install -r requirements/{OPTIONAL_SETS[missing]}"
-            ".txt (the serving image holds the serving set only)",
-            file=sys.stderr,
-        )
         return 1
     except KeyboardInterrupt:
         return 130
@@ -92,6 +107,37 @@ def main(argv=None):
         # the reader went away (`sm-detect invoke ... | head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except ModuleNotFoundError as error:
+        missing = (error.name or "").split(".")[0]
+        if missing not in OPTIONAL_SETS:
+            return report_bug(args, error)
+        print(
+            f"sm-detect {args.command}: this environment has no {missing}, which is in the "
+            f"{OPTIONAL_SETS[missing]} set: pip install -r requirements/{OPTIONAL_SETS[missing]}"
+            ".txt (the serving image holds the serving set only)",
+            file=sys.stderr,
+        )
+        return 1
+    except Exception as error:  # noqa: BLE001 - anything else is a bug, reported as one
+        return report_bug(args, error)
+
+
+def report_bug(args, error):
+    if args.debug:
+        traceback.print_exc()
+        where = "above"
+    else:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix=f"sm-detect-{args.command}-", suffix=".log", delete=False
+        ) as file:
+            traceback.print_exc(file=file)
+        where = f"in {file.name}"
+    print(
+        f"sm-detect {args.command}: unexpected error, a bug in sm-detect: "
+        f"{type(error).__name__}: {error} (the traceback is {where}; please report it)",
+        file=sys.stderr,
+    )
+    return 2
 
 
 if __name__ == "__main__":

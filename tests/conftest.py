@@ -1,6 +1,5 @@
 """Shared fixtures: real photographs, a reference network, and the model packaged from it."""
 
-import io
 import json
 import os
 import subprocess
@@ -10,21 +9,10 @@ import numpy as np
 import pytest
 import requests
 import skimage.data
-from PIL import Image
 
 from scripts.lib import archive
+from tests.helpers import AWS_REGION, IMAGE, REPO, SM_DETECT, encode_image
 from tests.servers import Server, running_server, start_on_free_port
-
-SM_DETECT = os.path.join(os.path.dirname(sys.executable), "sm-detect")
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-IMAGE = "localhost/sm-detect:test"
-AWS_REGION = "us-east-1"
-
-
-def encode_image(array, image_format, **options):
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format=image_format, **options)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="session")
@@ -122,10 +110,10 @@ def moto(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture
-def aws_env(moto, monkeypatch):
-    """This process's and the command line's AWS settings: moto's address, throwaway keys."""
-    settings = {
+@pytest.fixture(scope="module")
+def moto_settings(moto):
+    """The AWS settings that point boto3 and the command line at moto, with throwaway keys."""
+    return {
         "AWS_ENDPOINT_URL": moto.url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",  # pragma: allowlist secret
@@ -134,6 +122,11 @@ def aws_env(moto, monkeypatch):
         "AWS_CONFIG_FILE": "/dev/null",
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
     }
-    for key, value in settings.items():
+
+
+@pytest.fixture
+def aws_env(moto_settings, monkeypatch):
+    """This process's and the command line's AWS settings: moto's, for one test."""
+    for key, value in moto_settings.items():
         monkeypatch.setenv(key, value)
     return dict(os.environ)

@@ -14,7 +14,7 @@ import numpy as np
 import psutil
 import requests
 
-from tests.conftest import encode_image
+from tests.helpers import encode_image
 from tests.servers import running_server
 
 

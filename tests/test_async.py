@@ -12,11 +12,10 @@ import time
 
 import boto3
 import pytest
-import requests
 
-from tests.conftest import AWS_REGION, encode_image
-from tests.servers import start_gateway
-from tests.test_aws import TRUST, cli
+from inference.headers import CUSTOM_ATTRIBUTES
+from tests.helpers import AWS_REGION, SAGEMAKER_TRUST, cli, encode_image
+from tests.servers import post_image, start_gateway
 
 pytestmark = [pytest.mark.aws, pytest.mark.server]
 BUCKET = "async-bucket"
@@ -102,12 +101,7 @@ def test_boto3_invoke_endpoint_async_end_to_end(aws_env, async_twin, server, ast
 
 
 def server_answer(server, body, attributes):
-    response = requests.post(
-        f"{server.url}/invocations",
-        data=body,
-        headers={"Content-Type": "image/jpeg", "X-Amzn-SageMaker-Custom-Attributes": attributes},
-        timeout=60,
-    )
+    response = post_image(server, body, **{CUSTOM_ATTRIBUTES: attributes})
     assert response.status_code == 200
     return response.json()
 
@@ -145,23 +139,34 @@ def test_an_inline_body_and_a_bad_request(aws_env, async_twin, photos):
         runtime(async_twin).invoke_endpoint_async(EndpointName=ENDPOINT, ContentType="image/png")
 
 
-def test_invoke_async_command(aws_env, async_twin, astronaut_jpeg, tmp_path):
-    image = tmp_path / "astronaut.jpg"
-    image.write_bytes(astronaut_jpeg)
-    drawn = tmp_path / "boxes.png"
-    result = cli(
+def invoke_async(twin, env, prefix, *options):
+    """`sm-detect invoke --async` through the twin, images uploaded under ``prefix``."""
+    return cli(
         "invoke",
         "--endpoint",
         ENDPOINT,
         "--region",
         AWS_REGION,
         "--endpoint-url",
-        async_twin.url,
+        twin.url,
         "--ca-bundle",
-        async_twin.cert,
+        twin.cert,
         "--async",
         "--input-prefix",
-        f"s3://{BUCKET}/uploads/",
+        f"s3://{BUCKET}/{prefix}/",
+        *options,
+        env=env,
+    )
+
+
+def test_invoke_async_command(aws_env, async_twin, astronaut_jpeg, tmp_path):
+    image = tmp_path / "astronaut.jpg"
+    image.write_bytes(astronaut_jpeg)
+    drawn = tmp_path / "boxes.png"
+    result = invoke_async(
+        async_twin,
+        aws_env,
+        "uploads",
         "--threshold",
         "0",
         "--max-detections",
@@ -169,7 +174,6 @@ def test_invoke_async_command(aws_env, async_twin, astronaut_jpeg, tmp_path):
         "--draw",
         str(drawn),
         str(image),
-        env=aws_env,
     )
     assert result.returncode == 0, result.stderr
     assert "5 detection(s) in 512x512" in result.stdout
@@ -185,22 +189,7 @@ def test_invoke_async_command(aws_env, async_twin, astronaut_jpeg, tmp_path):
 def test_invoke_async_reports_the_failure_in_one_line(aws_env, async_twin, tmp_path):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"not an image")
-    result = cli(
-        "invoke",
-        "--endpoint",
-        ENDPOINT,
-        "--region",
-        AWS_REGION,
-        "--endpoint-url",
-        async_twin.url,
-        "--ca-bundle",
-        async_twin.cert,
-        "--async",
-        "--input-prefix",
-        f"s3://{BUCKET}/uploads-bad/",
-        str(bad),
-        env=aws_env,
-    )
+    result = invoke_async(async_twin, aws_env, "uploads-bad", str(bad))
     assert result.returncode == 1
     assert "the endpoint could not answer" in result.stderr and "InvalidInput" in result.stderr
     assert "Traceback" not in result.stderr
@@ -233,7 +222,7 @@ def execution_role(aws_env):
     iam = client("iam")
     name = "AmazonSageMaker-ExecutionRole-async"
     if not any(role["RoleName"] == name for role in iam.list_roles()["Roles"]):
-        iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=SAGEMAKER_TRUST)
 
 
 def test_deploy_asynchronous_with_data_capture(aws_env, execution_role):

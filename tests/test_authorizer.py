@@ -7,7 +7,7 @@ import jwt
 import pytest
 
 from scripts.lib.authorizer import token_authorizer
-from tests.conftest import AWS_REGION
+from tests.helpers import AWS_REGION
 
 SECRET = "a-secret-of-thirty-two-bytes-xxxx"  # pragma: allowlist secret
 METHOD_ARN = f"arn:aws:execute-api:{AWS_REGION}:123456789012:abc123/prod/POST/detect"

@@ -9,7 +9,6 @@ botocore's Stubber, whose stubs are validated against the service model.
 import datetime
 import os
 import shutil
-import subprocess
 
 import boto3
 import pytest
@@ -19,15 +18,11 @@ from botocore.stub import ANY, Stubber
 from scripts.lib import endpoint, roles
 from scripts.lib.aws import Aws
 from scripts.lib.errors import CommandError
-from tests.conftest import IMAGE, SM_DETECT
+from tests.helpers import IMAGE, SAGEMAKER_TRUST, cli
 from tests.servers import Server, start_on_free_port
 
 pytestmark = pytest.mark.aws
 REGION = "us-east-1"
-TRUST = (
-    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": '
-    '{"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
-)
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +46,6 @@ def registry(tmp_path_factory):
     )
     yield server
     server.stop()
-
-
-def cli(*args, env):
-    return subprocess.run([SM_DETECT, *args], capture_output=True, text=True, env=env, timeout=600)
 
 
 def client(service):
@@ -123,51 +114,65 @@ def test_push_to_a_registry(aws_env, registry, built_image):
     assert len(manifest.json()["layers"]) == len(built_image["OCIv1"]["rootfs"]["diff_ids"])
 
 
-def test_up_scale_transform_teardown(aws_env, registry, built_image, model_archive, tmp_path):
-    role = client("iam").create_role(
-        RoleName="AmazonSageMaker-ExecutionRole-sm-detect", AssumeRolePolicyDocument=TRUST
-    )["Role"]["Arn"]
-    archive = tmp_path / "model.tar.gz"
-    shutil.copy(model_archive, archive)
-    host = registry.url.removeprefix("http://")
-    up = cli(
-        "up",
-        "--endpoint",
-        "yolo-test",
-        "--s3",
-        "s3://deploy-bucket/models/",
-        "--create-bucket",
-        "--archive",
-        str(archive),
-        "--image",
-        IMAGE,
-        "--registry",
-        host,
-        "--tag",
-        "v2",
-        "--env",
-        "SM_DETECT_THRESHOLD=0.3",
-        "--poll-seconds",
-        "0.1",
-        env=aws_env,
-    )
+@pytest.fixture(scope="module")
+def deployed(moto_settings, registry, built_image, model_archive, tmp_path_factory):
+    """`sm-detect up` run once, from an archive to an endpoint; the tests below work on it."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in moto_settings.items():
+            patch.setenv(key, value)
+        role = client("iam").create_role(
+            RoleName="AmazonSageMaker-ExecutionRole-sm-detect",
+            AssumeRolePolicyDocument=SAGEMAKER_TRUST,
+        )["Role"]["Arn"]
+        archive = tmp_path_factory.mktemp("up") / "model.tar.gz"
+        shutil.copy(model_archive, archive)
+        host = registry.url.removeprefix("http://")
+        up = cli(
+            "up",
+            "--endpoint",
+            "yolo-test",
+            "--s3",
+            "s3://deploy-bucket/models/",
+            "--create-bucket",
+            "--archive",
+            str(archive),
+            "--image",
+            IMAGE,
+            "--registry",
+            host,
+            "--tag",
+            "v2",
+            "--env",
+            "SM_DETECT_THRESHOLD=0.3",
+            "--poll-seconds",
+            "0.1",
+            env=dict(os.environ),
+        )
+        yield {"result": up, "role": role, "host": host, "archive": archive}
+
+
+def variant_of(endpoint_name):
+    sagemaker = client("sagemaker")
+    described = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
+    return described, config["ProductionVariants"][0]
+
+
+def test_up_packages_uploads_pushes_and_deploys(deployed):
+    up = deployed["result"]
     assert up.returncode == 0, up.stderr
     assert "[1/5] package" in up.stderr and "exists, skipped" in up.stderr  # archive was there
-    assert f"execution role: {role}" in up.stderr
+    assert f"execution role: {deployed['role']}" in up.stderr
     assert (
         "https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/yolo-test/invocations"
         in up.stderr
     )
-
-    sagemaker = client("sagemaker")
-    described = sagemaker.describe_endpoint(EndpointName="yolo-test")
+    described, variant = variant_of("yolo-test")
     assert described["EndpointStatus"] == "InService"
-    config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
-    variant = config["ProductionVariants"][0]
     assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.c5.xlarge", 1)
-    model = sagemaker.describe_model(ModelName=variant["ModelName"])
-    assert model["ExecutionRoleArn"] == role
-    assert model["PrimaryContainer"]["Image"] == f"{host}/sm-detect:v2"
+    model = client("sagemaker").describe_model(ModelName=variant["ModelName"])
+    assert model["ExecutionRoleArn"] == deployed["role"]
+    assert model["PrimaryContainer"]["Image"] == f"{deployed['host']}/sm-detect:v2"
     assert model["PrimaryContainer"]["ModelDataUrl"] == "s3://deploy-bucket/models/model.tar.gz"
     assert model["PrimaryContainer"]["Environment"] == {
         "SM_DETECT_THRESHOLD": "0.3",
@@ -176,12 +181,14 @@ def test_up_scale_transform_teardown(aws_env, registry, built_image, model_archi
     }
     assert client("s3").head_object(Bucket="deploy-bucket", Key="models/model.tar.gz")[
         "ContentLength"
-    ] == os.path.getsize(archive)
+    ] == os.path.getsize(deployed["archive"])
     assert (
         "sm-detect"
-        in requests.get(f"{registry.url}/v2/_catalog", timeout=10).json()["repositories"]
+        in requests.get(f"http://{deployed['host']}/v2/_catalog", timeout=10).json()["repositories"]
     )
 
+
+def test_scale_tracks_invocations_per_instance(deployed):
     scale = cli(
         "scale",
         "--endpoint",
@@ -192,7 +199,7 @@ def test_up_scale_transform_teardown(aws_env, registry, built_image, model_archi
         "4",
         "--target-invocations",
         "100",
-        env=aws_env,
+        env=dict(os.environ),
     )
     assert scale.returncode == 0, scale.stderr
     autoscaling = client("application-autoscaling")
@@ -214,6 +221,9 @@ def test_up_scale_transform_teardown(aws_env, registry, built_image, model_archi
         == "SageMakerVariantInvocationsPerInstance"
     )
 
+
+def test_transform_runs_a_batch_job_asking_for_throughput(deployed):
+    _, variant = variant_of("yolo-test")
     transform = cli(
         "transform",
         "--model",
@@ -224,9 +234,10 @@ def test_up_scale_transform_teardown(aws_env, registry, built_image, model_archi
         "s3://deploy-bucket/out/",
         "--poll-seconds",
         "0.1",
-        env=aws_env,
+        env=dict(os.environ),
     )
     assert transform.returncode == 0, transform.stderr
+    sagemaker = client("sagemaker")
     (job,) = sagemaker.list_transform_jobs()["TransformJobSummaries"]
     details = sagemaker.describe_transform_job(TransformJobName=job["TransformJobName"])
     assert details["ModelName"] == variant["ModelName"]
@@ -235,11 +246,15 @@ def test_up_scale_transform_teardown(aws_env, registry, built_image, model_archi
     assert details["TransformOutput"]["S3OutputPath"] == "s3://deploy-bucket/out/"
     assert details["Environment"] == {"SM_DETECT_TUNING": "throughput"}
 
-    teardown = cli("teardown", "--endpoint", "yolo-test", "--all", env=aws_env)
+
+def test_teardown_all_leaves_nothing(deployed):
+    teardown = cli("teardown", "--endpoint", "yolo-test", "--all", env=dict(os.environ))
     assert teardown.returncode == 0, teardown.stderr
+    sagemaker = client("sagemaker")
     assert endpoint.describe(Aws(), "yolo-test") is None
     assert sagemaker.list_models()["Models"] == []
     assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
+    autoscaling = client("application-autoscaling")
     assert (
         autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
     )
@@ -407,14 +422,14 @@ def test_role_discovery_prefers_sagemaker_roles():
             "AssumeRolePolicyDocument": trust,
         }
 
-    lambda_trust = TRUST.replace("sagemaker.amazonaws.com", "lambda.amazonaws.com")
+    lambda_trust = SAGEMAKER_TRUST.replace("sagemaker.amazonaws.com", "lambda.amazonaws.com")
     stubber.add_response(
         "list_roles",
         {
             "Roles": [
                 role("a-lambda-role", lambda_trust),
-                role("b-generic", TRUST),
-                role("AmazonSageMaker-ExecutionRole-1", TRUST),
+                role("b-generic", SAGEMAKER_TRUST),
+                role("AmazonSageMaker-ExecutionRole-1", SAGEMAKER_TRUST),
             ]
         },
     )

@@ -14,7 +14,7 @@ import mxnet as mx
 import pytest
 
 from scripts.lib.bench import inprocess, load, machine
-from tests.conftest import SM_DETECT
+from tests.helpers import SM_DETECT
 
 
 def test_conv_flops_of_one_convolution():

@@ -1,7 +1,9 @@
 """The command line as a newcomer reads it: every --help, and options that match the server."""
 
+import argparse
 import contextlib
 import io
+import os
 
 import pytest
 
@@ -33,3 +35,87 @@ def test_serve_help_names_the_default_model():
 def test_invoke_offers_every_mode_the_server_knows():
     assert invoke.MODES == preprocess.MODES
     assert "--mode {aspect,square320,square416,square608}" in help_text("invoke")
+
+
+def broken(_args):
+    raise RuntimeError("the signer lost its key")
+
+
+def test_a_bug_is_one_line_saying_so_with_the_traceback_kept(monkeypatch, capsys):
+    from scripts.commands import upload
+
+    monkeypatch.setattr(upload, "run", broken)
+    assert cli.main(["upload", "model.tar.gz", "s3://bucket/models/"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("sm-detect upload: unexpected error, a bug in sm-detect: RuntimeError:")
+    kept = line.split("the traceback is in ", 1)[1].split(";", 1)[0]
+    with open(kept, encoding="utf-8") as file:
+        saved = file.read()
+    os.remove(kept)
+    assert "Traceback (most recent call last)" in saved and "the signer lost its key" in saved
+
+
+def test_debug_shows_the_traceback(monkeypatch, capsys):
+    from scripts.commands import upload
+
+    monkeypatch.setattr(upload, "run", broken)
+    assert cli.main(["--debug", "upload", "model.tar.gz", "s3://bucket/models/"]) == 2
+    errors = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in errors and "the traceback is above" in errors
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["teardown", "--endpoint", "yolo"],
+        ["up", "--endpoint", "yolo", "--s3", "s3://bucket/models/"],
+        ["deploy", "--endpoint", "yolo", "--model-data", "s3://b/k", "--image", "i"],
+        ["scale", "--endpoint", "yolo"],
+        ["expose", "--endpoint", "yolo"],
+        ["push"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_a_users_mistake_is_one_line_and_exit_1(argv, capsys):
+    assert cli.main([*argv, "--profile", "no-such-profile"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"sm-detect {argv[0]}: ") and "no-such-profile" in line
+
+
+DEPLOY = ["deploy", "--endpoint", "y", "--model-data", "s3://b/k", "--image", "i"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([*DEPLOY, "--env", "NOEQUALS"], "argument --env: takes KEY=VALUE, got 'NOEQUALS'"),
+        (
+            [*DEPLOY, "--data-capture", "s3://b/c", "--capture-percent", "101"],
+            "argument --capture-percent: takes a whole number from 1 to 100, got '101'",
+        ),
+        ([*DEPLOY, "--async-output", "b/out"], "takes an s3://BUCKET/PREFIX address, got 'b/out'"),
+        (["gateway", "--public", "--rate", "0"], "argument --rate: takes a number above 0"),
+        (["expose", "--endpoint", "y", "--burst", "1.5"], "takes a whole number >= 1, got '1.5'"),
+    ],
+    ids=["env", "capture-percent", "async-output", "rate", "burst"],
+)
+def test_option_values_are_checked_by_the_parser(argv, message, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(argv)
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [module.__name__.rsplit(".", 1)[1] for module in cli.COMMANDS])
+def test_help_shows_real_defaults_once(command):
+    (subcommands,) = (
+        action
+        for action in cli.build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    formatter = cli.HelpWithDefaults(f"sm-detect {command}")
+    for action in subcommands.choices[command]._actions:
+        help_string = formatter._get_help_string(action) or ""
+        shown = help_string % vars(action) if "%(default)" in help_string else help_string
+        assert "(default: None)" not in shown and "(default: False)" not in shown
+        assert shown.count("(default: ") <= 1, action.option_strings

@@ -2,8 +2,6 @@ import base64
 import io
 import json
 import pathlib
-import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -11,22 +9,7 @@ from PIL import Image
 
 from inference import decode
 from inference.errors import InvalidInput, PayloadTooLarge, UnsupportedContentType
-from tests.conftest import encode_image
-
-
-def png_declaring(width, height):
-    """A PNG whose header claims width x height pixels, with almost no pixel data."""
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunk = b"IHDR" + header
-    ihdr = struct.pack(">I", len(header)) + chunk + struct.pack(">I", zlib.crc32(chunk))
-    data = zlib.compress(b"\0" * 64)
-    idat = (
-        struct.pack(">I", len(data))
-        + b"IDAT"
-        + data
-        + struct.pack(">I", zlib.crc32(b"IDAT" + data))
-    )
-    return b"\x89PNG\r\n\x1a\n" + ihdr + idat
+from tests.helpers import encode_image, png_declaring
 
 
 def test_png_round_trips_exactly(random_array):

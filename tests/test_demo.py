@@ -13,8 +13,9 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import REPO, SM_DETECT, encode_image
-from tests.servers import Server, start_gateway
+from inference.headers import CUSTOM_ATTRIBUTES
+from tests.helpers import REPO, SM_DETECT, encode_image
+from tests.servers import Server, post_image, start_gateway
 
 pytestmark = pytest.mark.server
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -75,12 +76,7 @@ def photo_file(tmp_path_factory, photos):
 
 def served(server, body, **attributes):
     header = ",".join(f"{key}={value}" for key, value in attributes.items())
-    response = requests.post(
-        f"{server.url}/invocations",
-        data=body,
-        headers={"Content-Type": "image/jpeg", "X-Amzn-SageMaker-Custom-Attributes": header},
-        timeout=120,
-    )
+    response = post_image(server, body, timeout=120, **{CUSTOM_ATTRIBUTES: header})
     assert response.status_code == 200
     return response.json()["detections"]
 

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import SM_DETECT
+from tests.helpers import SM_DETECT
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from botocore.stub import ANY, Stubber
 
 from scripts.lib import public_api
 from scripts.lib.aws import Aws
-from tests.conftest import AWS_REGION, SM_DETECT
+from tests.helpers import AWS_REGION, SM_DETECT
 
 pytestmark = pytest.mark.aws
 ACCOUNT = "123456789012"  # moto's account

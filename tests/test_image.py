@@ -18,7 +18,7 @@ import requests
 from PIL import Image
 
 from tests.agreement import assert_agrees_with_this_process
-from tests.conftest import IMAGE, REPO
+from tests.helpers import IMAGE, REPO
 from tests.servers import START_TIMEOUT_SECONDS, Server, pinged, wait_until
 
 pytestmark = [pytest.mark.image, pytest.mark.server]
@@ -214,6 +214,21 @@ def test_an_empty_read_only_model_dir_is_one_line(built_image, tmp_path):
     assert "lacks model-symbol.json" in error and "Traceback" not in result.stderr
 
 
+def build_image(name, build_argument):
+    return subprocess.run(
+        [
+            "bash",
+            os.path.join(REPO, "container", "build-image.sh"),
+            name,
+            "--build-arg",
+            build_argument,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+
+
 def test_a_model_baked_in_with_model_archive(model_archive, built_image, tmp_path):
     # the archive must be inside the build context, where .dockerignore lets build/*.tar.gz in
     inside = os.path.join(REPO, "build", "test-baked-model.tar.gz")
@@ -221,18 +236,7 @@ def test_a_model_baked_in_with_model_archive(model_archive, built_image, tmp_pat
     shutil.copy(model_archive, inside)
     baked = "localhost/sm-detect:baked"
     try:
-        built = subprocess.run(
-            [
-                "bash",
-                os.path.join(REPO, "container", "build-image.sh"),
-                baked,
-                "--build-arg",
-                "MODEL_ARCHIVE=build/test-baked-model.tar.gz",
-            ],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-        )
+        built = build_image(baked, "MODEL_ARCHIVE=build/test-baked-model.tar.gz")
         assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     finally:
         os.remove(inside)
@@ -241,18 +245,7 @@ def test_a_model_baked_in_with_model_archive(model_archive, built_image, tmp_pat
         listed = run_in(name, built_image, "ls", "-l", "/opt/ml/model")
         assert "model-0000.params" in listed.stdout and "model.json" in listed.stdout
         assert " model-server " not in listed.stdout  # the files stay root's, read-only to it
-        missing = subprocess.run(
-            [
-                "bash",
-                os.path.join(REPO, "container", "build-image.sh"),
-                baked,
-                "--build-arg",
-                "MODEL_ARCHIVE=build/no-such-model.tar.gz",
-            ],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-        )
+        missing = build_image(baked, "MODEL_ARCHIVE=build/no-such-model.tar.gz")
         assert missing.returncode == 1
         assert missing.stderr.strip().splitlines()[-1] == (
             "build-image.sh: MODEL_ARCHIVE=build/no-such-model.tar.gz: no such file"

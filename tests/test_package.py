@@ -8,7 +8,7 @@ import mxnet as mx
 import pytest
 
 from scripts.lib import archive
-from tests.conftest import SM_DETECT
+from tests.helpers import SM_DETECT
 
 
 def package(*args, env=None):

@@ -12,7 +12,7 @@ import requests
 from gluoncv.data.transforms.presets import yolo
 
 from tests.agreement import assert_same_detections
-from tests.conftest import encode_image
+from tests.helpers import encode_image
 
 pytestmark = pytest.mark.server
 

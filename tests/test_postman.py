@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import REPO, SM_DETECT
+from tests.helpers import REPO, SM_DETECT
 from tests.servers import start_gateway
 
 pytestmark = pytest.mark.server

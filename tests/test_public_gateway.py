@@ -17,7 +17,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import SM_DETECT
+from tests.helpers import SM_DETECT
 from tests.servers import start_gateway
 
 pytestmark = pytest.mark.server

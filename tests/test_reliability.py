@@ -12,13 +12,13 @@ import struct
 import numpy as np
 import pytest
 import requests
+import skimage.data
 from PIL import Image
 
-from tests.conftest import encode_image
-from tests.test_decode import png_declaring
+from inference.headers import CUSTOM_ATTRIBUTES
+from tests.helpers import encode_image, png_declaring
 
 pytestmark = pytest.mark.server
-ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 FUZZ_CASES = 1000
 
 
@@ -119,13 +119,27 @@ def corpus(photo_jpeg):
             400,
             None,
         ),
-        ("attribute unknown key", photo_jpeg, "image/jpeg", {ATTRIBUTES: "colour=blue"}, 400, None),
-        ("attribute NaN", photo_jpeg, "image/jpeg", {ATTRIBUTES: "threshold=nan"}, 400, None),
+        (
+            "attribute unknown key",
+            photo_jpeg,
+            "image/jpeg",
+            {CUSTOM_ATTRIBUTES: "colour=blue"},
+            400,
+            None,
+        ),
+        (
+            "attribute NaN",
+            photo_jpeg,
+            "image/jpeg",
+            {CUSTOM_ATTRIBUTES: "threshold=nan"},
+            400,
+            None,
+        ),
         (
             "attribute negative",
             photo_jpeg,
             "image/jpeg",
-            {ATTRIBUTES: "max_detections=-4"},
+            {CUSTOM_ATTRIBUTES: "max_detections=-4"},
             400,
             None,
         ),
@@ -133,7 +147,7 @@ def corpus(photo_jpeg):
             "attribute huge",
             photo_jpeg,
             "image/jpeg",
-            {ATTRIBUTES: "max_detections=" + "9" * 400},
+            {CUSTOM_ATTRIBUTES: "max_detections=" + "9" * 400},
             400,
             None,
         ),
@@ -152,21 +166,26 @@ def post(server, body, content_type, headers=None, timeout=120):
     )
 
 
-def test_bad_input_corpus(server, astronaut_jpeg):
+CORPUS = corpus(encode_image(skimage.data.astronaut(), "JPEG", quality=92))
+
+
+@pytest.mark.parametrize(
+    "name, body, content_type, headers, status, size", CORPUS, ids=[case[0] for case in CORPUS]
+)
+def test_bad_input_corpus(server, name, body, content_type, headers, status, size):
+    response = post(server, body, content_type, headers)
+    assert response.status_code == status, response.text[:300]
+    assert response.headers["Content-Type"].startswith("application/json")
+    if status == 200:
+        image = response.json()["image"]
+        assert (image["width"], image["height"]) == size
+    else:
+        assert response.json()["error"]["message"]
+    # the server is still whole: healthy, and a valid request is answered correctly
+    assert requests.get(f"{server.url}/ping", timeout=10).status_code == 200
     small_jpeg = encode_image(np.full((64, 64, 3), 120, np.uint8), "JPEG")
-    for name, body, content_type, headers, status, size in corpus(astronaut_jpeg):
-        response = post(server, body, content_type, headers)
-        assert response.status_code == status, (name, response.text[:300])
-        assert response.headers["Content-Type"].startswith("application/json"), name
-        if status == 200:
-            image = response.json()["image"]
-            assert (image["width"], image["height"]) == size, name
-        else:
-            assert response.json()["error"]["message"], name
-        # the server is still whole: healthy, and a valid request is answered correctly
-        assert requests.get(f"{server.url}/ping", timeout=10).status_code == 200, name
-        valid = post(server, small_jpeg, "image/jpeg")
-        assert valid.status_code == 200 and valid.json()["image"] == {"width": 64, "height": 64}
+    valid = post(server, small_jpeg, "image/jpeg")
+    assert valid.status_code == 200 and valid.json()["image"] == {"width": 64, "height": 64}
 
 
 def fuzzed_request(rng, seeds):
@@ -233,7 +252,7 @@ def fuzzed_request(rng, seeds):
         )
     }
     if rng.random() < 0.5:
-        headers[ATTRIBUTES] = rng.choice(
+        headers[CUSTOM_ATTRIBUTES] = rng.choice(
             [
                 "threshold=" + str(rng.uniform(-2, 2)),
                 "max_detections=" + str(rng.randint(-5, 5000)),

@@ -4,9 +4,10 @@ image, which holds that set alone: tests/test_image.py.)"""
 
 import os
 import re
+import sysconfig
 from importlib import metadata
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 FILES = [
     "requirements.txt",
@@ -53,7 +54,9 @@ def test_the_local_set_includes_every_set_and_nothing_is_installed_unpinned():
         for name in ("build.txt", "serving.txt", "packaging.txt", "deploy.txt")
     )
     pinned = {name for path in FILES for name, _ in pins(path)}
-    installed = {canonical(d.metadata["Name"]) for d in metadata.distributions()}
+    # this environment's own packages: not whatever another test put on sys.path
+    site_packages = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    installed = {canonical(d.metadata["Name"]) for d in metadata.distributions(path=site_packages)}
     unpinned = installed - pinned - {"sm-detect", "pip", "wheel"}
     assert not unpinned
 

@@ -22,7 +22,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from scripts.lib import signing
+from scripts.lib import sigv4_signer
 from tests.servers import post_image, running_server, start_gateway, wait_until
 
 pytestmark = pytest.mark.server
@@ -50,7 +50,7 @@ def session():
 
 
 def signed_invoke(gateway, body, **options):
-    return signing.invoke_endpoint(
+    return sigv4_signer.invoke_endpoint(
         ENDPOINT,
         body,
         REGION,
@@ -162,7 +162,7 @@ def test_gateway_refuses_an_encoded_body_in_awss_shape(gateway, astronaut_jpeg):
     )
     assert unsigned.status_code == 403
     bomb = gzip.compress(b"\0" * (64 << 20))  # 64 MB in about 64 KB
-    prepared = signing.signed_request(
+    prepared = sigv4_signer.signed_request(
         ENDPOINT, bomb, REGION, session=session(), endpoint_url=gateway.url
     )
     prepared.headers["Content-Encoding"] = "gzip"
@@ -198,7 +198,7 @@ def test_an_unknown_method_answers_in_each_doors_shape(server, gateway):
 
 
 def test_a_signature_for_one_path_is_refused_on_another_spelling(gateway, astronaut_jpeg):
-    prepared = signing.signed_request(
+    prepared = sigv4_signer.signed_request(
         ENDPOINT, astronaut_jpeg, REGION, session=session(), endpoint_url=gateway.url
     )
     prepared.url = prepared.url.replace("/endpoints/yolo/", "/endpoints/yol%6F/")
@@ -296,7 +296,7 @@ def test_aborted_uploads_log_one_line_each(gateway):
         tls = ssl.create_default_context(cafile=gateway.cert).wrap_socket(
             conn, server_hostname="127.0.0.1"
         )
-        headers = signing.signed_request(
+        headers = sigv4_signer.signed_request(
             ENDPOINT, b"x" * 100000, REGION, session=session(), endpoint_url=gateway.url
         ).headers
         head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())

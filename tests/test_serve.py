@@ -10,7 +10,7 @@ import psutil
 import pytest
 import requests
 
-from tests.conftest import SM_DETECT
+from tests.helpers import SM_DETECT
 from tests.servers import (
     START_TIMEOUT_SECONDS,
     Server,

@@ -11,8 +11,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import SM_DETECT, encode_image
-from tests.test_decode import png_declaring
+from tests.helpers import SM_DETECT, encode_image, png_declaring
 
 pytestmark = pytest.mark.server
 ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"

@@ -12,11 +12,11 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotocoreCredentials
 
-from scripts.lib import sigv4
+from scripts.lib import sigv4_verifier
 
 REGION = "us-east-1"
 KEY, SECRET = "AKIDSIGV4TESTKEY0001", "sigv4-test-secret-not-real"  # pragma: allowlist secret
-KEYS = {KEY: sigv4.Credentials(KEY, SECRET)}
+KEYS = {KEY: sigv4_verifier.Credentials(KEY, SECRET)}
 BASE = f"https://runtime.sagemaker.{REGION}.amazonaws.com"
 
 
@@ -33,7 +33,7 @@ def botocore_signed(url, body=b"image", headers=None, token=None):
 
 def verify(url, sent, body=b"image", keys=KEYS):
     parts = urlsplit(url)
-    return sigv4.verify("POST", parts.path, parts.query, sent, body, keys, REGION)
+    return sigv4_verifier.verify("POST", parts.path, parts.query, sent, body, keys, REGION)
 
 
 @pytest.mark.parametrize("name", ["yolo", "a:b", "it's", "100%", "a/b", "sp ace", "ünï"])
@@ -54,7 +54,7 @@ def test_endpoint_names_botocore_escapes(name):
 )
 def test_a_signature_for_one_request_fails_on_another_spelling_of_it(signed, sent_to):
     _, sent = botocore_signed(BASE + signed)
-    with pytest.raises(sigv4.SignatureError, match="does not match"):
+    with pytest.raises(sigv4_verifier.SignatureError, match="does not match"):
         verify(BASE + sent_to, sent)
 
 
@@ -69,25 +69,25 @@ def test_the_body_is_hashed_as_sent():
     url = f"{BASE}/endpoints/yolo/invocations"
     _, sent = botocore_signed(url, body=b"\x1f\x8b compressed bytes")
     assert verify(url, sent, body=b"\x1f\x8b compressed bytes") == KEY
-    with pytest.raises(sigv4.SignatureError):
+    with pytest.raises(sigv4_verifier.SignatureError):
         verify(url, sent, body=b"the same bytes inflated")
 
 
 def test_a_token_on_a_key_that_has_none_is_refused():
     url = f"{BASE}/endpoints/yolo/invocations"
     _, sent = botocore_signed(url, token="bogus-session-token")
-    with pytest.raises(sigv4.SignatureError) as refused:
+    with pytest.raises(sigv4_verifier.SignatureError) as refused:
         verify(url, sent)
     assert refused.value.code == "UnrecognizedClientException"
 
 
 def test_a_key_with_a_token_needs_that_token():
-    keys = {KEY: sigv4.Credentials(KEY, SECRET, "the-token")}
+    keys = {KEY: sigv4_verifier.Credentials(KEY, SECRET, "the-token")}
     url = f"{BASE}/endpoints/yolo/invocations"
     _, good = botocore_signed(url, token="the-token")
     assert verify(url, good, keys=keys) == KEY
     _, none = botocore_signed(url)
-    with pytest.raises(sigv4.SignatureError):
+    with pytest.raises(sigv4_verifier.SignatureError):
         verify(url, none, keys=keys)
 
 
@@ -96,7 +96,7 @@ def test_non_ascii_header_bytes_are_a_refusal_not_a_crash():
     _, sent = botocore_signed(url)
     # aiohttp hands over undecodable header bytes as surrogate escapes
     forged = [(name, "\udcff" if name == "Host" else value) for name, value in sent]
-    with pytest.raises(sigv4.SignatureError, match="does not match"):
+    with pytest.raises(sigv4_verifier.SignatureError, match="does not match"):
         verify(url, forged)
 
 
@@ -110,15 +110,15 @@ def test_a_utf8_header_value_is_verified_as_its_bytes():
 def test_headers_are_checked_before_the_body():
     url = f"{BASE}/endpoints/yolo/invocations"
     _, sent = botocore_signed(url)
-    claim = sigv4.authorize(sent, KEYS, REGION)
+    claim = sigv4_verifier.authorize(sent, KEYS, REGION)
     assert claim.credentials.access_key == KEY and "host" in claim.signed_headers
     for headers, code in (
         ([("Host", "h")], "MissingAuthenticationTokenException"),
         ([("Authorization", "Bearer x")], "IncompleteSignatureException"),
     ):
-        with pytest.raises(sigv4.SignatureError) as refused:
-            sigv4.authorize(headers, KEYS, REGION)
+        with pytest.raises(sigv4_verifier.SignatureError) as refused:
+            sigv4_verifier.authorize(headers, KEYS, REGION)
         assert refused.value.code == code
     stale = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=10)
-    with pytest.raises(sigv4.SignatureError, match="Signature expired"):
-        sigv4.authorize(sent, KEYS, REGION, now=stale)
+    with pytest.raises(sigv4_verifier.SignatureError, match="Signature expired"):
+        sigv4_verifier.authorize(sent, KEYS, REGION, now=stale)

@@ -1,18 +1,12 @@
 """sm-detect captures: the traffic an endpoint captured (deploy --data-capture) read back from
 S3 as a folder of images and their answers, ready to calibrate or validate an INT8 model on."""
 
-import argparse
-
 from scripts.lib import aws
 
+SUMMARY = "captured requests and answers as image files"
 
-def add_parser(subcommands):
-    parser = subcommands.add_parser(
-        "captures",
-        help="captured requests and answers as image files",
-        description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+
+def add_arguments(parser):
     parser.add_argument("location", metavar="S3_URI", help="the capture destination, or below it")
     parser.add_argument("--output", "-o", required=True, help="folder to write the files to")
     parser.add_argument(
@@ -20,7 +14,6 @@ def add_parser(subcommands):
     )
     parser.add_argument("--region", help="AWS region (default: from the AWS configuration)")
     parser.add_argument("--profile", help="AWS profile (default: from the AWS configuration)")
-    parser.set_defaults(run=run)
 
 
 def run(args):

@@ -1,16 +1,10 @@
 """sm-detect demo: a page that shows the detector's boxes on your photos, in front of a local
 server (--url) or a deployed endpoint (--endpoint, signed here with your AWS credentials)."""
 
-import argparse
+SUMMARY = "a web page that draws the detections on your photos"
 
 
-def add_parser(subcommands):
-    parser = subcommands.add_parser(
-        "demo",
-        help="a web page that draws the detections on your photos",
-        description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+def add_arguments(parser):
     target = parser.add_mutually_exclusive_group()
     target.add_argument(
         "--url", help="a server's address, e.g. http://127.0.0.1:8080 (the default target)"
@@ -22,7 +16,6 @@ def add_parser(subcommands):
     parser.add_argument("--ca-bundle", help="CA certificate to trust for --endpoint-url")
     parser.add_argument("--port", type=int, default=8090, help="the page's port; 0 picks one")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.set_defaults(run=run)
 
 
 def run(args):

@@ -4,42 +4,8 @@ serverless or asynchronous, its traffic captured to S3 if asked."""
 import argparse
 
 from scripts.lib import aws
-
-DEFAULT_INSTANCE_TYPE = "ml.c5.xlarge"
-
-
-def key_value(text):
-    key, separator, value = text.partition("=")
-    if not separator or not key:
-        raise argparse.ArgumentTypeError(f"takes KEY=VALUE, got {text!r}")
-    return key, value
-
-
-def serverless_config(text):
-    try:
-        memory, concurrency = (int(part) for part in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"takes MEMORY_MB:MAX_CONCURRENCY, got {text!r}") from None
-    return memory, concurrency
-
-
-def s3_uri(text):
-    if not text.startswith("s3://") or len(text) <= len("s3://"):
-        raise argparse.ArgumentTypeError(f"takes an s3://BUCKET/PREFIX address, got {text!r}")
-    return text
-
-
-def whole_number(minimum):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"takes a whole number >= {minimum}, got {text!r}")
-        return value
-
-    return parse
+from scripts.lib.endpoint import DEFAULT_INSTANCE_TYPE
+from scripts.option_types import key_value, s3_uri, serverless_config, whole_number
 
 
 def add_deploy_options(parser):
@@ -79,23 +45,22 @@ def add_deploy_options(parser):
     capture = parser.add_argument_group("data capture (requests and answers recorded in S3)")
     capture.add_argument("--data-capture", type=s3_uri, metavar="S3_URI")
     capture.add_argument(
-        "--capture-percent", type=whole_number(1), default=100, help="share of requests captured"
+        "--capture-percent",
+        type=whole_number(1, 100),
+        default=100,
+        help="share of requests captured",
     )
     parser.add_argument("--poll-seconds", type=float, default=30, help=argparse.SUPPRESS)
 
 
-def add_parser(subcommands):
-    parser = subcommands.add_parser(
-        "deploy",
-        help="create or update an endpoint",
-        description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+SUMMARY = "create or update an endpoint"
+
+
+def add_arguments(parser):
     add_deploy_options(parser)
     parser.add_argument("--model-data", required=True, help="s3://... model.tar.gz")
     parser.add_argument("--image", required=True, help="image URI, e.g. from `sm-detect push`")
     aws.add_options(parser)
-    parser.set_defaults(run=run)
 
 
 def deploy_from_args(session, args, model_data, image):

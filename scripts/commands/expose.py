@@ -1,18 +1,13 @@
 """sm-detect expose: a public HTTPS API for apps in front of an endpoint (API Gateway), by an
 API key and usage plan or by bearer tokens checked by a Lambda authorizer; safe to repeat."""
 
-import argparse
-
 from scripts.lib import aws
+from scripts.option_types import positive_number, whole_number
+
+SUMMARY = "a public API (API Gateway) in front of an endpoint"
 
 
-def add_parser(subcommands):
-    parser = subcommands.add_parser(
-        "expose",
-        help="a public API (API Gateway) in front of an endpoint",
-        description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+def add_arguments(parser):
     parser.add_argument("--endpoint", required=True, help="the SageMaker endpoint's name")
     parser.add_argument(
         "--auth",
@@ -25,14 +20,15 @@ def add_parser(subcommands):
         "--show-key", action="store_true", help="print the API key's value (api-key only)"
     )
     aws.add_options(parser)
-    parser.set_defaults(run=run)
 
 
 def add_public_api_options(parser):
     """What the public API allows callers, the same for `expose` and its twin."""
-    parser.add_argument("--rate", type=float, default=10.0, help="requests per second")
-    parser.add_argument("--burst", type=int, default=20, help="requests at once")
-    parser.add_argument("--quota", type=int, help="requests per day per key (API keys only)")
+    parser.add_argument("--rate", type=positive_number, default=10.0, help="requests per second")
+    parser.add_argument("--burst", type=whole_number(1), default=20, help="requests at once")
+    parser.add_argument(
+        "--quota", type=whole_number(1), help="requests per day per key (API keys only)"
+    )
     parser.add_argument("--stage", default="prod", help="the API's stage, first in its path")
     parser.add_argument(
         "--cors-origin",

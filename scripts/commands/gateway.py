@@ -1,19 +1,14 @@
 """sm-detect gateway: SageMaker's signed HTTPS front door, or with --public the public API that
 `sm-detect expose` makes, on this machine."""
 
-import argparse
 import os
 
 from scripts.commands.expose import add_public_api_options
 
+SUMMARY = "a local SageMaker runtime (signed), or the public API (--public), before a server"
 
-def add_parser(subcommands):
-    parser = subcommands.add_parser(
-        "gateway",
-        help="a local SageMaker runtime (signed), or the public API (--public), before a server",
-        description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+
+def add_arguments(parser):
     parser.add_argument(
         "--upstream",
         default="http://127.0.0.1:8080",
@@ -58,7 +53,6 @@ def add_parser(subcommands):
         help="environment variable holding the secret bearer tokens are signed with",
     )
     add_public_api_options(public)
-    parser.set_defaults(run=run)
 
 
 def run(args):
@@ -82,10 +76,11 @@ def run(args):
         async_output=args.async_output,
         async_failure=args.async_failure,
     )
-    gateway.run(service, args.host, args.port, cert, key)
+    gateway.serve(service, args.host, args.port, cert, key)
 
 
 def run_public(args, cert, key):
+    from container import responses
     from scripts.lib import gateway, public_gateway
     from scripts.lib.errors import CommandError
 
@@ -96,8 +91,6 @@ def run_public(args, cert, key):
         secret = os.environ.get(args.token_secret_env)
         if not secret:
             raise CommandError(f"the environment variable {args.token_secret_env} is not set")
-    if args.rate <= 0 or args.burst < 1:
-        raise CommandError("--rate must be above 0 and --burst at least 1")
     api = public_gateway.PublicGateway(
         args.upstream,
         stage=args.stage,
@@ -111,7 +104,7 @@ def run_public(args, cert, key):
     gateway.serve_https(
         api.application(),
         api.limits,
-        public_gateway.error_response,
+        responses.error_response,
         args.host,
         args.port,
         cert,

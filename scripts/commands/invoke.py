@@ -8,10 +8,10 @@ from scripts.lib import aws
 MODES = ("aspect", "square320", "square416", "square608")
 
 
-def add_parser(subcommands):
-    parser = subcommands.add_parser(
-        "invoke", help="detect objects in an image", description=__doc__
-    )
+SUMMARY = "detect objects in an image"
+
+
+def add_arguments(parser):
     parser.add_argument("image", help="image file (JPEG, PNG, ...)")
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--url", help="a server's address (default: http://127.0.0.1:8080)")
@@ -37,7 +37,7 @@ def add_parser(subcommands):
         type=float,
         default=900,
         metavar="SECONDS",
-        help="how long --async waits for the answer (default: 900)",
+        help="how long --async waits for the answer",
     )
     parser.add_argument(
         "--print-curl",
@@ -55,14 +55,13 @@ def add_parser(subcommands):
     )
     parser.add_argument("--draw", metavar="OUT", help="write the image with boxes drawn to OUT")
     parser.add_argument("--json", action="store_true", help="print the raw JSON response")
-    parser.set_defaults(run=run)
 
 
 def run(args):
-    from scripts.lib import invoking
+    from scripts.lib import invoke
     from scripts.lib.errors import CommandError
 
-    attributes = invoking.custom_attributes(
+    attributes = invoke.custom_attributes(
         threshold=args.threshold,
         max_detections=args.max_detections,
         classes=args.classes,
@@ -78,13 +77,13 @@ def run(args):
             runtime_verify=args.ca_bundle,
         )
         if args.asynchronous:
-            endpoint = invoking.AsyncEndpoint(
+            endpoint = invoke.AsyncEndpoint(
                 session, args.endpoint, args.input_prefix, args.async_timeout, name=args.image
             )
             send = endpoint.send
         elif args.print_curl:
             print(
-                invoking.curl_command(
+                invoke.curl_command(
                     session,
                     args.endpoint,
                     args.image,
@@ -95,7 +94,7 @@ def run(args):
             )
             return
         else:
-            send = functools.partial(invoking.post_endpoint, session, args.endpoint)
+            send = functools.partial(invoke.post_endpoint, session, args.endpoint)
     else:
-        send = functools.partial(invoking.post_url, args.url or "http://127.0.0.1:8080")
-    invoking.invoke(send, args.image, attributes, draw=args.draw, raw=args.json)
+        send = functools.partial(invoke.post_url, args.url or "http://127.0.0.1:8080")
+    invoke.invoke(send, args.image, attributes, draw=args.draw, raw=args.json)

@@ -1,16 +1,10 @@
 """sm-detect package: export the detector into the model.tar.gz SageMaker unpacks, in FP32 or,
 calibrated on your images, in INT8."""
 
-import argparse
+SUMMARY = "export the model into model.tar.gz"
 
 
-def add_parser(subcommands):
-    parser = subcommands.add_parser(
-        "package",
-        help="export the model into model.tar.gz",
-        description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+def add_arguments(parser):
     parser.add_argument(
         "--weights",
         default="pretrained",
@@ -52,7 +46,6 @@ def add_parser(subcommands):
     int8.add_argument(
         "--mode", default="aspect", help="the request mode calibration images are prepared in"
     )
-    parser.set_defaults(run=run)
 
 
 def run(args):

@@ -1,11 +1,10 @@
 """sm-detect postman: a Postman collection and environment that call an endpoint signed, and
 its public API (`sm-detect expose`) with an API key or a bearer token."""
 
+SUMMARY = "write a Postman collection for an endpoint"
 
-def add_parser(subcommands):
-    parser = subcommands.add_parser(
-        "postman", help="write a Postman collection for an endpoint", description=__doc__
-    )
+
+def add_arguments(parser):
     parser.add_argument("--endpoint", required=True, help="endpoint name")
     parser.add_argument("--region", required=True, help="the endpoint's region")
     parser.add_argument("--image", help="image file the requests send (can be picked in Postman)")
@@ -14,8 +13,7 @@ def add_parser(subcommands):
         default="",
         help="the public API's invoke URL, as `sm-detect expose` prints it",
     )
-    parser.add_argument("-o", "--output", default=".", help="folder to write into (default: .)")
-    parser.set_defaults(run=run)
+    parser.add_argument("-o", "--output", default=".", help="folder to write into")
 
 
 def run(args):

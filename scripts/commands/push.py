@@ -2,27 +2,23 @@
 
 from scripts.lib import aws
 
+SUMMARY = "push the image to ECR"
 
-def add_parser(subcommands):
-    parser = subcommands.add_parser("push", help="push the image to ECR", description=__doc__)
+
+def add_arguments(parser):
     add_push_options(parser)
     aws.add_options(parser)
-    parser.set_defaults(run=run)
 
 
 def add_push_options(parser):
-    parser.add_argument(
-        "--image", default="sm-detect:latest", help="local image (default: sm-detect:latest)"
-    )
-    parser.add_argument("--repository", default="sm-detect", help="repository (default: sm-detect)")
-    parser.add_argument("--tag", default="latest", help="remote tag (default: latest)")
+    parser.add_argument("--image", default="sm-detect:latest", help="local image")
+    parser.add_argument("--repository", default="sm-detect", help="repository")
+    parser.add_argument("--tag", default="latest", help="remote tag")
     parser.add_argument("--registry", help="push to this registry HOST[:PORT] instead of ECR")
 
 
 def run(args):
-    from scripts.lib import registry
+    from scripts.lib import push
 
     with aws.one_line_errors():
-        print(
-            registry.push(aws.from_args(args), args.image, args.repository, args.tag, args.registry)
-        )
+        print(push.push(aws.from_args(args), args.image, args.repository, args.tag, args.registry))

@@ -1,18 +1,12 @@
 """sm-detect scale: autoscale an endpoint: on invocations per instance, or for an asynchronous
 endpoint on its queue, down to zero instances with --min 0."""
 
-import argparse
-
 from scripts.lib import aws
 
+SUMMARY = "autoscale an endpoint"
 
-def add_parser(subcommands):
-    parser = subcommands.add_parser(
-        "scale",
-        help="autoscale an endpoint",
-        description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+
+def add_arguments(parser):
     parser.add_argument("--endpoint", required=True, help="endpoint name")
     parser.add_argument(
         "--min", type=int, default=1, help="fewest instances; 0 for an asynchronous endpoint"
@@ -31,11 +25,10 @@ def add_parser(subcommands):
         help="asynchronous: queued requests per instance to aim for",
     )
     aws.add_options(parser)
-    parser.set_defaults(run=run)
 
 
 def run(args):
-    from scripts.lib import scaling
+    from scripts.lib import scale
     from scripts.lib.progress import say
 
     with aws.one_line_errors():
@@ -49,7 +42,7 @@ def run(args):
                 f"[dry run] would ask SageMaker whether {args.endpoint} is asynchronous; "
                 f"shown as {kind}"
             )
-        scaling.scale(
+        scale.scale(
             session,
             args.endpoint,
             args.min,

@@ -1,10 +1,9 @@
 """sm-detect serve: run the model server on this machine as the container would."""
 
+SUMMARY = "serve a packaged model over HTTP"
 
-def add_parser(subcommands):
-    parser = subcommands.add_parser(
-        "serve", help="serve a packaged model over HTTP", description=__doc__
-    )
+
+def add_arguments(parser):
     parser.add_argument(
         "--model",
         default=None,
@@ -18,18 +17,15 @@ def add_parser(subcommands):
         help="port for /ping and /invocations; 0 picks a free one and prints it "
         "(default: $SAGEMAKER_BIND_TO_PORT or 8080)",
     )
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
-    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument(
         "--base-dir",
         default=None,
         help="SageMaker-like base dir to lay out (default: a temporary one, removed at exit)",
     )
-    parser.set_defaults(run=run)
 
 
 def run(args):
-    from scripts.lib.local_server import serve
+    from scripts.lib.serve import serve
 
     return serve(args.model, port=args.port, host=args.host, base_dir=args.base_dir)

@@ -2,21 +2,19 @@
 
 from scripts.lib import aws
 
+SUMMARY = "delete an endpoint and its resources"
 
-def add_parser(subcommands):
-    parser = subcommands.add_parser(
-        "teardown", help="delete an endpoint and its resources", description=__doc__
-    )
+
+def add_arguments(parser):
     parser.add_argument("--endpoint", required=True, help="endpoint name")
     parser.add_argument(
         "--all", action="store_true", help="also the model archives in S3 and the ECR repository"
     )
     aws.add_options(parser)
-    parser.set_defaults(run=run)
 
 
 def run(args):
-    from scripts.lib import endpoint, public_api, registry, s3, scaling
+    from scripts.lib import endpoint, public_api, push, s3, scale
 
     if args.dry_run:
         endpoint.plan_teardown(args.endpoint, args.all)
@@ -24,12 +22,10 @@ def run(args):
     with aws.one_line_errors():
         session = aws.from_args(args)
         public_api.Exposure(session, args.endpoint).remove()
-        scaling.remove(session, args.endpoint)
+        scale.remove(session, args.endpoint)
         containers = endpoint.teardown(session, args.endpoint)
         if args.all:
             s3.delete_objects(
                 session, {c["ModelDataUrl"] for c in containers if c.get("ModelDataUrl")}
             )
-            registry.delete_repositories(
-                session, {c["Image"] for c in containers if c.get("Image")}
-            )
+            push.delete_repositories(session, {c["Image"] for c in containers if c.get("Image")})

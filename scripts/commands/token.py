@@ -1,18 +1,13 @@
 """sm-detect token: a bearer token for an app to call a public API made with --auth token."""
 
-import argparse
 import os
 
 from scripts.lib import aws
 
+SUMMARY = "mint a bearer token for the public API"
 
-def add_parser(subcommands):
-    parser = subcommands.add_parser(
-        "token",
-        help="mint a bearer token for the public API",
-        description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+
+def add_arguments(parser):
     parser.add_argument("--subject", required=True, help="who the token is for, e.g. an app")
     parser.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -26,7 +21,6 @@ def add_parser(subcommands):
     )
     parser.add_argument("--region", help="AWS region (default: from the AWS configuration)")
     parser.add_argument("--profile", help="AWS profile (default: from the AWS configuration)")
-    parser.set_defaults(run=run)
 
 
 def run(args):

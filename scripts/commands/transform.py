@@ -3,22 +3,20 @@
 import argparse
 
 from scripts.lib import aws
+from scripts.lib.endpoint import DEFAULT_INSTANCE_TYPE
+from scripts.option_types import whole_number
+
+SUMMARY = "batch transform a prefix of images"
 
 
-def add_parser(subcommands):
-    parser = subcommands.add_parser(
-        "transform", help="batch transform a prefix of images", description=__doc__
-    )
+def add_arguments(parser):
     parser.add_argument("--model", required=True, help="SageMaker model name")
     parser.add_argument("--input", required=True, help="s3://.../images/")
     parser.add_argument("--output", required=True, help="s3://.../out/")
-    parser.add_argument(
-        "--instance-type", default="ml.c5.xlarge", help="instance type (default: ml.c5.xlarge)"
-    )
-    parser.add_argument("--instance-count", type=int, default=1, help="instances (default: 1)")
+    parser.add_argument("--instance-type", default=DEFAULT_INSTANCE_TYPE, help="instance type")
+    parser.add_argument("--instance-count", type=whole_number(1), default=1, help="instances")
     parser.add_argument("--poll-seconds", type=float, default=30, help=argparse.SUPPRESS)
     aws.add_options(parser)
-    parser.set_defaults(run=run)
 
 
 def run(args):

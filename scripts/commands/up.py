@@ -4,11 +4,10 @@ from scripts.commands.deploy import add_deploy_options, deploy_from_args
 from scripts.commands.push import add_push_options
 from scripts.lib import aws
 
+SUMMARY = "package, upload, build, push and deploy"
 
-def add_parser(subcommands):
-    parser = subcommands.add_parser(
-        "up", help="package, upload, build, push and deploy", description=__doc__
-    )
+
+def add_arguments(parser):
     add_deploy_options(parser)
     parser.add_argument(
         "--s3", required=True, metavar="s3://BUCKET/PREFIX/", help="where the model archive goes"
@@ -26,11 +25,10 @@ def add_parser(subcommands):
     )
     add_push_options(parser)
     aws.add_options(parser)
-    parser.set_defaults(run=run)
 
 
 def run(args):
-    from scripts.lib.pipeline import up
+    from scripts.lib.up import up
 
     with aws.one_line_errors():
         session = aws.from_args(args)

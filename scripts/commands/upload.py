@@ -2,16 +2,16 @@
 
 from scripts.lib import aws
 
+SUMMARY = "upload model.tar.gz to S3"
 
-def add_parser(subcommands):
-    parser = subcommands.add_parser("upload", help="upload model.tar.gz to S3", description=__doc__)
+
+def add_arguments(parser):
     parser.add_argument("archive", help="model.tar.gz")
     parser.add_argument("destination", help="s3://BUCKET/PREFIX/ (or a full object key)")
     parser.add_argument(
         "--create-bucket", action="store_true", help="create the bucket when it does not exist"
     )
     aws.add_options(parser)
-    parser.set_defaults(run=run)
 
 
 def run(args):

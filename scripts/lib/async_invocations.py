@@ -109,11 +109,11 @@ class AsyncInvocations:
 
     def queue(self, job):
         """Start ``job`` in the background; it ends in an object at one of its locations."""
-        task = asyncio.ensure_future(self.run(job))
+        task = asyncio.ensure_future(self.answer(job))
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
 
-    async def run(self, job):
+    async def answer(self, job):
         async with self.slots:
             try:
                 body = job.body or await asyncio.to_thread(self.read_input, job.input_location)

@@ -26,6 +26,7 @@ NOT_FOUND_CODES = {
     "ResourceNotFoundException",
     "RepositoryNotFoundException",
     "NoSuchEntity",
+    "ParameterNotFound",
     "ValidationException",
 }
 
@@ -135,6 +136,18 @@ def is_not_found(error):
     if code == "ValidationException":  # SageMaker's "Could not find ..." is a ValidationException
         return "not find" in message.lower() or "does not exist" in message.lower()
     return code in NOT_FOUND_CODES or status == 404
+
+
+def get_or_none(call, **arguments):
+    """``call(**arguments)``, or None when AWS answers that there is no such thing."""
+    import botocore.exceptions
+
+    try:
+        return call(**arguments)
+    except botocore.exceptions.ClientError as error:
+        if is_not_found(error):
+            return None
+        raise
 
 
 @contextlib.contextmanager

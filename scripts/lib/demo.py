@@ -16,8 +16,10 @@ import botocore.exceptions
 from aiohttp import ClientError, web
 
 from container import guard, listening, logs
-from container.frontdoor import error_response
+from container.responses import error_response
 from container.upstream import Answer, Upstream
+from inference.errors import error_document
+from inference.headers import CUSTOM_ATTRIBUTES
 from scripts.lib import aws
 from scripts.lib.errors import CommandError
 
@@ -50,7 +52,7 @@ class UrlTarget:
     async def detect(self, body, content_type, attributes):
         headers = {"Content-Type": content_type, "Accept": "application/json"}
         if attributes:
-            headers["X-Amzn-SageMaker-Custom-Attributes"] = attributes
+            headers[CUSTOM_ATTRIBUTES] = attributes
         return await self.upstream.post("/invocations", body, headers, TIMEOUT_SECONDS)
 
 
@@ -84,7 +86,7 @@ class EndpointTarget:
                 "ResponseMetadata", {}
             ).get("HTTPStatusCode", 502)
             message = error.response.get("OriginalMessage") or json.dumps(
-                {"error": {"code": error.response["Error"].get("Code"), "message": str(error)}}
+                error_document(error.response["Error"].get("Code", "Error"), str(error))
             )
             return Answer(int(status), message.encode(), "application/json")
         except botocore.exceptions.BotoCoreError as error:

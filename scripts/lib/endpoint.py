@@ -6,14 +6,13 @@ so teardown finds exactly what was created for an endpoint, and nothing else.
 
 import time
 
-from botocore.exceptions import ClientError
-
 from scripts.lib import roles
-from scripts.lib.aws import is_not_found
+from scripts.lib.aws import get_or_none
 from scripts.lib.errors import CommandError
-from scripts.lib.progress import say, watch
+from scripts.lib.progress import say, wait_until_settled
 
 TAG_KEY = "sm-detect:endpoint"
+DEFAULT_INSTANCE_TYPE = "ml.c5.xlarge"
 VARIANT = "AllTraffic"
 SETTLED = {"InService", "Failed", "OutOfService"}
 # SageMaker lets an asynchronous request be up to 1 GB; the container takes 128 MB. An image the
@@ -30,19 +29,20 @@ def unique_name(base, suffix=""):
     return f"{base[: 63 - len(stamp) - len(suffix) - 1]}{suffix}-{stamp}"
 
 
-def invoke_url(region, endpoint):
-    return f"https://runtime.sagemaker.{region}.amazonaws.com/endpoints/{endpoint}/invocations"
+def runtime_url(region):
+    """SageMaker's runtime (where InvokeEndpoint goes) in ``region``."""
+    return f"https://runtime.sagemaker.{region}.amazonaws.com"
+
+
+def invocations_url(endpoint, region=None, base=None):
+    """InvokeEndpoint's URL, at SageMaker's runtime in ``region`` or at another ``base``."""
+    return f"{(base or runtime_url(region)).rstrip('/')}/endpoints/{endpoint}/invocations"
 
 
 def describe(aws, endpoint):
     """The endpoint's description, or None when there is no such endpoint."""
-    try:
-        described = aws.client("sagemaker").describe_endpoint(EndpointName=endpoint)
-    except ClientError as error:
-        if is_not_found(error):
-            return None
-        raise
-    return described if described.get("EndpointStatus") else None
+    described = get_or_none(aws.client("sagemaker").describe_endpoint, EndpointName=endpoint)
+    return described if described and described.get("EndpointStatus") else None
 
 
 def production_variant(model_name, instance_type, instance_count, serverless):
@@ -102,7 +102,7 @@ def deploy(
     model_data,
     image,
     role=None,
-    instance_type="ml.c5.xlarge",
+    instance_type=DEFAULT_INSTANCE_TYPE,
     instance_count=1,
     serverless=None,
     environment=None,
@@ -162,27 +162,22 @@ def deploy(
         sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=config_name, Tags=tags)
         say(f"creating endpoint {endpoint} with {config_name}")
         wait_in_service(aws, endpoint, poll_seconds)
-    say(f"invoke URL: {invoke_url(aws.region, endpoint)}")
+    say(f"invoke URL: {invocations_url(endpoint, aws.region)}")
     say(f"try it:     sm-detect invoke --endpoint {endpoint} --region {aws.region} IMAGE")
     return model_name, config_name
 
 
 def wait_in_service(aws, endpoint, poll_seconds=30, timeout_seconds=3600):
     """Poll until the endpoint settles; Failed ends in SageMaker's FailureReason."""
-    described = {}
-
-    def read_status():
-        described.clear()
-        described.update(describe(aws, endpoint) or {})
-        return described.get("EndpointStatus", "Missing")
-
-    try:
-        status = watch(endpoint, read_status, SETTLED | {"Missing"}, poll_seconds, timeout_seconds)
-    except TimeoutError as error:
-        raise CommandError(str(error)) from None
-    if status != "InService":
-        reason = described.get("FailureReason", "no reason given")
-        raise CommandError(f"endpoint {endpoint} is {status}: {reason}")
+    wait_until_settled(
+        f"endpoint {endpoint}",
+        lambda: describe(aws, endpoint),
+        "EndpointStatus",
+        "InService",
+        SETTLED | {"Missing"},
+        poll_seconds,
+        timeout_seconds,
+    )
 
 
 def tagged_resources(aws, endpoint):

@@ -21,17 +21,16 @@ from aiohttp import ClientError, web
 
 from container import guard, listening, logs
 from container.upstream import Upstream
+from inference.headers import CUSTOM_ATTRIBUTES, INFERENCE_ID, MAX_CUSTOM_ATTRIBUTES, attributes_fit
 from scripts.lib.async_invocations import AsyncInvocations, Invalid
 from scripts.lib.errors import CommandError
-from scripts.lib.sigv4 import Credentials, SignatureError, authorize, verify
+from scripts.lib.sigv4_verifier import Credentials, SignatureError, authorize, verify
 
 logger = logging.getLogger("sm-detect.gateway")
 
 MAX_BODY_BYTES = 6 * 1024 * 1024
 UPSTREAM_TIMEOUT_SECONDS = 60
-CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
-MAX_CUSTOM_ATTRIBUTES = 1024  # SageMaker's limit: 1024 visible US-ASCII characters
-FORWARDED = ("Content-Type", "Accept", CUSTOM_ATTRIBUTES, "X-Amzn-SageMaker-Inference-Id")
+FORWARDED = ("Content-Type", "Accept", CUSTOM_ATTRIBUTES, INFERENCE_ID)
 # the runtime's error types for what the door refuses before the model sees anything
 AWS_ERROR_TYPES = {
     400: "ValidationError",
@@ -160,7 +159,7 @@ class Gateway:
             self.log(request, 403, "rejected", error.code)
             return aws_error(403, error.code, error.message)
         attributes = request.headers.get(CUSTOM_ATTRIBUTES, "")
-        if len(attributes) > MAX_CUSTOM_ATTRIBUTES or not attributes.isascii():
+        if not attributes_fit(attributes):
             # before the signature: the runtime's rule, and no agreed encoding to sign beyond it
             self.log(request, 400, "rejected", "custom attributes")
             return aws_error(
@@ -253,7 +252,7 @@ def model_error(original_status, original_message):
     )
 
 
-def run(gateway, host, port, cert, key):
+def serve(gateway, host, port, cert, key):
     """Serve ``gateway`` over HTTPS until SIGTERM or SIGINT; port 0 picks a free port."""
     queued = f", async answers to {gateway.asynchronous.output}" if gateway.asynchronous else ""
     serve_https(

@@ -32,7 +32,7 @@ def package(
         with step("exporting the hybridized network"):
             metadata = export.export(net, model_dir, weights)
         if quantization is not None:
-            model_dir, metadata = quantization.run(model_dir, metadata, work_dir)
+            model_dir, metadata = quantization.apply(model_dir, metadata, work_dir)
         with step(f"writing {output}"):
             archive.write_archive(model_dir, output)
     say(
@@ -66,7 +66,7 @@ class Quantization:
 
         self.files = quantize.split(self.calibration, self.count, self.validate)
 
-    def run(self, fp32_dir, metadata, work_dir):
+    def apply(self, fp32_dir, metadata, work_dir):
         """The INT8 model directory beside ``fp32_dir``, and its metadata."""
         from scripts.lib import quantize
 

@@ -10,8 +10,9 @@ import json
 import os
 import uuid
 
+from inference.headers import CUSTOM_ATTRIBUTES
+from scripts.lib.endpoint import runtime_url
 from scripts.lib.progress import say
-from scripts.lib.signing import runtime_url
 
 SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
 # any image file: the server reads the format from the bytes
@@ -30,7 +31,7 @@ def signed_request(name, accept, image_path):
             "header": [
                 ANY_IMAGE,
                 {"key": "Accept", "value": accept},
-                {"key": "X-Amzn-SageMaker-Custom-Attributes", "value": "{{customAttributes}}"},
+                {"key": CUSTOM_ATTRIBUTES, "value": "{{customAttributes}}"},
             ],
             "body": image_body(image_path),
             "url": {

@@ -32,8 +32,9 @@ import zipfile
 
 from botocore.exceptions import ClientError
 
+from inference.headers import CUSTOM_ATTRIBUTES
 from scripts.lib.authorizer import token_authorizer
-from scripts.lib.aws import is_not_found
+from scripts.lib.aws import get_or_none
 from scripts.lib.endpoint import TAG_KEY
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
@@ -341,7 +342,7 @@ class Exposure:
             requestParameters={
                 "integration.request.header.Content-Type": "method.request.header.Content-Type",
                 "integration.request.header.Accept": "method.request.header.Accept",
-                "integration.request.header.X-Amzn-SageMaker-Custom-Attributes": (
+                f"integration.request.header.{CUSTOM_ATTRIBUTES}": (
                     "method.request.querystring.attributes"
                 ),
             },
@@ -639,17 +640,6 @@ def put_role(aws, name, service, policy, tags):
         )
     iam.put_role_policy(RoleName=name, PolicyName="sm-detect", PolicyDocument=json.dumps(policy))
     return arn
-
-
-def get_or_none(read, **arguments):
-    """``read(**arguments)``, or None when AWS says there is no such thing."""
-    try:
-        return read(**arguments)
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        if is_not_found(error) or code == "ParameterNotFound":
-            return None
-        raise
 
 
 def delete_role(aws, name):

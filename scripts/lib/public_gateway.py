@@ -20,21 +20,15 @@ import time
 from aiohttp import ClientError, web
 
 from container import guard
+from container.responses import error_response
 from container.upstream import Upstream
+from inference.headers import CUSTOM_ATTRIBUTES
 from scripts.lib.authorizer import token_authorizer
 
-CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 FORWARDED = ("Content-Type", "Accept")
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's limit, under API Gateway's 10 MB
 UPSTREAM_TIMEOUT_SECONDS = 60
 ALLOWED_HEADERS = "Content-Type,Accept,Authorization,x-api-key"
-
-
-def error_response(status, code, message, headers=None):
-    """The project's error shape, as the deployed API's gateway responses give it."""
-    return web.json_response(
-        {"error": {"code": code, "message": message}}, status=status, headers=headers
-    )
 
 
 class TokenBucket:

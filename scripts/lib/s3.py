@@ -5,10 +5,9 @@ import os
 from urllib.parse import urlparse
 
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import ClientError
 from tqdm import tqdm
 
-from scripts.lib.aws import is_not_found
+from scripts.lib.aws import get_or_none
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 
@@ -44,12 +43,8 @@ def sha256_of(path):
 
 def ensure_bucket(aws, bucket, create):
     s3 = aws.client("s3")
-    try:
-        s3.head_bucket(Bucket=bucket)
+    if get_or_none(s3.head_bucket, Bucket=bucket) is not None:
         return
-    except ClientError as error:
-        if not is_not_found(error):
-            raise
     if not create:
         raise CommandError(f"bucket {bucket} does not exist; pass --create-bucket to create it")
     options = (
@@ -62,13 +57,8 @@ def ensure_bucket(aws, bucket, create):
 
 
 def stored_checksum(aws, bucket, key):
-    try:
-        head = aws.client("s3").head_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if is_not_found(error):
-            return None
-        raise
-    return head.get("Metadata", {}).get(CHECKSUM_KEY)
+    head = get_or_none(aws.client("s3").head_object, Bucket=bucket, Key=key)
+    return head.get("Metadata", {}).get(CHECKSUM_KEY) if head else None
 
 
 def upload(aws, path, destination, create_bucket=False):

@@ -1,8 +1,7 @@
 """Batch transform: a whole S3 prefix of images through the model, billed while the job runs."""
 
-from scripts.lib.endpoint import unique_name
-from scripts.lib.errors import CommandError
-from scripts.lib.progress import say, watch
+from scripts.lib.endpoint import DEFAULT_INSTANCE_TYPE, unique_name
+from scripts.lib.progress import say, wait_until_settled
 
 
 def transform(
@@ -10,7 +9,7 @@ def transform(
     model,
     source,
     destination,
-    instance_type="ml.c5.xlarge",
+    instance_type=DEFAULT_INSTANCE_TYPE,
     instance_count=1,
     content_type="application/x-image",
     poll_seconds=30,
@@ -47,19 +46,12 @@ def transform(
 
 
 def wait_for_job(aws, name, poll_seconds, timeout_seconds):
-    job = {}
-
-    def read_status():
-        job.update(aws.client("sagemaker").describe_transform_job(TransformJobName=name))
-        return job["TransformJobStatus"]
-
-    try:
-        status = watch(
-            name, read_status, {"Completed", "Failed", "Stopped"}, poll_seconds, timeout_seconds
-        )
-    except TimeoutError as error:
-        raise CommandError(str(error)) from None
-    if status != "Completed":
-        raise CommandError(
-            f"transform job {name} {status}: {job.get('FailureReason', 'no reason given')}"
-        )
+    wait_until_settled(
+        f"transform job {name}",
+        lambda: aws.client("sagemaker").describe_transform_job(TransformJobName=name),
+        "TransformJobStatus",
+        "Completed",
+        {"Completed", "Failed", "Stopped"},
+        poll_seconds,
+        timeout_seconds,
+    )

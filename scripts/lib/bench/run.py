@@ -11,9 +11,11 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 
 from inference import model, preprocess
 from inference import settings as serving
+from inference.headers import CUSTOM_ATTRIBUTES
 from scripts.lib import archive
 from scripts.lib.bench import images, load, machine, servers
 from scripts.lib.errors import CommandError
@@ -33,6 +35,43 @@ class Settings:
     per_client: int = 2  # requests per client in each round
     modes: tuple = preprocess.MODES
     stacks: tuple = ("aws", "ours", "ours-throughput", "ours-int8")
+
+    @classmethod
+    def quick(cls, model, photo):
+        """A smoke run: one image size, two requests per figure, three servers."""
+        return cls(
+            model=model,
+            photo=photo,
+            sizes=((640, 480),),
+            repeats=2,
+            concurrency=(1, 2),
+            rounds=1,
+            per_client=1,
+            modes=("aspect", "square320"),
+            stacks=("aws", "ours", "ours-int8"),
+        )
+
+
+def benchmark(model, photo, output, json_path=None, quick=False):
+    """Measure, print the report and write it to ``output`` (and the figures to ``json_path``)."""
+    from scripts.lib.bench.report import Report
+
+    if not os.path.exists(model):
+        raise CommandError(
+            f"{model} does not exist; create it with `sm-detect package --weights random`"
+        )
+    settings = Settings.quick(model, photo) if quick else Settings(model=model, photo=photo)
+    with tempfile.TemporaryDirectory(prefix="sm-detect-bench-") as work_dir:
+        figures = BenchRun(settings, work_dir).measure()
+    command = f"sm-detect bench --model {model}" + (" --quick" if quick else "")
+    text = Report(figures).markdown(command)
+    with open(output, "w", encoding="utf-8") as file:
+        file.write(text)
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as file:
+            json.dump(figures, file, indent=1)
+    print(text)
+    say(f"wrote {output}")
 
 
 def stack_settings(name, cores):
@@ -68,7 +107,7 @@ def stack_settings(name, cores):
 
 
 class BenchRun:
-    """Holds the run's scratch directory, images and figures; ``run()`` fills ``figures``."""
+    """Holds the run's scratch directory, images and figures; ``measure()`` fills ``figures``."""
 
     def __init__(self, settings, work_dir):
         self.settings = settings
@@ -76,7 +115,7 @@ class BenchRun:
         self.cores = os.cpu_count() or 1
         self.figures = {"settings": dataclasses.asdict(settings)}
 
-    def run(self):
+    def measure(self):
         self.figures["machine"] = machine.describe(self.cores)
         self.model_dir = self.unpack_model()
         self.seed_model_dir = self.seed_model()
@@ -220,7 +259,7 @@ class BenchRun:
         label = self.reference_label()
         figures = {}
         for mode in self.settings.modes:
-            headers = {**JPEG, "X-Amzn-SageMaker-Custom-Attributes": f"mode={mode}"}
+            headers = {**JPEG, CUSTOM_ATTRIBUTES: f"mode={mode}"}
             url = f"{server.url}/invocations"
             sequential = load.post_loop(url, self.body(label), headers, 1, self.settings.repeats)
             sequential.check_answered(server.log[-3000:])

@@ -9,16 +9,17 @@ import shlex
 import time
 import uuid
 
-import botocore.exceptions
 import requests
 from tqdm import tqdm
 
-from scripts.lib import aws, s3, signing
+from inference.errors import parse_error
+from inference.headers import CUSTOM_ATTRIBUTES
+from scripts.lib import aws, s3
+from scripts.lib.endpoint import invocations_url
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 
 TIMEOUT_SECONDS = 120
-ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 
 
 def custom_attributes(**values):
@@ -45,7 +46,7 @@ def post_url(url, body, content_type, accept, attributes):
     """POST to a server's /invocations (``sm-detect serve`` or the container)."""
     headers = {"Content-Type": content_type, "Accept": accept}
     if attributes:
-        headers[ATTRIBUTES_HEADER] = attributes
+        headers[CUSTOM_ATTRIBUTES] = attributes
     try:
         response = requests.post(
             url.rstrip("/") + "/invocations", data=body, headers=headers, timeout=TIMEOUT_SECONDS
@@ -140,17 +141,12 @@ class AsyncEndpoint:
         """The object's bytes, or None while it is not there."""
         bucket, key = s3.parse_uri(uri)
         with aws.one_line_errors():
-            try:
-                return self.session.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-            except botocore.exceptions.ClientError as error:
-                if aws.is_not_found(error):
-                    return None
-                raise
+            found = aws.get_or_none(self.session.client("s3").get_object, Bucket=bucket, Key=key)
+            return found["Body"].read() if found else None
 
 
 def curl_command(session, endpoint, image_path, attributes, endpoint_url=None, ca_bundle=None):
     """curl signing with its own SigV4 code; keys come from the environment when it runs."""
-    base = (endpoint_url or signing.runtime_url(session.region)).rstrip("/")
     parts = [
         "curl --fail-with-body -sS",
         f"--aws-sigv4 'aws:amz:{session.region}:sagemaker'",
@@ -162,20 +158,17 @@ def curl_command(session, endpoint, image_path, attributes, endpoint_url=None, c
         parts.append(f"--cacert {shlex.quote(ca_bundle)}")
     parts += [f"-H 'Content-Type: {content_type_of(image_path)}'", "-H 'Accept: application/json'"]
     if attributes:
-        parts.append("-H " + shlex.quote(f"{ATTRIBUTES_HEADER}: {attributes}"))
+        parts.append("-H " + shlex.quote(f"{CUSTOM_ATTRIBUTES}: {attributes}"))
     parts += [
         f"--data-binary @{shlex.quote(image_path)}",
-        shlex.quote(f"{base}/endpoints/{endpoint}/invocations"),
+        shlex.quote(invocations_url(endpoint, session.region, endpoint_url)),
     ]
     return " \\\n  ".join(parts)
 
 
 def describe_error(text):
-    try:
-        error = json.loads(text)["error"]
-        return f"{error['code']}: {error['message']}"
-    except (ValueError, KeyError, TypeError):
-        return text[:500]
+    parsed = parse_error(text)
+    return f"{parsed[0]}: {parsed[1]}" if parsed else text[:500]
 
 
 def report(response, raw=False):

@@ -1,7 +1,7 @@
 """Call a SageMaker endpoint from an app with plain ``requests``, signed by botocore's signer.
 
     import boto3
-    from scripts.lib.signing import invoke_endpoint
+    from scripts.lib.sigv4_signer import invoke_endpoint
 
     with open("dog.jpg", "rb") as image:
         detections = invoke_endpoint("yolo", image.read(), region="us-east-1").json()
@@ -16,11 +16,10 @@ import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
+from inference.headers import CUSTOM_ATTRIBUTES
+from scripts.lib.endpoint import invocations_url
+
 SERVICE = "sagemaker"
-
-
-def runtime_url(region):
-    return f"https://runtime.sagemaker.{region}.amazonaws.com"
 
 
 def signed_request(
@@ -38,10 +37,10 @@ def signed_request(
     credentials = session.get_credentials()
     if credentials is None:
         raise RuntimeError("no AWS credentials found in the standard chain")
-    url = f"{(endpoint_url or runtime_url(region)).rstrip('/')}/endpoints/{endpoint}/invocations"
+    url = invocations_url(endpoint, region, endpoint_url)
     headers = {"Content-Type": content_type, "Accept": accept}
     if custom_attributes:
-        headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
+        headers[CUSTOM_ATTRIBUTES] = custom_attributes
     request = AWSRequest(method="POST", url=url, data=body, headers=headers)
     SigV4Auth(credentials.get_frozen_credentials(), SERVICE, region).add_auth(request)
     return requests.Request("POST", url, data=body, headers=dict(request.headers)).prepare()

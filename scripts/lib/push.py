@@ -11,9 +11,7 @@ import shutil
 import subprocess
 import tempfile
 
-from botocore.exceptions import ClientError
-
-from scripts.lib.aws import is_not_found
+from scripts.lib.aws import get_or_none
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say, step
 
@@ -32,11 +30,7 @@ def ensure_repository(aws, repository):
     if aws.dry_run:
         say(f"[dry run] would create ECR repository {repository} if it does not exist")
         return
-    try:
-        ecr.describe_repositories(repositoryNames=[repository])
-    except ClientError as error:
-        if not is_not_found(error):
-            raise
+    if get_or_none(ecr.describe_repositories, repositoryNames=[repository]) is None:
         ecr.create_repository(
             repositoryName=repository, imageScanningConfiguration={"scanOnPush": True}
         )
@@ -57,7 +51,7 @@ def ecr_login(aws):
     return endpoint.removeprefix("https://"), data[0].get("authorizationToken", "")
 
 
-def run(command, stdin=None):
+def run_tool(command, stdin=None):
     result = subprocess.run(command, input=stdin, capture_output=True, text=True)
     if result.returncode != 0:
         output = (result.stderr or result.stdout).strip().splitlines() or ["no output"]
@@ -81,12 +75,12 @@ def push(aws, image, repository, tag, registry=None):
         if docker_engine():
             if token:
                 user, password = base64.b64decode(token).decode().split(":", 1)
-                run(
+                run_tool(
                     ["docker", "login", "--username", user, "--password-stdin", host],
                     stdin=password,
                 )
-            run(["docker", "tag", image, remote])
-            run(["docker", "push", remote])
+            run_tool(["docker", "tag", image, remote])
+            run_tool(["docker", "push", remote])
         else:
             push_with_buildah(image, remote, host, token, insecure)
     return remote
@@ -99,7 +93,7 @@ def push_with_buildah(image, remote, host, token, insecure):
         authfile = os.path.join(folder, "auth.json")
         with open(os.open(authfile, os.O_WRONLY | os.O_CREAT, 0o600), "w") as file:
             json.dump({"auths": {host: {"auth": token}} if token else {}}, file)
-        run(
+        run_tool(
             [
                 "buildah",
                 "push",
@@ -120,9 +114,5 @@ def delete_repositories(aws, image_uris):
         if ".dkr.ecr." not in host:
             continue
         repository = name.split("@")[0].rsplit(":", 1)[0]
-        try:
-            aws.client("ecr").delete_repository(repositoryName=repository, force=True)
-        except ClientError as error:
-            if not is_not_found(error):
-                raise
-        say(f"deleted ECR repository {repository}")
+        if get_or_none(aws.client("ecr").delete_repository, repositoryName=repository, force=True):
+            say(f"deleted ECR repository {repository}")

@@ -4,7 +4,7 @@ import os
 import shutil
 import subprocess
 
-from scripts.lib import registry, s3
+from scripts.lib import push, s3
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 
@@ -58,6 +58,6 @@ def up(aws, archive, weights, destination, create_bucket, push_options, deploy):
         say(f"[3/5] image: building {image}")
         build_image(image, aws.dry_run)
     say("[4/5] push")
-    image_uri = registry.push(aws, *push_options)
+    image_uri = push.push(aws, *push_options)
     say("[5/5] deploy")
     return deploy(model_data, image_uri)

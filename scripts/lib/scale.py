@@ -7,9 +7,7 @@ so, as AWS documents it, a step policy on the ``HasBacklogWithoutCapacity`` alar
 first instance when requests wait and no instance is there to take them.
 """
 
-from botocore.exceptions import ClientError
-
-from scripts.lib.aws import is_not_found
+from scripts.lib.aws import get_or_none
 from scripts.lib.endpoint import VARIANT
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
@@ -29,13 +27,10 @@ def wake_alarm_name(endpoint):
 def is_async(aws, endpoint):
     """Whether ``endpoint``'s configuration has an AsyncInferenceConfig."""
     sagemaker = aws.client("sagemaker")
-    try:
-        config_name = sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
-    except ClientError as error:
-        if is_not_found(error):
-            raise CommandError(f"there is no endpoint {endpoint} to scale") from None
-        raise
-    config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
+    described = get_or_none(sagemaker.describe_endpoint, EndpointName=endpoint)
+    if described is None:
+        raise CommandError(f"there is no endpoint {endpoint} to scale")
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
     return bool(config.get("AsyncInferenceConfig"))
 
 

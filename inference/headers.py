@@ -1,0 +1,10 @@
+"""The HTTP headers of SageMaker's invocation contract that the server and its clients share."""
+
+CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+MAX_CUSTOM_ATTRIBUTES = 1024  # SageMaker's limit: 1024 visible US-ASCII characters
+INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
+
+
+def attributes_fit(value: str) -> bool:
+    """Whether a Custom-Attributes value is within SageMaker's limit (checked at every door)."""
+    return len(value) <= MAX_CUSTOM_ATTRIBUTES and value.isascii()

@@ -1,0 +1,51 @@
+"""Parsers for option values (argparse ``type=``): a bad value is argparse's usage message and
+exit 2, before a command starts any work."""
+
+import argparse
+import math
+
+
+def key_value(text):
+    key, separator, value = text.partition("=")
+    if not separator or not key:
+        raise argparse.ArgumentTypeError(f"takes KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def serverless_config(text):
+    try:
+        memory, concurrency = (int(part) for part in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes MEMORY_MB:MAX_CONCURRENCY, got {text!r}") from None
+    return memory, concurrency
+
+
+def s3_uri(text):
+    if not text.startswith("s3://") or len(text) <= len("s3://"):
+        raise argparse.ArgumentTypeError(f"takes an s3://BUCKET/PREFIX address, got {text!r}")
+    return text
+
+
+def whole_number(minimum, maximum=None):
+    allowed = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"takes a whole number {allowed}, got {text!r}")
+        return value
+
+    return parse
+
+
+def positive_number(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"takes a number above 0, got {text!r}")
+    return value

@@ -1,0 +1,52 @@
+"""Helpers the tests share: where things are, images made in memory, the command line.
+
+Fixtures live in conftest.py; servers are started by tests/servers.py; answers from different
+processes are compared by tests/agreement.py.
+"""
+
+import io
+import os
+import struct
+import subprocess
+import sys
+import zlib
+
+from PIL import Image
+
+SM_DETECT = os.path.join(os.path.dirname(sys.executable), "sm-detect")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IMAGE = "localhost/sm-detect:test"
+AWS_REGION = "us-east-1"
+# a trust policy SageMaker can assume, for execution roles made in moto
+SAGEMAKER_TRUST = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": '
+    '{"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
+)
+
+
+def encode_image(array, image_format, **options):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=image_format, **options)
+    return buffer.getvalue()
+
+
+def png_declaring(width, height):
+    """A PNG whose header claims width x height pixels, with almost no pixel data."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + header
+    ihdr = struct.pack(">I", len(header)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    data = zlib.compress(b"\0" * 64)
+    idat = (
+        struct.pack(">I", len(data))
+        + b"IDAT"
+        + data
+        + struct.pack(">I", zlib.crc32(b"IDAT" + data))
+    )
+    return b"\x89PNG\r\n\x1a\n" + ihdr + idat
+
+
+def cli(*args, env, timeout=600):
+    """``sm-detect ARGS`` as a user runs it: its exit code, stdout and stderr."""
+    return subprocess.run(
+        [SM_DETECT, *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
