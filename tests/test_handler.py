@@ -74,3 +74,21 @@ def test_an_endpoint_default_above_the_models_cap_fails_the_load(detector):
     beyond = Settings.from_environ({"SM_DETECT_MAX_DETECTIONS": "101"})
     with pytest.raises(ConfigurationError, match="at most 100, the detections this model"):
         handler.check_settings(beyond, detector.metadata)
+
+
+def test_an_int8_model_in_aspect_mode_is_warned_about(detector, caplog):
+    import dataclasses
+
+    from inference.metadata import INT8
+    from inference.settings import Settings
+
+    int8 = dataclasses.replace(detector.metadata, precision=INT8)
+    with caplog.at_level("WARNING", logger="inference.handler"):
+        handler.check_settings(Settings.from_environ({"SM_DETECT_MODE": "square416"}), int8)
+        handler.check_settings(Settings.from_environ({}), detector.metadata)
+        assert not caplog.records
+        handler.check_settings(Settings.from_environ({}), int8)
+    (record,) = caplog.records
+    assert "once per input shape" in record.getMessage() and "SM_DETECT_MODE=square416" in (
+        record.getMessage()
+    )
