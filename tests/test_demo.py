@@ -118,11 +118,14 @@ def test_a_photo_shows_the_servers_detections_drawn_over_it(demo, server, page, 
     photo_only = np.asarray(Image.open(io.BytesIO(figure.screenshot())).convert("RGB"), int)
     changed = np.abs(with_boxes - photo_only).max(axis=2) > 40
     assert changed.mean() > 0.001  # the boxes and labels, drawn over the photo
-    # the box drawn last, on top of any it overlaps, in its class's colour
-    colour = PALETTE[expected[-1]["class_id"] % len(PALETTE)]
+    # the best box is drawn last, on top of any it overlaps, in its class's colour
+    best = expected[0]
+    last_caption = page.locator('[data-testid="boxes"] text').last.text_content()
+    assert last_caption == f"{best['label']} {best['score']:.2f}"
+    colour = PALETTE[best["class_id"] % len(PALETTE)]
     wanted = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)])
     in_colour = np.abs(with_boxes - wanted).max(axis=2) <= 30
-    assert (in_colour & changed).sum() >= 50, expected[-1]["label"]
+    assert (in_colour & changed).sum() >= 50, best["label"]
 
 
 def test_moving_the_threshold_shows_fewer_detections(demo, server, page, photo_file):

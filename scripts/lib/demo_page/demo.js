@@ -115,7 +115,8 @@ function render() {
     caption.setAttribute("x", xmin + 4);
     caption.setAttribute("y", Math.max(14, ymin + 16));
     caption.textContent = `${detection.label} ${detection.score.toFixed(2)}`;
-    boxes.append(rect, caption);
+    // best first in the list, but drawn last, so an overlapped box never hides a better one
+    boxes.prepend(rect, caption);
 
     const item = document.createElement("li");
     item.dataset.testid = "detection";
