@@ -57,8 +57,13 @@ def decode_image(body: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
         ) from None
     except Image.DecompressionBombError as error:
         raise PayloadTooLarge(str(error)) from None
-    except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt files
-        raise InvalidInput(f"the image could not be decoded: {error}") from None
+    except Exception as error:  # noqa: BLE001 - a decoder's failure on these bytes is theirs
+        # truncated or corrupt files raise OSError, SyntaxError or ValueError; crafted ones
+        # reach TypeError or OverflowError deep in Pillow's plugins (a TIFF whose strip offset
+        # is a fraction): whatever the decoder raises, the body is what cannot be read
+        raise InvalidInput(
+            f"the image could not be decoded: {type(error).__name__}: {error}"[:300]
+        ) from None
 
 
 def to_rgb(image: Image.Image) -> np.ndarray:

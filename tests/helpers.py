@@ -50,3 +50,20 @@ def cli(*args, env, timeout=600):
     return subprocess.run(
         [SM_DETECT, *args], capture_output=True, text=True, env=env, timeout=timeout
     )
+
+
+def tiff_with_strip_offsets_of_type(array, field_type):
+    """A TIFF of ``array`` whose StripOffsets entry claims another TIFF field type.
+
+    Type 5 (RATIONAL) makes Pillow read the offset as a fraction and fail with TypeError deep
+    in its loader: the kind of crafted file an attacker sends, 2.4 KB for a 32x24 image.
+    """
+    body = bytearray(encode_image(array, "TIFF"))
+    assert body[:4] == b"II*\0", "Pillow writes little-endian TIFFs"
+    ifd = struct.unpack_from("<I", body, 4)[0]
+    for index in range(struct.unpack_from("<H", body, ifd)[0]):
+        entry = ifd + 2 + 12 * index
+        if struct.unpack_from("<H", body, entry)[0] == 273:  # StripOffsets
+            struct.pack_into("<H", body, entry + 2, field_type)
+            return bytes(body)
+    raise AssertionError("no StripOffsets entry")

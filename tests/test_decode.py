@@ -9,7 +9,7 @@ from PIL import Image
 
 from inference import decode
 from inference.errors import InvalidInput, PayloadTooLarge, UnsupportedContentType
-from tests.helpers import encode_image, png_declaring
+from tests.helpers import encode_image, png_declaring, tiff_with_strip_offsets_of_type
 
 
 def test_png_round_trips_exactly(random_array):
@@ -236,3 +236,13 @@ def test_bad_json_is_refused(body):
 def test_unsupported_content_type(random_array, content_type):
     with pytest.raises(UnsupportedContentType):
         decode.decode(encode_image(random_array, "PNG"), content_type)
+
+
+@pytest.mark.parametrize("field_type", [5, 12])  # RATIONAL, DOUBLE
+def test_a_crafted_tiff_that_breaks_pillows_loader_is_a_400(field_type):
+    array = np.random.default_rng(2).integers(0, 256, size=(24, 32, 3), dtype=np.uint8)
+    body = tiff_with_strip_offsets_of_type(array, field_type)
+    with pytest.raises(TypeError), Image.open(io.BytesIO(body)) as image:
+        image.load()  # what Pillow itself does with it: not one of its documented errors
+    with pytest.raises(InvalidInput, match="TypeError"):
+        decode.decode(body, "image/tiff")

@@ -11,11 +11,12 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.helpers import SM_DETECT, encode_image, png_declaring
+from tests.helpers import SM_DETECT, encode_image, png_declaring, tiff_with_strip_offsets_of_type
 
 pytestmark = pytest.mark.server
 ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 ALL = {ATTRIBUTES: "threshold=0,max_detections=100"}  # the model's NMS keeps 100
+CRAFTED_TIFF = tiff_with_strip_offsets_of_type(np.zeros((24, 32, 3), np.uint8), 5)
 
 
 def invoke(server, body, content_type="image/jpeg", **headers):
@@ -127,6 +128,7 @@ def test_custom_attributes(server, astronaut_jpeg):
         (None, "image/jpeg", {ATTRIBUTES: "classes=unicorn"}, 400, "InvalidParameter"),
         (None, "image/jpeg", {ATTRIBUTES: "max_detections=101"}, 400, "InvalidParameter"),
         (png_declaring(30000, 30000), "image/png", {}, 413, "PayloadTooLarge"),
+        (CRAFTED_TIFF, "image/tiff", {}, 400, "InvalidInput"),
     ],
 )
 def test_client_errors(server, astronaut_jpeg, body, content_type, headers, status, code):
