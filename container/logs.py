@@ -10,6 +10,7 @@ A record's ``fields`` (``logger.info(..., extra={"fields": {...}})``) become JSO
 import datetime
 import json
 import logging
+import re
 import sys
 
 from container import guard
@@ -37,6 +38,16 @@ class JsonLines(logging.Formatter):
         return json.dumps(document, default=str)
 
 
+NEEDS_QUOTES = re.compile(r'[\s="\\]|^$')
+
+
+def text_value(value):
+    """``value`` as one token of a ``key=value`` line: quoted (JSON string syntax) when it holds a
+    space, ``=``, a quote or a backslash, so that a caller's value cannot pose as more pairs."""
+    text = str(value)
+    return json.dumps(text) if NEEDS_QUOTES.search(text) else text
+
+
 class KeyValueText(logging.Formatter):
     """``time logger message key=value ...``."""
 
@@ -45,7 +56,7 @@ class KeyValueText(logging.Formatter):
 
     def format(self, record):
         text = super().format(record)
-        pairs = " ".join(f"{key}={value}" for key, value in fields_of(record).items())
+        pairs = " ".join(f"{key}={text_value(value)}" for key, value in fields_of(record).items())
         return f"{text} {pairs}" if pairs else text
 
 

@@ -3,6 +3,7 @@
 import io
 import json
 import logging
+import shlex
 
 import pytest
 
@@ -82,3 +83,15 @@ def test_json_lines_carry_the_fields_as_members():
 def test_text_lines_carry_the_fields_as_pairs():
     line = formatted(logs.KeyValueText(), inference_id="id-3", status=415)
     assert line.endswith("sm-detect.test-record POST /invocations 200 inference_id=id-3 status=415")
+
+
+@pytest.mark.parametrize(
+    "forged",
+    ["forged status=200 error=None", 'quote" status=200', "back\\ status=200", "a=b"],
+)
+def test_a_callers_value_cannot_pose_as_more_pairs_in_a_text_line(forged):
+    line = formatted(logs.KeyValueText(), inference_id=forged, status=415)
+    pairs = line.split(" POST /invocations 200 ", 1)[1]
+    tokens = shlex.split(pairs)  # how a reader splits the line: quoted values stay one token
+    assert tokens[-1] == "status=415" and len(tokens) == 2
+    assert tokens[0] == f"inference_id={forged}"
