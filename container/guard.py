@@ -122,7 +122,20 @@ def too_large(size, limits):
 class GuardedRequestHandler(RequestHandler):
     """aiohttp's connection handler, answering the parser's errors in the door's shape."""
 
-    __slots__ = ("error_response",)
+    __slots__ = ("error_response", "made", "on_closed")
+
+    def connection_made(self, transport):
+        self.made = True
+        super().connection_made(transport)
+
+    def connection_lost(self, exc):
+        super().connection_lost(exc)
+        self.on_closed()
+
+    def closed_unless_made(self):
+        """Count out a TLS connection whose handshake failed: asyncio never tells the handler."""
+        if not self.made:
+            self.on_closed()
 
     def handle_error(self, request, status=500, exc=None, message=None):
         # one line, no traceback: these are the client's malformed requests
@@ -149,6 +162,7 @@ class GuardedSite(web.BaseSite):
         self._host, self._port = host, port
         self.limits = limits
         self.error_response = error_response
+        self.open_connections = 0
 
     @property
     def name(self):
@@ -156,14 +170,36 @@ class GuardedSite(web.BaseSite):
         return f"{scheme}://{self._host}:{self._port}"
 
     def connection(self):
-        server = self._runner.server
-        if len(server.connections) >= self.limits.max_connections:
+        # counted here, as each connection is accepted: aiohttp's own list grows only when a
+        # connection is set up, after a whole batch of accepted connections has been let in
+        if self.open_connections >= self.limits.max_connections:
             return TurnedAway(self.error_response)
+        self.open_connections += 1
+        server = self._runner.server
         # aiohttp's own handler with its settings (keep-alive, decompression), as web.Server
         # would make it, answering malformed requests in the door's shape
         handler = GuardedRequestHandler(server, loop=asyncio.get_running_loop(), **server._kwargs)
         handler.error_response = self.error_response
+        handler.made = False
+        handler.on_closed = self.counted_out()
+        if self._ssl_context:
+            # by then the handshake has succeeded or been given up (``ssl_handshake_timeout``)
+            asyncio.get_running_loop().call_later(
+                self.limits.idle_seconds + 1, handler.closed_unless_made
+            )
         return handler
+
+    def counted_out(self):
+        """A callable that takes one connection off the count, once however often called."""
+        done = False
+
+        def count_out():
+            nonlocal done
+            if not done:
+                done = True
+                self.open_connections -= 1
+
+        return count_out
 
     async def start(self):
         await super().start()
@@ -174,6 +210,7 @@ class GuardedSite(web.BaseSite):
             ssl=self._ssl_context,
             backlog=self._backlog,
             reuse_address=True,
+            ssl_handshake_timeout=self.limits.idle_seconds if self._ssl_context else None,
         )
 
 
