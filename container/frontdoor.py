@@ -19,7 +19,7 @@ from aiohttp import ClientError, web
 from container import guard, readiness
 from container.metrics import Metrics
 from container.record import SERVER_TIMING, Record, inference_id, server_timing
-from container.responses import error_response
+from container.responses import error_response, json_errors
 from container.upstream import Upstream
 from inference.errors import parse_error
 from inference.headers import (
@@ -244,17 +244,3 @@ def model_server_error(status, payload):
     else:
         code, message = "ModelServerError", text
     return error_response(status, code, message[:1000])
-
-
-@web.middleware
-async def json_errors(request, handler):
-    """Every error the door raises (aiohttp's 404, 405, ... and the guard's) in our shape."""
-    try:
-        return await handler(request)
-    except guard.Refused as refused:
-        return error_response(refused.status, refused.code, refused.message)
-    except web.HTTPException as error:
-        if error.status < 400:
-            raise
-        code = error.reason.replace(" ", "")
-        return error_response(error.status, code, error.text or error.reason)

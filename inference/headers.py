@@ -6,5 +6,6 @@ INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
 
 
 def attributes_fit(value: str) -> bool:
-    """Whether a Custom-Attributes value is within SageMaker's limit (checked at every door)."""
-    return len(value) <= MAX_CUSTOM_ATTRIBUTES and value.isascii()
+    """Whether a Custom-Attributes value is within SageMaker's limit (checked at every door):
+    printable US-ASCII, so that no line break or NUL can reach a header forwarded further."""
+    return len(value) <= MAX_CUSTOM_ATTRIBUTES and value.isascii() and value.isprintable()

@@ -41,6 +41,11 @@ def whole_number(minimum, maximum=None):
     return parse
 
 
+def port_number(text):
+    """A TCP port to listen on; 0 lets the system pick a free one."""
+    return whole_number(0, 65535)(text)
+
+
 def positive_number(text):
     try:
         value = float(text)

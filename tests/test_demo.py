@@ -4,9 +4,13 @@ The page is served by ``sm-detect demo`` in front of the real server; what it sh
 with what the server answers for the same image and settings.
 """
 
+import functools
+import http.server
 import io
 import os
 import shutil
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -21,6 +25,8 @@ pytestmark = pytest.mark.server
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # as the machine's own probe starts it: no sandbox as root, nothing reaching the network
 CHROMIUM_ARGS = [
+    # another website, served on loopback: attacker.example:PORT is 127.0.0.1:PORT
+    "--host-resolver-rules=MAP attacker.example 127.0.0.1",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
@@ -229,3 +235,114 @@ def test_an_endpoint_is_called_signed_by_the_demo_server(server, astronaut_jpeg,
     finally:
         demo.stop()
         twin.stop()
+
+
+def invocations_logged(server):
+    return server.log.count("POST /invocations ")
+
+
+@pytest.fixture
+def attacker_site(tmp_path):
+    """A page on another site (attacker.example, which the browser resolves to 127.0.0.1)."""
+    (tmp_path / "index.html").write_text("<!doctype html><title>any website</title>")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    yield f"http://attacker.example:{site.server_address[1]}"
+    site.shutdown()
+
+
+def test_another_website_cannot_make_the_demo_detect(
+    browser, demo, server, attacker_site, photo_file
+):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(attacker_site + "/")
+    before = invocations_logged(server)
+    # a no-cors POST: the page cannot read the answer, but the request is sent all the same
+    sent = page.evaluate(
+        """async ([url, bytes]) => {
+            const body = new Uint8Array(bytes);
+            for (const type of [undefined, "text/plain", "image/jpeg"]) {
+              const options = {method: "POST", mode: "no-cors", body};
+              if (type) { options.headers = {"Content-Type": type}; }
+              try { await fetch(url, options); } catch (error) { return String(error); }
+            }
+            return "sent";
+        }""",
+        [f"{demo.url}/api/detect?threshold=0", list(photo_file.read_bytes()[:200_000])],
+    )
+    context.close()
+    assert sent == "sent"
+    time.sleep(1)
+    assert invocations_logged(server) == before  # nothing reached the detector
+
+
+@pytest.mark.parametrize("path", ["/", "/api/info"])
+def test_a_rebound_name_gets_nothing(demo, path):
+    port = demo.url.rsplit(":", 1)[1]
+    answer = requests.get(demo.url + path, headers={"Host": f"attacker.example:{port}"}, timeout=10)
+    assert answer.status_code == 403 and answer.json()["error"]["code"] == "ForbiddenHost"
+    assert requests.get(demo.url + path, timeout=10).status_code == 200  # its own address still
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://attacker.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+    ],
+)
+def test_requests_from_other_origins_are_refused_unforwarded(demo, server, astronaut_jpeg, headers):
+    before = invocations_logged(server)
+    answer = requests.post(
+        f"{demo.url}/api/detect",
+        data=astronaut_jpeg,
+        headers={"Content-Type": "image/jpeg", **headers},
+        timeout=60,
+    )
+    assert answer.status_code == 403 and answer.json()["error"]["code"] == "ForbiddenOrigin"
+    assert invocations_logged(server) == before
+
+
+@pytest.mark.parametrize(
+    "query, content_type, status, code",
+    [
+        ("", None, 415, "UnsupportedContentType"),
+        ("", "text/plain", 415, "UnsupportedContentType"),
+        ("", "application/x-www-form-urlencoded", 415, "UnsupportedContentType"),
+        ("?treshold=0", "image/jpeg", 400, "InvalidParameter"),
+        ("?threshold=7", "image/jpeg", 400, "InvalidParameter"),
+        ("?classes=a%0d%0aX-Evil:1", "image/jpeg", 400, "InvalidParameter"),
+        ("?classes=a%00b", "image/jpeg", 400, "InvalidParameter"),
+    ],
+)
+def test_bad_requests_are_refused_before_they_are_forwarded(
+    demo, server, astronaut_jpeg, query, content_type, status, code
+):
+    before = invocations_logged(server)
+    headers = {"Content-Type": content_type} if content_type else {}
+    answer = requests.post(
+        f"{demo.url}/api/detect{query}", data=astronaut_jpeg, headers=headers, timeout=60
+    )
+    assert answer.status_code == status and answer.json()["error"]["code"] == code
+    assert invocations_logged(server) == before
+
+
+def test_a_wrong_method_is_a_json_405(demo):
+    answer = requests.get(f"{demo.url}/api/detect", timeout=10)
+    assert answer.status_code == 405 and answer.json()["error"]["code"] == "MethodNotAllowed"
+
+
+def test_an_error_clears_the_previous_answers_time(demo, page, photo_file, tmp_path):
+    page.goto(demo.url)
+    page.set_input_files('[data-testid="file"]', str(photo_file))
+    wait_for_answer(page)
+    assert "ms" in page.locator('[data-testid="latency"]').text_content()
+    text = tmp_path / "notes.txt"
+    text.write_text("not a photo")
+    page.set_input_files('[data-testid="file"]', str(text))
+    page.locator('[data-testid="error"]').wait_for(state="visible", timeout=60_000)
+    assert page.locator('[data-testid="latency"]').text_content() == ""

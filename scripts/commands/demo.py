@@ -1,6 +1,8 @@
 """sm-detect demo: a page that shows the detector's boxes on your photos, in front of a local
 server (--url) or a deployed endpoint (--endpoint, signed here with your AWS credentials)."""
 
+from scripts.option_types import port_number
+
 SUMMARY = "a web page that draws the detections on your photos"
 
 
@@ -14,8 +16,18 @@ def add_arguments(parser):
     parser.add_argument("--profile", help="AWS profile for the endpoint")
     parser.add_argument("--endpoint-url", help="another runtime address for --endpoint")
     parser.add_argument("--ca-bundle", help="CA certificate to trust for --endpoint-url")
-    parser.add_argument("--port", type=int, default=8090, help="the page's port; 0 picks one")
+    parser.add_argument(
+        "--port", type=port_number, default=8090, help="the page's port; 0 picks one"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another host name the page is opened by (repeatable); requests naming any other "
+        "host are refused, so that no website can reach the demo by rebinding a name",
+    )
 
 
 def run(args):
@@ -32,4 +44,4 @@ def run(args):
             target = demo.EndpointTarget(session, args.endpoint)
     else:
         target = demo.UrlTarget(args.url or "http://127.0.0.1:8080")
-    demo.serve(demo.Demo(target), args.host, args.port)
+    demo.serve(demo.Demo(target, args.host, args.allow_host), args.host, args.port)

@@ -16,6 +16,8 @@ function showError(message) {
   const error = $("error");
   error.textContent = message;
   error.hidden = !message;
+  // an error is the answer now: the previous answer's time no longer describes anything shown
+  if (message) { $("latency").textContent = ""; }
 }
 
 function settingsFromQuery() {
