@@ -1,5 +1,8 @@
 """The Lambda authorizer's own code, in process, with real tokens and its secret in moto's SSM."""
 
+import hashlib
+import hmac
+import json
 import time
 
 import boto3
@@ -8,6 +11,8 @@ import pytest
 
 from scripts.lib.authorizer import token_authorizer
 from tests.helpers import AWS_REGION
+
+pytestmark = pytest.mark.aws
 
 SECRET = "a-secret-of-thirty-two-bytes-xxxx"  # pragma: allowlist secret
 METHOD_ARN = f"arn:aws:execute-api:{AWS_REGION}:123456789012:abc123/prod/POST/detect"
@@ -44,6 +49,31 @@ def test_a_valid_token_is_allowed_with_its_subject(lambda_environment):
     assert answer["context"] == {"subject": "mobile-app"}
 
 
+def test_each_subject_is_counted_under_its_own_usage_key(lambda_environment):
+    keys = {
+        subject: invoke(f"Bearer {token_authorizer.mint(subject, 60, SECRET)}")[
+            "usageIdentifierKey"
+        ]
+        for subject in ("web-app", "phone-app")
+    }
+    assert keys["web-app"] != keys["phone-app"]
+    # the key `sm-detect token` puts in the usage plan: HMAC-SHA256 of the subject, by the secret
+    expected = hmac.new(SECRET.encode(), b"usage-key\0web-app", hashlib.sha256).hexdigest()[:40]
+    assert keys["web-app"] == expected and len(expected) >= 20  # API Gateway's minimum
+
+
+@pytest.mark.parametrize("secret", ["", "abc", "x" * 31])
+def test_short_secrets_sign_nothing(secret):
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        token_authorizer.mint("app", 60, secret)
+
+
+@pytest.mark.parametrize("ttl", [0, -1, token_authorizer.MAX_TTL_SECONDS + 1, 10**20])
+def test_a_token_lives_at_most_a_month(ttl):
+    with pytest.raises(ValueError, match="lives 1 to"):
+        token_authorizer.mint("app", ttl, SECRET)
+
+
 def test_the_secret_is_read_once_per_cold_start(lambda_environment, monkeypatch):
     token = token_authorizer.mint("app", 60, SECRET)
     assert effect(invoke(f"Bearer {token}")) == "Allow"
@@ -55,44 +85,52 @@ def forged(claims, secret=SECRET, algorithm="HS256"):
     return jwt.encode(claims, secret, algorithm=algorithm)
 
 
-NOW = int(time.time())
+def bearer(claims, secret=SECRET, algorithm="HS256"):
+    """``Bearer <JWT>`` with ``exp`` given as seconds from now, as a test builds it."""
+    claims = dict(claims)
+    if "exp" in claims:
+        claims["exp"] += int(time.time())
+    return f"Bearer {forged(claims, secret, algorithm)}"
 
 
-@pytest.mark.parametrize(
-    "authorization",
-    [
-        pytest.param(f"Bearer {forged({'sub': 'app', 'exp': NOW - 10})}", id="expired"),
-        pytest.param(
-            f"Bearer {forged({'sub': 'app', 'exp': NOW + 60}, 'another-secret-of-32-bytes-xxxxx')}",
-            id="wrong secret",
-        ),
-        pytest.param(f"Bearer {forged({'sub': 'app'})}", id="no expiry"),
-        pytest.param(f"Bearer {forged({'exp': NOW + 60})}", id="no subject"),
-        pytest.param(f"Bearer {forged({'sub': '', 'exp': NOW + 60})}", id="empty subject"),
-        pytest.param(
-            f"Bearer {forged({'sub': 'app', 'exp': NOW + 60}, '', 'none')}", id="alg none"
-        ),
-        pytest.param("", id="missing"),
-        pytest.param("Basic dXNlcjpwYXNz", id="not bearer"),
-        pytest.param("Bearer", id="bearer alone"),
-        pytest.param("Bearer not.a.jwt", id="malformed"),
-    ],
-)
-def test_bad_tokens_are_denied(lambda_environment, authorization):
-    answer = invoke(authorization)
+# each way in which a token is refused, and the reason the authorizer logs for it: a denial for
+# another reason (an expiry, say) would not show that this one is checked
+REFUSED = {
+    "expired": (lambda: bearer({"sub": "app", "exp": -10}), "expired"),
+    "wrong secret": (
+        lambda: bearer({"sub": "app", "exp": 60}, "another-secret-of-32-bytes-xxxxx"),
+        "Signature verification failed",
+    ),
+    "no expiry": (lambda: bearer({"sub": "app"}), 'missing the "exp" claim'),
+    "no subject": (lambda: bearer({"exp": 60}), 'missing the "sub" claim'),
+    "empty subject": (lambda: bearer({"sub": "", "exp": 60}), "names no subject"),
+    "alg none": (lambda: bearer({"sub": "app", "exp": 60}, "", "none"), "not allowed"),
+    "missing": (lambda: "", "no token"),
+    "not bearer": (lambda: "Basic dXNlcjpwYXNz", "not a bearer token"),
+    "bearer alone": (lambda: "Bearer", "not a bearer token"),
+    "malformed": (lambda: "Bearer not.a.jwt", "not valid"),
+    "undecodable bytes": (lambda: "Bearer \udcff\udcfe", "not printable ASCII"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_bad_tokens_are_denied_for_their_own_reason(lambda_environment, capsys, case):
+    make, reason = REFUSED[case]
+    answer = invoke(make())
     assert effect(answer) == "Deny"
-    assert "context" not in answer
+    assert "context" not in answer and "usageIdentifierKey" not in answer
+    assert reason in json.loads(capsys.readouterr().out)["denied"]
 
 
 def test_a_tampered_token_is_denied(lambda_environment):
     header, payload, signature = token_authorizer.mint("app", 60, SECRET).split(".")
-    other_payload = forged({"sub": "admin", "exp": NOW + 60}).split(".")[1]
+    other_payload = bearer({"sub": "admin", "exp": 60}).split(".")[1]
     assert effect(invoke(f"Bearer {header}.{other_payload}.{signature}")) == "Deny"
     assert payload != other_payload
 
 
 def test_denials_are_logged_without_the_token(lambda_environment, capsys):
-    token = forged({"sub": "app", "exp": NOW - 10})
+    token = bearer({"sub": "app", "exp": -10}).split()[1]
     invoke(f"Bearer {token}")
     logged = capsys.readouterr().out
     assert "expired" in logged and token not in logged

@@ -4,6 +4,7 @@
 import os
 
 from scripts.commands.expose import add_public_api_options
+from scripts.option_types import port_number
 
 SUMMARY = "a local SageMaker runtime (signed), or the public API (--public), before a server"
 
@@ -14,7 +15,9 @@ def add_arguments(parser):
         default="http://127.0.0.1:8080",
         help="the container or `sm-detect serve`",
     )
-    parser.add_argument("--port", type=int, default=8443, help="HTTPS port; 0 picks a free one")
+    parser.add_argument(
+        "--port", type=port_number, default=8443, help="HTTPS port; 0 picks a free one"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--cert", help="TLS certificate (default: self-signed, made once)")
     parser.add_argument("--key", help="TLS private key for --cert")
@@ -91,16 +94,19 @@ def run_public(args, cert, key):
         secret = os.environ.get(args.token_secret_env)
         if not secret:
             raise CommandError(f"the environment variable {args.token_secret_env} is not set")
-    api = public_gateway.PublicGateway(
-        args.upstream,
-        stage=args.stage,
-        api_keys=args.api_key,
-        token_secret=secret,
-        rate=args.rate,
-        burst=args.burst,
-        quota=args.quota,
-        cors_origins=args.cors_origin,
-    )
+    try:
+        api = public_gateway.PublicGateway(
+            args.upstream,
+            stage=args.stage,
+            api_keys=args.api_key,
+            token_secret=secret,
+            rate=args.rate,
+            burst=args.burst,
+            quota=args.quota,
+            cors_origins=args.cors_origin,
+        )
+    except ValueError as error:
+        raise CommandError(str(error)) from None
     gateway.serve_https(
         api.application(),
         api.limits,

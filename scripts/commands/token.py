@@ -1,15 +1,25 @@
-"""sm-detect token: a bearer token for an app to call a public API made with --auth token."""
+"""sm-detect token: a bearer token for an app to call a public API made with --auth token.
+
+With --endpoint the secret comes from SSM, and the subject's usage key is put in the API's usage
+plan (once), so that API Gateway throttles and counts each subject on its own."""
 
 import os
 
 from scripts.lib import aws
+from scripts.lib.authorizer.token_authorizer import MAX_TTL_SECONDS
+from scripts.option_types import whole_number
 
 SUMMARY = "mint a bearer token for the public API"
 
 
 def add_arguments(parser):
     parser.add_argument("--subject", required=True, help="who the token is for, e.g. an app")
-    parser.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    parser.add_argument(
+        "--ttl",
+        type=whole_number(1, MAX_TTL_SECONDS),
+        default=3600,
+        help="seconds until it expires (at most 30 days)",
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--endpoint", help="the endpoint `expose --auth token` made the API for (secret in SSM)"
@@ -17,7 +27,7 @@ def add_arguments(parser):
     source.add_argument(
         "--secret-env",
         metavar="NAME",
-        help="environment variable holding the secret (the local twin's)",
+        help="environment variable holding the secret, 32 bytes or more (the local twin's)",
     )
     parser.add_argument("--region", help="AWS region (default: from the AWS configuration)")
     parser.add_argument("--profile", help="AWS profile (default: from the AWS configuration)")
@@ -26,10 +36,10 @@ def add_arguments(parser):
 def run(args):
     from scripts.lib.authorizer import token_authorizer
     from scripts.lib.errors import CommandError
-    from scripts.lib.public_api import secret_parameter
+    from scripts.lib.public_api import TOKEN, Exposure, secret_parameter
 
-    if args.ttl < 1:
-        raise CommandError("--ttl must be at least 1 second")
+    if not args.subject.strip() or not args.subject.isprintable():
+        raise CommandError("--subject must name someone in printable characters")
     if args.secret_env:
         secret = os.environ.get(args.secret_env)
         if not secret:
@@ -40,4 +50,8 @@ def run(args):
             secret = session.client("ssm").get_parameter(
                 Name=secret_parameter(args.endpoint), WithDecryption=True
             )["Parameter"]["Value"]
-    print(token_authorizer.mint(args.subject, args.ttl, secret))
+            Exposure(session, args.endpoint, auth=TOKEN).register_caller(args.subject, secret)
+    try:
+        print(token_authorizer.mint(args.subject, args.ttl, secret))
+    except ValueError as error:
+        raise CommandError(str(error)) from None

@@ -2,12 +2,21 @@
 JWT signed with the API's secret (HS256, checked by PyJWT), naming a subject and not expired.
 
 The secret is a SecureString in SSM Parameter Store, named by the function's SECRET_PARAMETER
-variable, read once per cold start. API Gateway caches each token's answer for the authorizer's
-TTL, so the policy allows the whole stage, not only the method first called. This module is
-self-contained (the Lambda zip holds it and PyJWT only); ``sm-detect gateway --public`` calls
-``subject_of`` in process, and ``sm-detect token`` calls ``mint``.
+variable, read once per cold start, and at least 32 bytes (HS256's key should be as long as its
+hash; PyJWT warns below that). API Gateway caches each token's answer for the authorizer's
+TTL, so the policy allows the whole stage, not only the method first called.
+
+Each subject is throttled on its own: the answer names a usage identifier key, an API key value
+derived from the secret and the subject (``usage_key``), which API Gateway (``apiKeySource``
+AUTHORIZER) looks up in the API's usage plan; ``sm-detect token`` puts that key in the plan when
+it mints the subject's first token. A subject without one is refused by API Gateway, not here.
+
+This module is self-contained (the Lambda zip holds it and PyJWT only); ``sm-detect gateway
+--public`` calls ``subject_of`` in process, and ``sm-detect token`` calls ``mint``.
 """
 
+import hashlib
+import hmac
 import json
 import os
 import time
@@ -16,6 +25,8 @@ import jwt
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("exp", "sub")
+MIN_SECRET_BYTES = 32
+MAX_TTL_SECONDS = 30 * 24 * 3600  # a token that outlives a month is a password: rotate
 _secret = None
 
 
@@ -36,9 +47,30 @@ def secret():
     return _secret
 
 
+def check_secret(signing_secret):
+    """``ValueError`` for a secret too short to sign tokens with."""
+    if len(signing_secret.encode("utf-8")) < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"a token secret has at least {MIN_SECRET_BYTES} bytes (got "
+            f"{len(signing_secret.encode('utf-8'))}); make one with e.g. "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+
+
+def usage_key(subject, signing_secret):
+    """The API key value that counts ``subject``'s requests in the API's usage plan."""
+    digest = hmac.new(
+        signing_secret.encode("utf-8"), b"usage-key\0" + subject.encode("utf-8"), hashlib.sha256
+    )
+    return digest.hexdigest()[:40]
+
+
 def subject_of(authorization, signing_secret):
     """The subject of ``Authorization: Bearer <JWT>``; ``Denied`` says why not."""
-    scheme, _, token = (authorization or "").strip().partition(" ")
+    authorization = authorization or ""
+    if not (authorization.isascii() and authorization.isprintable()):
+        raise Denied("the header is not printable ASCII")
+    scheme, _, token = authorization.strip().partition(" ")
     if not scheme:
         raise Denied("no token")
     if scheme.lower() != "bearer" or not token.strip():
@@ -62,12 +94,15 @@ def subject_of(authorization, signing_secret):
 
 def mint(subject, ttl_seconds, signing_secret, now=None):
     """A token for ``subject`` that expires ``ttl_seconds`` from ``now``."""
+    check_secret(signing_secret)
+    if not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
+        raise ValueError(f"a token lives 1 to {MAX_TTL_SECONDS} seconds, not {ttl_seconds}")
     issued = int(now if now is not None else time.time())
     claims = {"sub": subject, "iat": issued, "exp": issued + int(ttl_seconds)}
     return jwt.encode(claims, signing_secret, algorithm=ALGORITHM)
 
 
-def policy(principal, effect, method_arn):
+def policy(principal, effect, method_arn, usage_identifier_key=None):
     """The IAM policy API Gateway enforces: every method of the caller's API stage."""
     # arn:aws:execute-api:REGION:ACCOUNT:API_ID/STAGE/METHOD/RESOURCE -> .../API_ID/STAGE/*
     stage = "/".join(method_arn.split("/")[:2])
@@ -82,6 +117,8 @@ def policy(principal, effect, method_arn):
     }
     if effect == "Allow":
         document["context"] = {"subject": principal}
+    if usage_identifier_key:
+        document["usageIdentifierKey"] = usage_identifier_key
     return document
 
 
@@ -92,4 +129,4 @@ def handler(event, _context):
     except Denied as denied:
         print(json.dumps({"denied": str(denied)}))  # to CloudWatch Logs; the token is not logged
         return policy("anonymous", "Deny", event["methodArn"])
-    return policy(subject, "Allow", event["methodArn"])
+    return policy(subject, "Allow", event["methodArn"], usage_key(subject, secret()))
