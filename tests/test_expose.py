@@ -6,8 +6,10 @@ authorizer function): the requests' contract is tested against the local twin in
 moto also loses a REST API's binary media types: that call is checked with botocore's Stubber.
 """
 
+import hashlib
 import io
 import json
+import os
 import subprocess
 import zipfile
 
@@ -137,24 +139,43 @@ def test_api_key_mode(aws_env):
 
 
 def test_a_second_run_updates_and_shows_the_key_when_asked(aws_env):
-    first = the_api("yolo")
+    first = cli("expose", "--endpoint", "again", "--rate", "5", env=aws_env)
+    assert first.returncode == 0, first.stderr
+    made = the_api("again")
     result = cli(
-        "expose", "--endpoint", "yolo", "--rate", "7", "--quota", "2000", "--show-key", env=aws_env
+        "expose", "--endpoint", "again", "--rate", "7", "--quota", "2000", "--show-key", env=aws_env
     )
     assert result.returncode == 0, result.stderr
     assert "updating REST API" in result.stderr
     apigateway = client("apigateway")
-    assert the_api("yolo")["id"] == first["id"]
-    (plan,) = apigateway.get_usage_plans()["items"]
+    assert the_api("again")["id"] == made["id"]
+    plan = named(apigateway.get_usage_plans()["items"], "sm-detect-again")
     assert plan["throttle"]["rateLimit"] == 7.0 and plan["quota"]["limit"] == 2000
-    (key,) = apigateway.get_api_keys(includeValues=True)["items"]
+    key = named(apigateway.get_api_keys(includeValues=True)["items"], "sm-detect-again")
     assert result.stdout.splitlines()[-1] == key["value"]
 
 
+def named(items, name):
+    (item,) = [item for item in items if item["name"] == name]
+    return item
+
+
 def test_token_mode(aws_env):
-    result = cli("expose", "--endpoint", "tok", "--auth", "token", "--rate", "3", env=aws_env)
+    result = cli(
+        "expose",
+        "--endpoint",
+        "tok",
+        "--auth",
+        "token",
+        "--rate",
+        "3",
+        "--quota",
+        "500",
+        env=aws_env,
+    )
     assert result.returncode == 0, result.stderr
     api = the_api("tok")
+    assert api["apiKeySource"] == "AUTHORIZER"  # the authorizer names each caller's key
     apigateway, lambda_ = client("apigateway"), client("lambda")
     function = lambda_.get_function(FunctionName="sm-detect-tok-authorizer")["Configuration"]
     assert function["Handler"] == "token_authorizer.handler"
@@ -170,59 +191,106 @@ def test_token_mode(aws_env):
         restApiId=api["id"], resourceId=detect_resource(api["id"])["id"], httpMethod="POST"
     )
     assert method["authorizationType"] == "CUSTOM" and method["authorizerId"] == authorizer["id"]
-    assert not method.get("apiKeyRequired")
+    assert method["apiKeyRequired"] is True
     parameter = client("ssm").get_parameter(Name="/sm-detect/tok/token-secret", WithDecryption=True)
     assert parameter["Parameter"]["Type"] == "SecureString"
     assert len(parameter["Parameter"]["Value"]) >= 40
     trust, policy = role_policy("sm-detect-tok-authorizer")
     assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
-    assert policy["Statement"][0] == {
+    secret_read, logs = policy["Statement"]
+    assert secret_read == {
         "Effect": "Allow",
         "Action": "ssm:GetParameter",
         "Resource": f"arn:aws:ssm:{AWS_REGION}:{ACCOUNT}:parameter/sm-detect/tok/token-secret",
     }
-    assert not [p for p in apigateway.get_usage_plans()["items"] if p["name"] == "sm-detect-tok"]
+    group = f"arn:aws:logs:{AWS_REGION}:{ACCOUNT}:log-group:/aws/lambda/sm-detect-tok-authorizer"
+    assert logs["Resource"] == [group, f"{group}:*"]  # its own log group only
+    # one usage plan counts every subject on its own: no key yet, nothing counted together
+    plan = named(apigateway.get_usage_plans()["items"], "sm-detect-tok")
+    assert plan["throttle"] == {"rateLimit": 3.0, "burstLimit": 20}
+    assert plan["quota"]["limit"] == 500
+    assert apigateway.get_usage_plan_keys(usagePlanId=plan["id"])["items"] == []
 
     # a second run keeps the secret (tokens already given out stay valid)
     again = cli("expose", "--endpoint", "tok", "--auth", "token", env=aws_env)
     assert again.returncode == 0, again.stderr
     kept = client("ssm").get_parameter(Name="/sm-detect/tok/token-secret", WithDecryption=True)
-    assert kept["Parameter"]["Value"] == parameter["Parameter"]["Value"]
+    secret = kept["Parameter"]["Value"]
+    assert secret == parameter["Parameter"]["Value"]
     assert len(apigateway.get_authorizers(restApiId=api["id"])["items"]) == 1
 
-    token = cli("token", "--subject", "mobile-app", "--endpoint", "tok", env=aws_env)
-    assert token.returncode == 0, token.stderr
+    # each subject's first token puts its usage key in the plan, once
     from scripts.lib.authorizer import token_authorizer
 
-    minted = token.stdout.splitlines()[-1]
-    assert token_authorizer.subject_of(f"Bearer {minted}", kept["Parameter"]["Value"]) == (
-        "mobile-app"
-    )
+    for subject in ("mobile-app", "web-app", "mobile-app"):
+        token = cli("token", "--subject", subject, "--endpoint", "tok", env=aws_env)
+        assert token.returncode == 0, token.stderr
+        minted = token.stdout.splitlines()[-1]
+        assert token_authorizer.subject_of(f"Bearer {minted}", secret) == subject
+    attached = apigateway.get_usage_plan_keys(usagePlanId=plan["id"])["items"]
+    values = {
+        apigateway.get_api_key(apiKey=item["id"], includeValue=True)["value"] for item in attached
+    }
+    assert values == {
+        token_authorizer.usage_key("mobile-app", secret),
+        token_authorizer.usage_key("web-app", secret),
+    }
 
 
 def test_teardown_leaves_nothing(aws_env):
-    for endpoint in ("yolo", "tok"):
+    for endpoint, auth in (("gone", "api-key"), ("gone-tok", "token")):
+        made = cli("expose", "--endpoint", endpoint, "--auth", auth, env=aws_env)
+        assert made.returncode == 0, made.stderr
+    token = cli("token", "--subject", "app", "--endpoint", "gone-tok", env=aws_env)
+    assert token.returncode == 0, token.stderr
+    for endpoint in ("gone", "gone-tok"):
         result = cli("teardown", "--endpoint", endpoint, env=aws_env)
         assert result.returncode == 0, result.stderr
         assert f"deleted REST API sm-detect-{endpoint}" in result.stderr
     apigateway = client("apigateway")
-    assert apigateway.get_rest_apis()["items"] == []
-    assert apigateway.get_usage_plans()["items"] == []
-    assert apigateway.get_api_keys()["items"] == []
-    assert client("lambda").list_functions()["Functions"] == []
-    assert client("ssm").describe_parameters()["Parameters"] == []
-    assert not [
-        r for r in client("iam").list_roles()["Roles"] if r["RoleName"].startswith("sm-detect-")
-    ]
+    ours = ("sm-detect-gone", "sm-detect-gone-tok")
+
+    def left(items, key="name"):
+        return [item for item in items if item[key].startswith(ours)]
+
+    assert left(apigateway.get_rest_apis()["items"]) == []
+    assert left(apigateway.get_usage_plans()["items"]) == []
+    assert left(apigateway.get_api_keys()["items"]) == []
+    assert left(client("lambda").list_functions()["Functions"], "FunctionName") == []
+    assert left(client("ssm").describe_parameters()["Parameters"], "Name") == []
+    assert not [r for r in client("iam").list_roles()["Roles"] if r["RoleName"].startswith(ours)]
+    assert [
+        p["Name"] for p in client("ssm").describe_parameters()["Parameters"] if "/gone" in p["Name"]
+    ] == []
 
 
-def test_dry_run_makes_no_call(aws_env):
-    result = cli("expose", "--endpoint", "dry", "--auth", "token", "--dry-run", env=aws_env)
+def test_dry_run_makes_no_call_and_says_what_it_would_make(aws_env):
+    result = cli(
+        "expose",
+        "--endpoint",
+        "dry",
+        "--auth",
+        "token",
+        "--dry-run",
+        "--region",
+        "eu-west-1",
+        env=aws_env,
+    )
     assert result.returncode == 0, result.stderr
     assert "[dry run] apigateway.create_rest_api(" in result.stderr
     assert "[dry run] lambda.create_function(" in result.stderr
-    assert client("apigateway").get_rest_apis()["items"] == []
-    assert client("lambda").list_functions()["Functions"] == []
+    assert "\\x" not in result.stderr and len(result.stderr) < 20_000  # not the zip's bytes
+    assert '"ZipFile": "<' in result.stderr and ' bytes>"' in result.stderr
+    assert "would create REST API" in result.stderr and "\ncreated " not in result.stderr
+    (uri,) = [line for line in result.stderr.splitlines() if "create_authorizer(" in line]
+    assert "arn:aws:lambda:eu-west-1:ACCOUNT:function:sm-detect-dry-authorizer" in uri
+    assert "REGION" not in uri
+    assert [
+        a for a in client("apigateway").get_rest_apis()["items"] if a["name"].endswith("dry")
+    ] == []
+    assert "sm-detect-dry-authorizer" not in [
+        f["FunctionName"] for f in client("lambda").list_functions()["Functions"]
+    ]
 
 
 def test_the_api_is_created_with_its_binary_media_types():
@@ -238,6 +306,7 @@ def test_the_api_is_created_with_its_binary_media_types():
             "name": "sm-detect-yolo",
             "description": ANY,
             "binaryMediaTypes": list(public_api.BINARY_MEDIA_TYPES),
+            "apiKeySource": "HEADER",
             "endpointConfiguration": {"types": ["REGIONAL"]},
             "tags": {"sm-detect:endpoint": "yolo"},
         },
@@ -254,20 +323,28 @@ def test_the_api_is_created_with_its_binary_media_types():
 
 
 def test_the_authorizer_is_zipped_reproducibly():
-    first, second = public_api.authorizer_zip(), public_api.authorizer_zip()
+    from scripts.lib.authorizer import token_authorizer
+
+    first = public_api.authorizer_zip()
+    source = token_authorizer.__file__
+    times = os.stat(source)
+    os.utime(source, (1, 1))  # a file's time must not change the bytes
+    try:
+        second = public_api.authorizer_zip()
+    finally:
+        os.utime(source, ns=(times.st_atime_ns, times.st_mtime_ns))
     assert first == second
     names = zipfile.ZipFile(io.BytesIO(first)).namelist()
     assert "token_authorizer.py" in names and "jwt/__init__.py" in names
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
 
 
-@pytest.mark.parametrize(
-    "endpoint, suffix, expected",
-    [("yolo", "api", "sm-detect-yolo-api"), ("y" * 63, "authorizer", None)],
-)
-def test_names_fit_aws_limits(endpoint, suffix, expected):
-    name = public_api.resource_name(endpoint, suffix)
-    assert len(name) <= 64 and name.endswith(suffix)
-    if expected:
-        assert name == expected
-    assert public_api.resource_name(endpoint, suffix) == name
+def test_names_fit_aws_limits():
+    assert public_api.resource_name("yolo", "api") == "sm-detect-yolo-api"
+    long_name = public_api.resource_name("y" * 63, "authorizer")
+    digest = hashlib.sha256(b"y" * 63).hexdigest()[:8]
+    # shortened, told apart from other long names by the endpoint's digest, still readable
+    assert len(long_name) == 64 and long_name.endswith(f"-{digest}-authorizer")
+    assert long_name.startswith("sm-detect-yyyy")
+    other = public_api.resource_name("y" * 62 + "z", "authorizer")
+    assert len(other) == 64 and other != long_name

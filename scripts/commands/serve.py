@@ -1,5 +1,7 @@
 """sm-detect serve: run the model server on this machine as the container would."""
 
+from scripts.option_types import port_number
+
 SUMMARY = "serve a packaged model over HTTP"
 
 
@@ -12,7 +14,7 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--port",
-        type=int,
+        type=port_number,
         default=None,
         help="port for /ping and /invocations; 0 picks a free one and prints it "
         "(default: $SAGEMAKER_BIND_TO_PORT or 8080)",

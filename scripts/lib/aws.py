@@ -120,13 +120,20 @@ class DryRunClient:
             shown = ", ".join(
                 [
                     *map(repr, args),
-                    *(f"{k}={json.dumps(v, default=str)}" for k, v in kwargs.items()),
+                    *(f"{k}={json.dumps(v, default=shown_value)}" for k, v in kwargs.items()),
                 ]
             )
             say(f"[dry run] {self.service}.{operation}({shown})")
             return {}
 
         return record
+
+
+def shown_value(value):
+    """How a dry run prints an argument JSON cannot show: bytes by their size, not their text."""
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes>"
+    return str(value)
 
 
 def is_not_found(error):

@@ -264,7 +264,7 @@ def serve(gateway, host, port, cert, key):
         cert,
         key,
         lambda url: (
-            f"{url}/endpoints/{gateway.endpoint}/invocations -> {gateway.upstream} "
+            f"{url}/endpoints/{gateway.endpoint}/invocations -> {gateway.upstream.base_url} "
             f"(region {gateway.region}, certificate {cert}{queued})"
         ),
     )
@@ -273,7 +273,13 @@ def serve(gateway, host, port, cert, key):
 def serve_https(application, limits, error_response, host, port, cert, key, describe):
     """Serve ``application`` behind the guard over TLS; ``describe(url)`` for the log."""
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(cert, key)
+    try:
+        tls.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as error:
+        raise CommandError(
+            f"cannot use the TLS certificate {cert} with key {key}: "
+            f"{getattr(error, 'strerror', None) or error}"
+        ) from None
     logs.configure()
 
     def announce(url):

@@ -9,12 +9,14 @@ run updates rather than duplicates and ``teardown`` finds it:
   through, and the ``attributes`` query parameter passed as ``X-Amzn-SageMaker-Custom-Attributes``;
 - the container's errors (SageMaker's ModelError) given back with their own status and body, and
   API Gateway's own errors (403, 429, ...) in the project's JSON shape;
-- ``api-key`` auth: the method requires a key; a usage plan with the rate, burst and daily quota,
-  and the key attached to it;
+- a usage plan with the rate, burst and daily quota, which API Gateway counts per API key: each
+  caller is throttled on its own, and one caller's burst leaves the others their share;
+- ``api-key`` auth: the method requires a key (``x-api-key``), attached to the usage plan;
 - ``token`` auth: a Lambda TOKEN authorizer (``scripts/lib/authorizer``, zipped reproducibly with
   PyJWT) whose secret is a SecureString in SSM Parameter Store, its own role allowed to read that
-  parameter and write its logs, its answers cached for ``AUTHORIZER_TTL_SECONDS``; the stage
-  throttled to the rate and burst;
+  parameter and write its own log group, its answers cached for ``AUTHORIZER_TTL_SECONDS``. The
+  API takes its keys from the authorizer (``apiKeySource`` AUTHORIZER): the authorizer names each
+  subject's usage key, which ``sm-detect token`` attaches to the usage plan (``register_caller``);
 - with CORS origins: an OPTIONS method (mock integration) and the headers on the answers.
 
 Why ``attributes`` and not one query parameter per setting: API Gateway maps a header from one
@@ -136,8 +138,6 @@ class Exposure:
     ):
         if auth not in AUTH_MODES:
             raise CommandError(f"--auth must be one of {', '.join(AUTH_MODES)}")
-        if quota is not None and auth != API_KEY:
-            raise CommandError("--quota goes with --auth api-key (usage plans count keys)")
         if rate <= 0 or burst < 1:
             raise CommandError("--rate must be above 0 and --burst at least 1")
         self.aws, self.endpoint, self.auth = aws, endpoint, auth
@@ -149,6 +149,14 @@ class Exposure:
     @property
     def api_name(self):
         return resource_name(self.endpoint, "")
+
+    @property
+    def api_key_source(self):
+        """Where API Gateway finds the key it counts a request against."""
+        return "HEADER" if self.auth == API_KEY else "AUTHORIZER"
+
+    def made(self, what):
+        said_made(self.aws, what)
 
     def endpoint_arn(self, account):
         return f"arn:aws:sagemaker:{self.aws.region}:{account}:endpoint/{self.endpoint.lower()}"
@@ -166,9 +174,10 @@ class Exposure:
             self.options_method(api_id, resource_id)
         self.gateway_responses(api_id)
         self.deploy(api_id)
+        plan_id = self.usage_plan(api_id)
         key_id = key_value = None
         if self.auth == API_KEY:
-            key_id, key_value = self.usage_plan_and_key(api_id)
+            key_id, key_value = self.api_key(plan_id)
         url = invoke_url(api_id, self.aws.region, self.stage)
         say(f"invoke URL: {url}")
         if key_id:
@@ -204,6 +213,10 @@ class Exposure:
                 for media_type in BINARY_MEDIA_TYPES
                 if media_type not in present
             ]
+            if found.get("apiKeySource", "HEADER") != self.api_key_source:
+                operations.append(
+                    {"op": "replace", "path": "/apiKeySource", "value": self.api_key_source}
+                )
             if operations:
                 apigateway.update_rest_api(restApiId=found["id"], patchOperations=operations)
             say(f"updating REST API {self.api_name} ({found['id']})")
@@ -212,10 +225,11 @@ class Exposure:
             name=self.api_name,
             description=f"sm-detect: the public API of SageMaker endpoint {self.endpoint}",
             binaryMediaTypes=list(BINARY_MEDIA_TYPES),
+            apiKeySource=self.api_key_source,
             endpointConfiguration={"types": ["REGIONAL"]},
             tags=self.tags,
         )
-        say(f"created REST API {self.api_name} ({created.get('id', 'API_ID')})")
+        self.made(f"REST API {self.api_name} ({created.get('id', 'API_ID')})")
         return created.get("id", "API_ID")
 
     def detect_resource(self, api_id):
@@ -250,14 +264,20 @@ class Exposure:
                             "logs:CreateLogStream",
                             "logs:PutLogEvents",
                         ],
-                        "Resource": f"arn:aws:logs:{self.aws.region}:{account}:*",
+                        # its own log group, nothing else
+                        "Resource": [
+                            f"arn:aws:logs:{self.aws.region}:{account}:log-group:"
+                            f"/aws/lambda/{function_name}",
+                            f"arn:aws:logs:{self.aws.region}:{account}:log-group:"
+                            f"/aws/lambda/{function_name}:*",
+                        ],
                     },
                 ],
             },
             self.tags,
         )
         function_arn = put_function(
-            self.aws, function_name, role_arn, {"SECRET_PARAMETER": parameter}, self.tags
+            self.aws, function_name, role_arn, {"SECRET_PARAMETER": parameter}, self.tags, account
         )
         apigateway = self.aws.client("apigateway")
         uri = (
@@ -308,7 +328,7 @@ class Exposure:
             Description=f"sm-detect: the secret of {self.endpoint}'s API tokens",
             Tags=[{"Key": key, "Value": value} for key, value in self.tags.items()],
         )
-        say(f"created SecureString {name}")
+        self.made(f"SecureString {name}")
         return name
 
     def post_method(self, api_id, resource_id, role_arn, authorizer_id):
@@ -320,7 +340,8 @@ class Exposure:
             httpMethod="POST",
             authorizationType="CUSTOM" if authorizer_id else "NONE",
             **({"authorizerId": authorizer_id} if authorizer_id else {}),
-            apiKeyRequired=self.auth == API_KEY,
+            # with tokens the key is the one the authorizer names for the subject
+            apiKeyRequired=True,
             requestParameters={
                 "method.request.header.Content-Type": False,
                 "method.request.header.Accept": False,
@@ -460,65 +481,76 @@ class Exposure:
             )
 
     def deploy(self, api_id):
-        apigateway = self.aws.client("apigateway")
-        apigateway.create_deployment(
+        self.aws.client("apigateway").create_deployment(
             restApiId=api_id, stageName=self.stage, description="sm-detect expose"
         )
-        if self.auth == TOKEN:
-            # no usage plan counts tokens: the stage itself is throttled
-            apigateway.update_stage(
-                restApiId=api_id,
-                stageName=self.stage,
-                patchOperations=[
-                    {
-                        "op": "replace",
-                        "path": "/*/*/throttling/rateLimit",
-                        "value": f"{self.rate:g}",
-                    },
-                    {
-                        "op": "replace",
-                        "path": "/*/*/throttling/burstLimit",
-                        "value": str(self.burst),
-                    },
-                ],
-            )
 
-    def usage_plan_and_key(self, api_id):
-        """The usage plan (rate, burst, daily quota) and its API key; (key id, key value)."""
+    def usage_plan(self, api_id):
+        """The usage plan: rate, burst and daily quota for each key; returns its id."""
         apigateway = self.aws.client("apigateway")
-        name = resource_name(self.endpoint, "")
         throttle = {"rateLimit": float(self.rate), "burstLimit": int(self.burst)}
         quota = {"limit": int(self.quota), "period": "DAY"} if self.quota else None
-        plan = None if self.aws.dry_run else find_named(apigateway.get_usage_plans(limit=500), name)
-        if plan:
-            operations = [
-                {"op": "replace", "path": "/throttle/rateLimit", "value": f"{self.rate:g}"},
-                {"op": "replace", "path": "/throttle/burstLimit", "value": str(self.burst)},
-            ]
-            if quota:
-                operations += [
-                    {"op": "replace", "path": "/quota/limit", "value": str(self.quota)},
-                    {"op": "replace", "path": "/quota/period", "value": "DAY"},
-                ]
-            apigateway.update_usage_plan(usagePlanId=plan["id"], patchOperations=operations)
-            stages = {(s["apiId"], s["stage"]) for s in plan.get("apiStages", [])}
-            if (api_id, self.stage) not in stages:
-                apigateway.update_usage_plan(
-                    usagePlanId=plan["id"],
-                    patchOperations=[
-                        {"op": "add", "path": "/apiStages", "value": f"{api_id}:{self.stage}"}
-                    ],
-                )
-            plan_id = plan["id"]
-        else:
-            plan_id = apigateway.create_usage_plan(
-                name=name,
+        plan = self.find_plan()
+        if plan is None:
+            created = apigateway.create_usage_plan(
+                name=self.api_name,
                 description=f"sm-detect: callers of {self.endpoint}",
                 apiStages=[{"apiId": api_id, "stage": self.stage}],
                 throttle=throttle,
                 **({"quota": quota} if quota else {}),
                 tags=self.tags,
-            ).get("id", "USAGE_PLAN_ID")
+            )
+            self.made(f"usage plan {self.api_name}")
+            return created.get("id", "USAGE_PLAN_ID")
+        operations = [
+            {"op": "replace", "path": "/throttle/rateLimit", "value": f"{self.rate:g}"},
+            {"op": "replace", "path": "/throttle/burstLimit", "value": str(self.burst)},
+        ]
+        if quota:
+            operations += [
+                {"op": "replace", "path": "/quota/limit", "value": str(self.quota)},
+                {"op": "replace", "path": "/quota/period", "value": "DAY"},
+            ]
+        apigateway.update_usage_plan(usagePlanId=plan["id"], patchOperations=operations)
+        stages = {(s["apiId"], s["stage"]) for s in plan.get("apiStages", [])}
+        if (api_id, self.stage) not in stages:
+            apigateway.update_usage_plan(
+                usagePlanId=plan["id"],
+                patchOperations=[
+                    {"op": "add", "path": "/apiStages", "value": f"{api_id}:{self.stage}"}
+                ],
+            )
+        return plan["id"]
+
+    def find_plan(self):
+        if self.aws.dry_run:
+            return None
+        apigateway = self.aws.client("apigateway")
+        return find_named(apigateway.get_usage_plans(limit=500), self.api_name)
+
+    def api_key(self, plan_id):
+        """The API's key (api-key auth), in the usage plan; (key id, key value)."""
+        return self.plan_key(plan_id, self.api_name)
+
+    def register_caller(self, subject, signing_secret):
+        """The usage key the authorizer names for ``subject`` (token auth), in the usage plan."""
+        plan = self.find_plan()
+        if plan is None:
+            raise CommandError(
+                f"{self.endpoint} has no usage plan: run `sm-detect expose --endpoint "
+                f"{self.endpoint} --auth token` first"
+            )
+        digest = hashlib.sha256(subject.encode()).hexdigest()[:12]
+        return self.plan_key(
+            plan["id"],
+            resource_name(self.endpoint, f"caller-{digest}"),
+            value=token_authorizer.usage_key(subject, signing_secret),
+            description=f"sm-detect: the usage key of token subject {subject[:200]!r}",
+        )
+
+    def plan_key(self, plan_id, name, value=None, description=None):
+        """An API key called ``name`` (with ``value``, if given), attached to the plan."""
+        apigateway = self.aws.client("apigateway")
         key = (
             None
             if self.aws.dry_run
@@ -527,10 +559,14 @@ class Exposure:
             )
         )
         if key is None:
-            key = apigateway.create_api_key(name=name, enabled=True, tags=self.tags) or {
-                "id": "API_KEY_ID"
-            }
-            say(f"created API key {name}")
+            key = apigateway.create_api_key(
+                name=name,
+                enabled=True,
+                tags=self.tags,
+                **({"value": value} if value else {}),
+                **({"description": description} if description else {}),
+            ) or {"id": "API_KEY_ID"}
+            self.made(f"API key {name}")
         if self.aws.dry_run:
             apigateway.create_usage_plan_key(
                 usagePlanId=plan_id, keyId="API_KEY_ID", keyType="API_KEY"
@@ -555,10 +591,11 @@ class Exposure:
                 apigateway.delete_usage_plan_key(usagePlanId=plan["id"], keyId=item["id"])
             apigateway.delete_usage_plan(usagePlanId=plan["id"])
             say(f"deleted usage plan {name}")
-        key = find_named(apigateway.get_api_keys(nameQuery=name, limit=500), name)
-        if key:
-            apigateway.delete_api_key(apiKey=key["id"])
-            say(f"deleted API key {name}")
+        # the API's key and its callers' usage keys, all named after it and tagged for it
+        for key in apigateway.get_api_keys(nameQuery=name, limit=500).get("items", []):
+            if (key.get("tags") or {}).get(TAG_KEY) == self.endpoint:
+                apigateway.delete_api_key(apiKey=key["id"])
+                say(f"deleted API key {key['name']}")
         api = find_rest_api(self.aws, self.endpoint)
         if api:
             apigateway.delete_rest_api(restApiId=api["id"])
@@ -578,11 +615,15 @@ def plan_removal(endpoint):
     """What ``remove`` would delete, said without asking AWS."""
     name = resource_name(endpoint, "")
     return [
-        f"REST API {name} (tagged {TAG_KEY}={endpoint}), its usage plan and API key {name}",
+        f"REST API {name} (tagged {TAG_KEY}={endpoint}), its usage plan and API keys {name}*",
         f"Lambda function {resource_name(endpoint, 'authorizer')} and SecureString "
         f"{secret_parameter(endpoint)}, if the API used tokens",
         f"IAM roles {resource_name(endpoint, 'api')} and {resource_name(endpoint, 'authorizer')}",
     ]
+
+
+def said_made(aws, what):
+    say(f"[dry run] would create {what}" if aws.dry_run else f"created {what}")
 
 
 def find_named(listing, name):
@@ -653,7 +694,7 @@ def delete_role(aws, name):
     say(f"deleted IAM role {name}")
 
 
-def put_function(aws, name, role_arn, environment, tags):
+def put_function(aws, name, role_arn, environment, tags, account):
     """The authorizer function with this code; made, or its code and settings updated."""
     lambda_ = aws.client("lambda")
     code = authorizer_zip()
@@ -674,8 +715,8 @@ def put_function(aws, name, role_arn, environment, tags):
             Tags=tags,
             **settings,
         )
-        say(f"created Lambda function {name} ({len(code)} bytes of code)")
-        return created.get("FunctionArn", f"arn:aws:lambda:REGION:ACCOUNT:function:{name}")
+        said_made(aws, f"Lambda function {name} ({len(code)} bytes of code)")
+        return created.get("FunctionArn", f"arn:aws:lambda:{aws.region}:{account}:function:{name}")
     lambda_.update_function_code(FunctionName=name, ZipFile=code)
     lambda_.get_waiter("function_updated_v2").wait(FunctionName=name)
     lambda_.update_function_configuration(FunctionName=name, **settings)
