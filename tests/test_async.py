@@ -8,9 +8,11 @@ the answer, or the error, back to it, where the test reads it as a user would.
 import base64
 import json
 import os
+import threading
 import time
 
 import boto3
+import psutil
 import pytest
 
 from inference.headers import CUSTOM_ATTRIBUTES
@@ -118,6 +120,45 @@ def test_a_bad_image_ends_at_the_failure_location(aws_env, async_twin):
     assert failure["error"]["code"] == "InvalidInput"
     answers = client("s3").list_objects_v2(Bucket=BUCKET, Prefix="answers/").get("Contents", [])
     assert f"answers/{queued['InferenceId']}.out" not in [item["Key"] for item in answers]
+
+
+def test_an_input_over_the_containers_limit_fails_unread(aws_env, async_twin):
+    # 8 jobs on a 64 MB object: read whole, they would hold hundreds of MB in the twin
+    client("s3").put_object(Bucket=BUCKET, Key="inputs/huge.jpg", Body=os.urandom(64 << 20))
+    twin = psutil.Process(async_twin.process.pid)
+    before, peak = twin.memory_info().rss, [0]
+    sampling = threading.Event()
+
+    def sample():
+        while not sampling.is_set():
+            peak[0] = max(peak[0], twin.memory_info().rss)
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        queued = [
+            runtime(async_twin).invoke_endpoint_async(
+                EndpointName=ENDPOINT,
+                InputLocation=f"s3://{BUCKET}/inputs/huge.jpg",
+                ContentType="image/jpeg",
+            )
+            for _ in range(8)
+        ]
+        failures = [
+            json.loads(
+                read_when_there(BUCKET, job["FailureLocation"].removeprefix(f"s3://{BUCKET}/"))
+            )
+            for job in queued
+        ]
+    finally:
+        sampling.set()
+        sampler.join()
+    assert {failure["error"]["code"] for failure in failures} == {"PayloadTooLarge"}
+    assert "more than the container's payload limit" in failures[0]["error"]["message"]
+    grown = (peak[0] - before) / 2**20
+    print(f"8 async jobs on a 64 MiB input: the twin grew by {grown:.1f} MiB")
+    assert grown < 48
 
 
 def test_a_missing_input_object_is_a_failure_too(aws_env, async_twin):

@@ -4,7 +4,7 @@
 import os
 
 from scripts.commands.expose import add_public_api_options
-from scripts.option_types import port_number
+from scripts.option_types import port_number, whole_number
 
 SUMMARY = "a local SageMaker runtime (signed), or the public API (--public), before a server"
 
@@ -39,6 +39,13 @@ def add_arguments(parser):
     )
     signed.add_argument(
         "--async-failure", metavar="S3_URI", help="where failed async requests go (default: output)"
+    )
+    signed.add_argument(
+        "--async-max-input-mb",
+        type=whole_number(1, 1024),
+        default=6,
+        help="the largest input object read for the container: its SAGEMAKER_MAX_PAYLOAD_IN_MB "
+        "(larger ones fail with its 413, unread)",
     )
 
     public = parser.add_argument_group("the public API (--public), as `sm-detect expose` makes it")
@@ -78,6 +85,7 @@ def run(args):
         gateway.load_credentials(args.credentials),
         async_output=args.async_output,
         async_failure=args.async_failure,
+        async_max_input_bytes=args.async_max_input_mb << 20,
     )
     gateway.serve(service, args.host, args.port, cert, key)
 

@@ -5,11 +5,18 @@ answer (``OutputLocation``) or the error (``FailureLocation``) will be written, 
 image (``InputLocation`` in S3, or an inline body of at most 128,000 bytes), calls the container,
 and writes the container's answer, or its error, to S3. S3 is reached through boto3's standard
 chain, so ``AWS_ENDPOINT_URL`` points it at a stand-in such as moto.
+
+An input object is only read when the container could take it: SageMaker passes objects up to
+1 GB, but the container refuses anything over its payload limit (``SAGEMAKER_MAX_PAYLOAD_IN_MB``,
+6 MB unless set), so the twin checks the object's size first (``max_input_bytes``) and writes the
+container's 413 to the failure location without reading it; what it reads, it reads in chunks,
+never past that size whatever S3 said.
 """
 
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import uuid
 
@@ -18,13 +25,15 @@ import botocore.exceptions
 from aiohttp import ClientError
 
 from container.record import VALID_INFERENCE_ID
+from inference.errors import PayloadTooLarge
 from scripts.lib import s3
 
 logger = logging.getLogger("sm-detect.gateway")
 
 PREFIX = "X-Amzn-SageMaker-"
 INLINE_MAX_BYTES = 128_000  # SageMaker's limit for an inline asynchronous body
-MAX_INPUT_BYTES = 1 << 30  # and for an input object in S3
+DEFAULT_MAX_INPUT_BYTES = 6 << 20  # the container's own payload limit, unless it is raised
+READ_CHUNK_BYTES = 1 << 20
 S3_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 DEFAULT_TIMEOUT_SECONDS = 900  # InvocationTimeoutSeconds' default
 MAX_TIMEOUT_SECONDS = 3600
@@ -52,11 +61,20 @@ def join(prefix, *parts):
 class AsyncInvocations:
     """The queue of one twin: ``output`` (and ``failure``) s3:// prefixes, ``upstream``."""
 
-    def __init__(self, upstream, output, failure=None, region=None, max_concurrency=4):
+    def __init__(
+        self,
+        upstream,
+        output,
+        failure=None,
+        region=None,
+        max_concurrency=4,
+        max_input_bytes=DEFAULT_MAX_INPUT_BYTES,
+    ):
         s3.parse_uri(output)
         if failure:
             s3.parse_uri(failure)
         self.upstream = upstream
+        self.max_input_bytes = max_input_bytes
         self.output = output
         self.failure = failure or output
         self.region = region
@@ -120,6 +138,10 @@ class AsyncInvocations:
                 answer = await self.upstream.post(
                     "/invocations", body, job.headers, job.timeout_seconds
                 )
+            except InputTooLarge as error:
+                document = json.dumps(PayloadTooLarge(str(error)).to_dict()).encode()
+                await self.write(job, job.failure_location, document, "application/json", 413)
+                return
             except (TimeoutError, ClientError, InputError) as error:
                 message = str(error) or "the container did not answer in time"
                 await self.write(job, job.failure_location, message.encode(), "text/plain", 0)
@@ -134,14 +156,29 @@ class AsyncInvocations:
                 )
 
     def read_input(self, location):
+        """The object's bytes, sized before a byte is read, and read at most to the limit."""
         bucket, key = s3.parse_uri(location)
         try:
+            size = self.s3().head_object(Bucket=bucket, Key=key)["ContentLength"]
+            if size > self.max_input_bytes:
+                raise self.too_large(location, size)
             found = self.s3().get_object(Bucket=bucket, Key=key)
+            chunks, read = [], 0
+            while chunk := found["Body"].read(READ_CHUNK_BYTES):
+                read += len(chunk)
+                if read > self.max_input_bytes:
+                    found["Body"].close()
+                    raise self.too_large(location, f"more than {self.max_input_bytes}")
+                chunks.append(chunk)
         except S3_ERRORS as error:
             raise InputError(f"could not read {location}: {error}") from None
-        if found["ContentLength"] > MAX_INPUT_BYTES:
-            raise InputError(f"{location} is larger than {MAX_INPUT_BYTES} bytes")
-        return found["Body"].read()
+        return b"".join(chunks)
+
+    def too_large(self, location, size):
+        return InputTooLarge(
+            f"the input {location} has {size} bytes, more than the container's payload limit "
+            f"of {self.max_input_bytes}"
+        )
 
     async def write(self, job, location, body, media_type, status):
         bucket, key = s3.parse_uri(location)
@@ -163,4 +200,8 @@ class AsyncInvocations:
 
 
 class InputError(Exception):
-    """The input object cannot be read or is too large."""
+    """The input object cannot be read."""
+
+
+class InputTooLarge(Exception):
+    """The input object is larger than the container takes."""

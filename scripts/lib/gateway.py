@@ -22,7 +22,7 @@ from aiohttp import ClientError, web
 from container import guard, listening, logs
 from container.upstream import Upstream
 from inference.headers import CUSTOM_ATTRIBUTES, INFERENCE_ID, MAX_CUSTOM_ATTRIBUTES, attributes_fit
-from scripts.lib.async_invocations import AsyncInvocations, Invalid
+from scripts.lib.async_invocations import DEFAULT_MAX_INPUT_BYTES, AsyncInvocations, Invalid
 from scripts.lib.errors import CommandError
 from scripts.lib.sigv4_verifier import Credentials, SignatureError, authorize, verify
 
@@ -92,12 +92,19 @@ class Gateway:
         max_body_bytes=MAX_BODY_BYTES,
         async_output=None,
         async_failure=None,
+        async_max_input_bytes=DEFAULT_MAX_INPUT_BYTES,
     ):
         self.endpoint = endpoint
         self.upstream = Upstream(upstream)
         # InvokeEndpointAsync, when the twin is given where its answers go
         self.asynchronous = (
-            AsyncInvocations(self.upstream, async_output, async_failure, region)
+            AsyncInvocations(
+                self.upstream,
+                async_output,
+                async_failure,
+                region,
+                max_input_bytes=async_max_input_bytes,
+            )
             if async_output
             else None
         )
