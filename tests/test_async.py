@@ -8,19 +8,29 @@ the answer, or the error, back to it, where the test reads it as a user would.
 import base64
 import json
 import os
+import re
 import threading
 import time
 
 import boto3
+import numpy as np
 import psutil
 import pytest
 
 from inference.headers import CUSTOM_ATTRIBUTES
-from tests.helpers import AWS_REGION, SAGEMAKER_TRUST, cli, encode_image
+from tests.helpers import (
+    AWS_REGION,
+    SAGEMAKER_TRUST,
+    cli,
+    encode_image,
+    png_declaring,
+    tiff_with_strip_offsets_of_type,
+)
 from tests.servers import post_image, start_gateway
 
 pytestmark = [pytest.mark.aws, pytest.mark.server]
 BUCKET = "async-bucket"
+CRAFTED_TIFF = tiff_with_strip_offsets_of_type(np.zeros((24, 32, 3), np.uint8), 5)
 ENDPOINT = "yolo-async"
 
 
@@ -459,10 +469,68 @@ def test_captures_become_a_folder_of_images(aws_env, photos, tmp_path):
     assert (output / "1f0c-new.jpg").read_bytes() == jpeg
     assert (output / "2a9d-new.png").read_bytes() == png
     assert json.loads((output / "1f0c-new.json").read_text()) == json.loads(answer)
-    assert "skipped 1 captured request(s) that hold no image" in result.stderr
+    assert "skipped 1 captured event(s): requests the decoder refuses (InvalidInput)" in (
+        result.stderr
+    )
 
     everything = cli(
         "captures", "s3://capture-bucket/captured/", "-o", str(tmp_path / "all"), env=aws_env
     )
     assert everything.returncode == 0, everything.stderr
     assert (tmp_path / "all" / "old-event.jpg").exists()
+
+
+def test_bad_capture_lines_are_skipped_and_counted_the_rest_kept(aws_env, photos, tmp_path):
+    jpeg = encode_image(photos["chelsea"], "JPEG")
+    answer = json.dumps({"detections": []}).encode()
+
+    def line(event_id, request_type="image/jpeg", request=jpeg):
+        return capture_line(
+            event_id, "2026-12-01T10:00:00Z", request_type, request, "application/json", answer
+        )
+
+    bad_base64 = json.loads(line("bad-base64"))
+    bad_base64["captureData"]["endpointInput"]["data"] = "!!not base64!!"
+    null_type = json.loads(line("null-type"))
+    null_type["captureData"]["endpointInput"]["observedContentType"] = None
+    lines = [
+        line("a/b").encode(),
+        line("a_b").encode(),
+        line("bomb", "image/png", png_declaring(30000, 30000)).encode(),  # 900 megapixels
+        line("crafted", "image/tiff", CRAFTED_TIFF).encode(),
+        json.dumps(bad_base64).encode(),
+        line(12345).encode(),
+        line(["a", "list"]).encode(),
+        line("x" * 5000).encode(),
+        json.dumps(null_type).encode(),
+        b'["a", "json", "list"]',
+        b'{"eventMetadata": "\xff\xfe not utf-8"}',
+        line("kept").encode(),
+    ]
+    s3 = client("s3")
+    s3.create_bucket(Bucket="bad-capture-bucket")
+    s3.put_object(
+        Bucket="bad-capture-bucket",
+        Key="captured/e/v/2026/12/01/10/x.jsonl",
+        Body=b"\n".join(lines),
+    )
+    output = tmp_path / "out"
+    result = cli("captures", "s3://bad-capture-bucket/captured/", "-o", str(output), env=aws_env)
+    assert result.returncode == 0, result.stderr
+    images = sorted(path.name for path in output.glob("*.jpg"))
+    assert len(images) == 3 and "kept.jpg" in images and "a_b.jpg" in images
+    assert any(name.startswith("a_b-") for name in images)  # a/b, apart from a_b
+    skipped = {
+        reason: int(count)
+        for count, reason in re.findall(r"skipped (\d+) captured event\(s\): (.*)", result.stderr)
+    }
+    assert skipped == {
+        "requests the decoder refuses (PayloadTooLarge)": 1,
+        "requests the decoder refuses (InvalidInput)": 1,
+        "data that is not valid base64": 1,
+        "event ids that are not strings of 1 to 200 characters": 3,
+        "events without a request and its content type": 1,
+        "lines that are not JSON objects": 1,
+        "lines that are not UTF-8": 1,
+    }
+    assert "wrote 3 image(s) and 3 answer(s)" in result.stderr

@@ -6,16 +6,20 @@ being good (with random weights they say nothing about accuracy).
 
 import json
 import os
+import re
 import subprocess
 
+import numpy as np
 import pytest
 import requests
 
 from inference import model
 from inference.metadata import ModelMetadata
 from scripts.lib import archive
-from tests.helpers import SM_DETECT, encode_image
+from tests.helpers import SM_DETECT, encode_image, tiff_with_strip_offsets_of_type
 from tests.servers import post_image, running_server
+
+CRAFTED_TIFF = tiff_with_strip_offsets_of_type(np.zeros((24, 32, 3), np.uint8), 5)
 
 
 def package(*args, env=None):
@@ -39,6 +43,9 @@ def image_folders(tmp_path_factory, photos):
         for name in names:
             (root / folder / f"{name}.jpg").write_bytes(encode_image(photos[name], "JPEG"))
     (root / "calibration" / "README.txt").write_text("not an image: skipped")
+    (root / "calibration" / "crafted.tif").write_bytes(CRAFTED_TIFF)  # broke Pillow's loader
+    (root / "elsewhere.jpg").write_bytes(encode_image(photos["coffee"], "JPEG"))
+    (root / "calibration" / "outside.jpg").symlink_to(root / "elsewhere.jpg")
     return root
 
 
@@ -74,6 +81,13 @@ def int8_dir(tmp_path_factory, int8_archive):
     directory = tmp_path_factory.mktemp("int8-model")
     archive.safe_extract(str(int8_archive), str(directory))
     return directory
+
+
+def test_calibration_skips_what_the_decoder_refuses_and_links_saying_so(int8_archive):
+    said = int8_archive.with_suffix(".log").read_text()
+    assert re.search(r"skipped \S+/crafted\.tif: the image could not be decoded: TypeError", said)
+    assert re.search(r"skipped \S+/outside\.jpg: a link, not followed", said)
+    assert re.search(r"skipped \S+/README\.txt: the body is not an image", said)
 
 
 def test_the_archive_says_int8_and_how_it_was_made(int8_dir):

@@ -19,6 +19,7 @@ import contextlib
 import math
 import os
 import shutil
+import stat
 import sys
 
 import mxnet as mx
@@ -31,6 +32,7 @@ from inference.metadata import INT8, ModelMetadata
 from inference.params import RequestParams
 from scripts.lib import agreement
 from scripts.lib.errors import CommandError
+from scripts.lib.progress import say
 
 CALIBRATION_METHOD = "naive"
 KEPT_FP32 = [
@@ -54,18 +56,27 @@ VALIDATION_SHARE = 5  # by default a fifth of the calibration folder is held bac
 
 
 def image_files(folder):
-    """The image files directly in ``folder`` (by what Pillow reads, not by name), sorted."""
+    """The image files directly in ``folder`` that the server's decoder reads, sorted.
+
+    Links are not followed (a link could lead out of the folder) and files the decoder refuses
+    are skipped; both are said, one line each.
+    """
     if not os.path.isdir(folder):
         raise CommandError(f"{folder} is not a folder of images")
     found = []
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
-        if not os.path.isfile(path):
+        mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode):
+            say(f"skipped {path}: a link, not followed")
+            continue
+        if not stat.S_ISREG(mode):
             continue
         with open(path, "rb") as file:
             try:
                 decode.decode_image(file.read(), decode.DEFAULT_MAX_PIXELS)
-            except RequestError:
+            except RequestError as error:
+                say(f"skipped {path}: {error.message}")
                 continue
         found.append(path)
     return found
