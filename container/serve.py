@@ -22,7 +22,7 @@ from container.frontdoor import FrontDoor
 from container.metrics import Metrics
 from container.model_server import MANAGEMENT_SOCKET, MODEL_NAME, ModelServer, ServeError
 from container.responses import error_response
-from inference.settings import JSON, ConfigurationError, Settings
+from inference.settings import JSON, ConfigurationError, Settings, check_against_model
 
 DRAIN_SECONDS = 20  # of SageMaker's 30 s between SIGTERM and SIGKILL
 SOCKET_PATH_MAX_BYTES = 107  # sun_path holds 108 bytes, the last one a NUL
@@ -30,14 +30,15 @@ SOCKET_PATH_MAX_BYTES = 107  # sun_path holds 108 bytes, the last one a NUL
 logger = logging.getLogger("sm-detect.serve")
 
 
-def check_model_dir(model_dir):
-    """Fail before starting anything when the model directory cannot be served."""
+def check_model_dir(model_dir, settings):
+    """Fail before starting anything when the model cannot be served as configured."""
     from inference import model
 
     try:
-        model.check_model(model_dir)
+        metadata = model.check_model(model_dir)
     except (OSError, ValueError) as error:
         raise ServeError(f"cannot serve {model_dir}: {error}") from None
+    check_against_model(settings, metadata.classes, metadata.post_nms)
 
 
 def main(argv=None):
@@ -59,7 +60,7 @@ def run(environ):
             settings.variant_name,
             enabled=settings.metrics,
         )
-        check_model_dir(settings.model_dir)
+        check_model_dir(settings.model_dir, settings)
         return asyncio.run(serve(settings, environ, metrics))
     except (ConfigurationError, ServeError) as error:
         print(f"sm-detect serve: {error}", file=sys.stderr)

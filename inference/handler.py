@@ -15,7 +15,7 @@ from inference import decode, encode, model, params, postprocess, preprocess
 from inference.errors import InvalidParameter
 from inference.headers import CUSTOM_ATTRIBUTES
 from inference.metadata import INT8
-from inference.settings import ConfigurationError, Settings
+from inference.settings import Settings, check_against_model
 
 logger = logging.getLogger(__name__)
 
@@ -65,13 +65,7 @@ def model_fn(model_dir: str, context=None) -> model.Detector:
 
 def check_settings(endpoint: Settings, metadata) -> None:
     """Endpoint defaults the model cannot honour are a deployment mistake."""
-    cap = endpoint.request_defaults.max_detections
-    if cap > metadata.post_nms:
-        raise ConfigurationError(
-            "SM_DETECT_MAX_DETECTIONS",
-            str(cap),
-            f"at most {metadata.post_nms}, the detections this model's NMS keeps",
-        )
+    check_against_model(endpoint, metadata.classes, metadata.post_nms)
     if metadata.precision == INT8 and endpoint.request_defaults.mode == preprocess.ASPECT:
         # measured: 0.5 to 2.6 s for the first image of a shape, then about 110 MiB held
         logger.warning(
@@ -102,6 +96,7 @@ def predict_fn(data: Request, detector: model.Detector) -> Prediction:
             f"max_detections={data.params.max_detections} is more than this model keeps: its "
             f"non-maximum suppression returns at most {detector.metadata.post_nms} detections"
         )
+    postprocess.class_ids_for(data.params.classes, detector.metadata.classes)  # before the work
     tensor = preprocess.to_tensor(
         data.image, data.params.mode, ctx=detector.ctx, **detector.metadata.preprocessing
     )

@@ -59,8 +59,10 @@ def model_files(model_dir: str) -> dict[str, str]:
     return paths
 
 
-def check_model(model_dir: str) -> None:
-    """Read every file of the model without building the network; raises on the first fault."""
+def check_model(model_dir: str) -> ModelMetadata:
+    """Read every file of the model without building the network; raises on the first fault.
+
+    Returns the model's metadata."""
     paths = model_files(model_dir)
     try:
         with open(paths[METADATA_FILE], encoding="utf-8") as file:
@@ -84,6 +86,7 @@ def check_model(model_dir: str) -> None:
             f"{PARAMS_FILE} lacks {len(needed - stored)} of the network's "
             f"{len(needed)} parameters, e.g. {sorted(needed - stored)[0]}"
         )
+    return metadata
 
 
 def check_precision(metadata: ModelMetadata, ctx: mx.Context) -> None:

@@ -130,6 +130,27 @@ class Settings:
         )
 
 
+def check_against_model(settings: Settings, classes: tuple, post_nms: int) -> None:
+    """Endpoint defaults a model (its ``classes``, the ``post_nms`` detections its NMS keeps)
+    cannot honour are a deployment mistake: ``ConfigurationError``."""
+    cap = settings.request_defaults.max_detections
+    if cap > post_nms:
+        raise ConfigurationError(
+            "SM_DETECT_MAX_DETECTIONS",
+            str(cap),
+            f"at most {post_nms}, the detections this model's NMS keeps",
+        )
+    unknown = [name for name in settings.request_defaults.classes if name not in classes]
+    if unknown:
+        raise ConfigurationError(
+            "SM_DETECT_CLASSES",
+            ";".join(settings.request_defaults.classes),
+            f"this model has no class {', '.join(unknown)}; it knows "
+            + ", ".join(classes[:10])
+            + (", ..." if len(classes) > 10 else ""),
+        )
+
+
 class Reader:
     """Typed reads of an environment mapping; an empty value counts as unset."""
 

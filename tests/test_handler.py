@@ -9,6 +9,7 @@ from mxnet import gluon
 
 from inference import handler, model
 from inference.errors import UnsupportedAccept
+from tests.helpers import encode_image
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +93,16 @@ def test_an_int8_model_in_aspect_mode_is_warned_about(detector, caplog):
     assert "once per input shape" in record.getMessage() and "SM_DETECT_MODE=square416" in (
         record.getMessage()
     )
+
+
+def test_an_unknown_class_is_refused_before_any_work(detector, random_array, monkeypatch):
+    from inference import preprocess
+    from inference.errors import InvalidParameter
+
+    def no_work(*_args, **_kwargs):
+        raise AssertionError("the image was prepared for the network")
+
+    monkeypatch.setattr(preprocess, "to_tensor", no_work)
+    request = handler.prepare(encode_image(random_array, "PNG"), "image/png", "classes=dog;doggo")
+    with pytest.raises(InvalidParameter, match="unknown class name"):
+        handler.predict_fn(request, detector)

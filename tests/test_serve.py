@@ -112,18 +112,29 @@ def test_weights_of_another_network_stop_the_server(model_dir, tmp_path):
     assert "lacks" in result.stderr and "parameters" in result.stderr
 
 
-def test_bad_endpoint_setting_stops_the_server_with_one_line(model_dir, tmp_path):
+@pytest.mark.parametrize(
+    "variable, value, message",
+    [
+        ("SM_DETECT_THRESHOLD", "2", "threshold must be between 0 and 1"),
+        # known only from the model: checked against its model.json before anything starts
+        ("SM_DETECT_CLASSES", "dog;doggo", "this model has no class doggo; it knows person,"),
+        ("SM_DETECT_MAX_DETECTIONS", "500", "at most 100, the detections this model's NMS keeps"),
+    ],
+)
+def test_bad_endpoint_setting_stops_the_server_with_one_line(
+    model_dir, tmp_path, variable, value, message
+):
     result = subprocess.run(
         serve_command(model_dir, tmp_path / "base"),
         capture_output=True,
         text=True,
         timeout=120,
-        env=dict(os.environ, SM_DETECT_THRESHOLD="2"),
+        env=dict(os.environ, **{variable: value}),
     )
-    assert result.returncode != 0
+    assert result.returncode == 1
     (line,) = [line for line in result.stderr.splitlines() if "sm-detect serve" in line]
-    assert "SM_DETECT_THRESHOLD='2' is not valid: threshold must be between 0 and 1" in line
-    assert "Traceback" not in result.stderr
+    assert f"{variable}='{value}' is not valid: {message}" in line
+    assert "Traceback" not in result.stderr and "listening on" not in result.stderr
 
 
 @pytest.mark.parametrize("name", ["../escaped.txt", "/tmp/sm-detect-escaped-absolute.txt"])
