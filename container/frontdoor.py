@@ -120,6 +120,13 @@ class FrontDoor:
         record = Record(inference_id=inference_id(request.headers.get(INFERENCE_ID)) or "")
         if self.draining:
             response = error_response(503, "ShuttingDown", "the server is stopping")
+        elif not self.has_been_ready and not await self.ready():
+            response = error_response(
+                503,
+                "ModelLoading",
+                "the model is still loading; retry when /ping answers 200",
+                headers={"Retry-After": "1"},
+            )
         elif not record.inference_id:
             response = error_response(
                 400,

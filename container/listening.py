@@ -11,7 +11,11 @@ import signal
 from container import guard
 
 ANNOUNCEMENT = "listening on {url}"
-ANNOUNCEMENT_PATTERN = r"listening on (?P<scheme>https?)://(?:\[[^\]]*\]|[^\s:/\[]+):(?P<port>\d+)"
+URL_PATTERN = r"(?P<scheme>https?)://(?:\[[^\]]*\]|[^\s:/\[]+):(?P<port>\d+)"
+ANNOUNCEMENT_PATTERN = "listening on " + URL_PATTERN
+# a server that is bound but not yet ready to answer (the model server still loading) says so
+BOUND = "bound {url}"
+BOUND_PATTERN = "bound " + URL_PATTERN
 
 
 async def listen(runner, host, port, limits, error_response, ssl_context=None):

@@ -107,12 +107,16 @@ async def serve(settings, environ, metrics):
                 f"cannot listen on {settings.host}:{settings.port}: {error.strerror}"
             ) from None
         logger.info(
-            "%s; %d model server worker(s) x %d thread(s)",
-            listening.ANNOUNCEMENT.format(url=url),
+            "%s; loading the model into %d worker(s) x %d thread(s)",
+            listening.BOUND.format(url=url),
             settings.workers,
             settings.threads_per_worker,
         )
-        return await supervise(model_server, front_door, settings.restart_after_seconds)
+        announcing = asyncio.ensure_future(announce_when_ready(front_door, url))
+        try:
+            return await supervise(model_server, front_door, settings.restart_after_seconds)
+        finally:
+            announcing.cancel()
     finally:
         await runner.cleanup()
         model_server.stop_leftover_workers()
@@ -163,6 +167,16 @@ async def supervise(model_server, front_door, restart_after_seconds):
         for stop_signal in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(ValueError):
                 loop.remove_signal_handler(stop_signal)
+
+
+async def announce_when_ready(front_door, url, interval=0.2):
+    """Say ``listening on URL`` once ``/ping`` answers 200: a request sent then is answered."""
+    started = time.monotonic()
+    while not await front_door.ready():
+        await asyncio.sleep(interval)
+    logger.info(
+        "%s (ready in %.1f s)", listening.ANNOUNCEMENT.format(url=url), time.monotonic() - started
+    )
 
 
 async def stays_unready(front_door, seconds, interval=1.0):

@@ -5,6 +5,7 @@ import os
 
 import requests
 
+from container.listening import BOUND_PATTERN
 from scripts.lib.processes import (
     BIN_DIR,
     Server,
@@ -66,9 +67,12 @@ def running_server(model, tmp_dir, wait=True, **extra_env):
         tmp_dir / "server.log",
     )
     try:
-        server.wait_for_announcement(START_TIMEOUT_SECONDS)
         if wait:
-            server.wait_ready(lambda: pinged(server.url), START_TIMEOUT_SECONDS)
+            # announced once /ping would answer 200
+            server.wait_for_announcement(START_TIMEOUT_SECONDS)
+            assert pinged(server.url)
+        else:
+            server.wait_for_announcement(START_TIMEOUT_SECONDS, BOUND_PATTERN)
         yield server
     finally:
         server.stop()

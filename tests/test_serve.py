@@ -269,3 +269,25 @@ def test_a_deep_temp_dir_falls_back_to_tmp_for_the_sockets(tmp_path):
         os.rmdir(made)
     shallow = serve.run_directory(str(tmp_path))
     assert os.path.dirname(shallow) == str(tmp_path)
+
+
+@pytest.mark.server
+def test_requests_before_the_model_is_ready_get_a_clear_503(
+    model_archive, astronaut_jpeg, tmp_path
+):
+    with running_server(model_archive, tmp_path / "server", wait=False) as server:
+        early = []
+        while True:
+            announced = "listening on" in server.log
+            answer = post_image(server, astronaut_jpeg)
+            if answer.status_code == 200:
+                break
+            assert not announced, "said it was listening, then did not answer"
+            early.append(answer)
+            time.sleep(0.2)
+        assert early, "the first request came after the model loaded: nothing was checked"
+        assert {(a.status_code, a.json()["error"]["code"]) for a in early} == {
+            (503, "ModelLoading")
+        }
+        assert all(a.headers["Retry-After"] == "1" for a in early)
+        assert wait_until(lambda: "listening on" in server.log, 10)

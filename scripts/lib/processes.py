@@ -89,11 +89,13 @@ class Server:
         with open(self.log_path, encoding="utf-8", errors="replace") as file:
             return file.read()
 
-    def wait_for_announcement(self, timeout):
-        """The URL the server says it listens on, reached through loopback."""
+    def wait_for_announcement(self, timeout, pattern=ANNOUNCEMENT_PATTERN):
+        """The URL the server says it listens on, reached through loopback.
+
+        ``BOUND_PATTERN`` takes the URL of a server that is bound but not yet ready."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = re.search(ANNOUNCEMENT_PATTERN, self.log)
+            found = re.search(pattern, self.log)
             if found:
                 self.url = f"{found['scheme']}://127.0.0.1:{found['port']}"
                 return self.url
