@@ -3,6 +3,10 @@ exit 2, before a command starts any work."""
 
 import argparse
 import math
+import re
+
+# SageMaker's rule for endpoint, model and configuration names
+SAGEMAKER_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
 
 def key_value(text):
@@ -20,8 +24,21 @@ def serverless_config(text):
     return memory, concurrency
 
 
+def endpoint_name(text):
+    """A name SageMaker takes: 1 to 63 letters, digits and inner hyphens."""
+    if not SAGEMAKER_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"takes a SageMaker name (1 to 63 letters, digits and hyphens, beginning and ending "
+            f"with a letter or digit), got {text!r}"
+        )
+    return text
+
+
 def s3_uri(text):
-    if not text.startswith("s3://") or len(text) <= len("s3://"):
+    bucket = text.removeprefix("s3://").split("/", 1)[0]
+    if not text.startswith("s3://") or not re.fullmatch(
+        r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket
+    ):
         raise argparse.ArgumentTypeError(f"takes an s3://BUCKET/PREFIX address, got {text!r}")
     return text
 

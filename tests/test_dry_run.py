@@ -139,3 +139,41 @@ def test_expose_says_what_it_would_make(offline_env):
         assert f"[dry run] {call}" in said, call
     assert "would make the SecureString /sm-detect/yolo/token-secret" in said
     assert "invoke URL: https://API_ID.execute-api.REGION.amazonaws.com/prod/detect" in said
+
+
+DEPLOY = ["deploy", "--endpoint", "yolo", "--model-data", "s3://bucket/model.tar.gz"]
+DEPLOY += ["--image", "123456789012.dkr.ecr.us-east-1.amazonaws.com/sm-detect:v1"]
+DEPLOY += ["--role", "arn:aws:iam::123456789012:role/sm"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (["--env", "SM_DETECT_THRESHOLD=4"], "SM_DETECT_THRESHOLD='4' is not valid"),
+        (["--env", "SM_DETECT_MODE=fast"], "SM_DETECT_MODE='fast' is not valid"),
+        (["--env", "SAGEMAKER_MODEL_SERVER_WORKERS=0"], "SAGEMAKER_MODEL_SERVER_WORKERS='0'"),
+        ({"--model-data": "notanS3uri"}, "takes an s3://BUCKET/PREFIX address"),
+        ({"--model-data": "s3://Bad_Bucket/m.tar.gz"}, "takes an s3://BUCKET/PREFIX address"),
+        ({"--endpoint": "bad name!"}, "takes a SageMaker name"),
+        ({"--endpoint": "trailing-"}, "takes a SageMaker name"),
+        ({"--endpoint": "x" * 64}, "takes a SageMaker name"),
+    ],
+)
+def test_deploy_checks_what_sagemaker_would_refuse_before_any_call(offline_env, change, message):
+    args = list(DEPLOY)
+    if isinstance(change, dict):
+        for option, value in change.items():
+            args[args.index(option) + 1] = value
+    else:
+        args += change
+    result = subprocess.run(
+        [SM_DETECT, *args, "--dry-run"], capture_output=True, text=True, env=offline_env, timeout=60
+    )
+    assert result.returncode in (1, 2), result.stderr  # 1: checked by us, 2: by the parser
+    assert message in result.stderr
+    assert "[dry run]" not in result.stderr  # refused before anything was said to be done
+
+
+def test_deploy_accepts_what_the_server_accepts(offline_env):
+    said = dry_run(offline_env, *DEPLOY, "--env", "SM_DETECT_THRESHOLD=0.4")
+    assert "[dry run] sagemaker.create_model(" in said and '"SM_DETECT_THRESHOLD": "0.4"' in said

@@ -1,7 +1,7 @@
 """sm-detect demo: a page that shows the detector's boxes on your photos, in front of a local
 server (--url) or a deployed endpoint (--endpoint, signed here with your AWS credentials)."""
 
-from scripts.option_types import port_number
+from scripts.option_types import endpoint_name, port_number
 
 SUMMARY = "a web page that draws the detections on your photos"
 
@@ -11,7 +11,7 @@ def add_arguments(parser):
     target.add_argument(
         "--url", help="a server's address, e.g. http://127.0.0.1:8080 (the default target)"
     )
-    target.add_argument("--endpoint", help="a SageMaker endpoint's name")
+    target.add_argument("--endpoint", type=endpoint_name, help="a SageMaker endpoint's name")
     parser.add_argument("--region", help="the endpoint's AWS region")
     parser.add_argument("--profile", help="AWS profile for the endpoint")
     parser.add_argument("--endpoint-url", help="another runtime address for --endpoint")

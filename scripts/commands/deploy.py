@@ -5,11 +5,11 @@ import argparse
 
 from scripts.lib import aws
 from scripts.lib.endpoint import DEFAULT_INSTANCE_TYPE
-from scripts.option_types import key_value, s3_uri, serverless_config, whole_number
+from scripts.option_types import endpoint_name, key_value, s3_uri, serverless_config, whole_number
 
 
 def add_deploy_options(parser):
-    parser.add_argument("--endpoint", required=True, help="endpoint name")
+    parser.add_argument("--endpoint", type=endpoint_name, required=True, help="endpoint name")
     parser.add_argument("--role", help="SageMaker execution role ARN (default: found in IAM)")
     parser.add_argument("--instance-type", default=DEFAULT_INSTANCE_TYPE, help="instance type")
     parser.add_argument("--instance-count", type=whole_number(1), default=1, help="instances")
@@ -58,7 +58,7 @@ SUMMARY = "create or update an endpoint"
 
 def add_arguments(parser):
     add_deploy_options(parser)
-    parser.add_argument("--model-data", required=True, help="s3://... model.tar.gz")
+    parser.add_argument("--model-data", type=s3_uri, required=True, help="s3://... model.tar.gz")
     parser.add_argument("--image", required=True, help="image URI, e.g. from `sm-detect push`")
     aws.add_options(parser)
 
@@ -67,6 +67,7 @@ def deploy_from_args(session, args, model_data, image):
     from scripts.lib import endpoint
     from scripts.lib.errors import CommandError
 
+    check_environment(dict(args.env))
     asynchronous = None
     if args.async_output:
         asynchronous = endpoint.async_inference_config(
@@ -94,6 +95,18 @@ def deploy_from_args(session, args, model_data, image):
         if args.data_capture
         else None,
     )
+
+
+def check_environment(environment):
+    """The container's --env values, checked by the server's own parser before any call: a value
+    the container would refuse on SageMaker is refused here."""
+    from inference.settings import ConfigurationError, Settings
+    from scripts.lib.errors import CommandError
+
+    try:
+        Settings.from_environ(environment)
+    except ConfigurationError as error:
+        raise CommandError(f"--env {error}") from None
 
 
 def run(args):

@@ -2,13 +2,15 @@
 API key and usage plan or by bearer tokens checked by a Lambda authorizer; safe to repeat."""
 
 from scripts.lib import aws
-from scripts.option_types import positive_number, whole_number
+from scripts.option_types import endpoint_name, positive_number, whole_number
 
 SUMMARY = "a public API (API Gateway) in front of an endpoint"
 
 
 def add_arguments(parser):
-    parser.add_argument("--endpoint", required=True, help="the SageMaker endpoint's name")
+    parser.add_argument(
+        "--endpoint", type=endpoint_name, required=True, help="the SageMaker endpoint's name"
+    )
     parser.add_argument(
         "--auth",
         choices=("api-key", "token"),

@@ -4,7 +4,7 @@
 import os
 
 from scripts.commands.expose import add_public_api_options
-from scripts.option_types import port_number, whole_number
+from scripts.option_types import endpoint_name, port_number, whole_number
 
 SUMMARY = "a local SageMaker runtime (signed), or the public API (--public), before a server"
 
@@ -24,7 +24,7 @@ def add_arguments(parser):
     parser.add_argument("--cert-dir", help="where the self-signed certificate is kept")
 
     signed = parser.add_argument_group("SageMaker's runtime (signed requests)")
-    signed.add_argument("--endpoint", help="the endpoint name it answers for")
+    signed.add_argument("--endpoint", type=endpoint_name, help="the endpoint name it answers for")
     signed.add_argument("--region", default="us-east-1", help="signing region")
     signed.add_argument(
         "--credentials",

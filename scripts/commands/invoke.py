@@ -3,6 +3,7 @@
 import functools
 
 from scripts.lib import aws
+from scripts.option_types import endpoint_name
 
 # the request modes of inference/preprocess.py, named here so that --help needs no mxnet
 MODES = ("aspect", "square320", "square416", "square608")
@@ -15,7 +16,9 @@ def add_arguments(parser):
     parser.add_argument("image", help="image file (JPEG, PNG, ...)")
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--url", help="a server's address (default: http://127.0.0.1:8080)")
-    target.add_argument("--endpoint", help="a SageMaker endpoint's name (signed HTTPS)")
+    target.add_argument(
+        "--endpoint", type=endpoint_name, help="a SageMaker endpoint's name (signed HTTPS)"
+    )
     parser.add_argument("--region", help="the endpoint's AWS region")
     parser.add_argument("--profile", help="AWS profile for the endpoint")
     parser.add_argument(

@@ -1,11 +1,13 @@
 """sm-detect postman: a Postman collection and environment that call an endpoint signed, and
 its public API (`sm-detect expose`) with an API key or a bearer token."""
 
+from scripts.option_types import endpoint_name
+
 SUMMARY = "write a Postman collection for an endpoint"
 
 
 def add_arguments(parser):
-    parser.add_argument("--endpoint", required=True, help="endpoint name")
+    parser.add_argument("--endpoint", type=endpoint_name, required=True, help="endpoint name")
     parser.add_argument("--region", required=True, help="the endpoint's region")
     parser.add_argument("--image", help="image file the requests send (can be picked in Postman)")
     parser.add_argument(

@@ -2,12 +2,13 @@
 endpoint on its queue, down to zero instances with --min 0."""
 
 from scripts.lib import aws
+from scripts.option_types import endpoint_name
 
 SUMMARY = "autoscale an endpoint"
 
 
 def add_arguments(parser):
-    parser.add_argument("--endpoint", required=True, help="endpoint name")
+    parser.add_argument("--endpoint", type=endpoint_name, required=True, help="endpoint name")
     parser.add_argument(
         "--min", type=int, default=1, help="fewest instances; 0 for an asynchronous endpoint"
     )

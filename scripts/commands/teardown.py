@@ -1,12 +1,13 @@
 """sm-detect teardown: delete an endpoint and what was created for it."""
 
 from scripts.lib import aws
+from scripts.option_types import endpoint_name
 
 SUMMARY = "delete an endpoint and its resources"
 
 
 def add_arguments(parser):
-    parser.add_argument("--endpoint", required=True, help="endpoint name")
+    parser.add_argument("--endpoint", type=endpoint_name, required=True, help="endpoint name")
     parser.add_argument(
         "--all", action="store_true", help="also the model archives in S3 and the ECR repository"
     )

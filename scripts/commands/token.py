@@ -7,7 +7,7 @@ import os
 
 from scripts.lib import aws
 from scripts.lib.authorizer.token_authorizer import MAX_TTL_SECONDS
-from scripts.option_types import whole_number
+from scripts.option_types import endpoint_name, whole_number
 
 SUMMARY = "mint a bearer token for the public API"
 
@@ -22,7 +22,9 @@ def add_arguments(parser):
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
-        "--endpoint", help="the endpoint `expose --auth token` made the API for (secret in SSM)"
+        "--endpoint",
+        type=endpoint_name,
+        help="the endpoint `expose --auth token` made the API for (secret in SSM)",
     )
     source.add_argument(
         "--secret-env",
