@@ -1,6 +1,7 @@
 """sm-detect: a YOLOv3 detector from weights to a SageMaker endpoint, one step at a time."""
 
 import argparse
+import difflib
 import os
 import sys
 import tempfile
@@ -74,12 +75,32 @@ class HelpWithDefaults(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, with a mistake said in one line and exit 1, as every other mistake
+    the user can act on (exit 2 means a bug in sm-detect)."""
+
+    def error(self, message):
+        print(f"{self.prog}: {message} (`{self.prog} --help` lists the options)", file=sys.stderr)
+        sys.exit(1)
+
+    def unrecognized(self, extra):
+        """The error for arguments this command does not take, with the closest it does."""
+        known = [option for action in self._actions for option in action.option_strings]
+        hints = []
+        for argument in extra:
+            close = difflib.get_close_matches(argument.split("=", 1)[0], known, n=1)
+            if close:
+                hints.append(f"{argument}: did you mean {close[0]}?")
+        self.error(f"unrecognized arguments: {' '.join(extra)}" + "".join(f"; {h}" for h in hints))
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="sm-detect", description=__doc__)
+    parser = Parser(prog="sm-detect", description=__doc__)
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of an unexpected error"
     )
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.commands = {}
     for command in COMMANDS:
         command_parser = subcommands.add_parser(
             command.__name__.rpartition(".")[2],
@@ -89,13 +110,18 @@ def build_parser():
         )
         command.add_arguments(command_parser)
         command_parser.set_defaults(run=command.run)
+        parser.commands[command_parser.prog.rpartition(" ")[2]] = command_parser
     return parser
 
 
 def main(argv=None):
     """Run one command. A user's mistake is one line and exit 1; a bug is one line saying so,
     its traceback in a file (or on the terminal with --debug), and exit 2."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # the command's own usage, not the top level's: the mistake is in its options
+        parser.commands[args.command].unrecognized(extra)
     try:
         return args.run(args) or 0
     except CommandError as error:

@@ -329,7 +329,7 @@ def test_async_options_need_an_output_and_instances(aws_env, execution_role):
     )
     assert serverless.returncode == 1 and "drop --serverless" in serverless.stderr
     bad_uri = deploy(aws_env, "lonely", "--async-output", "bucket/prefix")
-    assert bad_uri.returncode == 2 and "s3://BUCKET/PREFIX" in bad_uri.stderr
+    assert bad_uri.returncode == 1 and "s3://BUCKET/PREFIX" in bad_uri.stderr
 
 
 def test_scale_an_async_endpoint_to_zero_and_tear_it_down(aws_env, execution_role):

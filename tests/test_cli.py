@@ -69,7 +69,7 @@ def test_debug_shows_the_traceback(monkeypatch, capsys):
     [
         ["teardown", "--endpoint", "yolo"],
         ["up", "--endpoint", "yolo", "--s3", "s3://bucket/models/"],
-        ["deploy", "--endpoint", "yolo", "--model-data", "s3://b/k", "--image", "i"],
+        ["deploy", "--endpoint", "yolo", "--model-data", "s3://bucket/k", "--image", "i"],
         ["scale", "--endpoint", "yolo"],
         ["expose", "--endpoint", "yolo"],
         ["push"],
@@ -82,7 +82,7 @@ def test_a_users_mistake_is_one_line_and_exit_1(argv, capsys):
     assert line.startswith(f"sm-detect {argv[0]}: ") and "no-such-profile" in line
 
 
-DEPLOY = ["deploy", "--endpoint", "y", "--model-data", "s3://b/k", "--image", "i"]
+DEPLOY = ["deploy", "--endpoint", "y", "--model-data", "s3://bucket/k", "--image", "i"]
 
 
 @pytest.mark.parametrize(
@@ -90,20 +90,78 @@ DEPLOY = ["deploy", "--endpoint", "y", "--model-data", "s3://b/k", "--image", "i
     [
         ([*DEPLOY, "--env", "NOEQUALS"], "argument --env: takes KEY=VALUE, got 'NOEQUALS'"),
         (
-            [*DEPLOY, "--data-capture", "s3://b/c", "--capture-percent", "101"],
+            [*DEPLOY, "--data-capture", "s3://bucket/c", "--capture-percent", "101"],
             "argument --capture-percent: takes a whole number from 1 to 100, got '101'",
         ),
         ([*DEPLOY, "--async-output", "b/out"], "takes an s3://BUCKET/PREFIX address, got 'b/out'"),
         (["gateway", "--public", "--rate", "0"], "argument --rate: takes a number above 0"),
         (["expose", "--endpoint", "y", "--burst", "1.5"], "takes a whole number >= 1, got '1.5'"),
+        (["gateway", "--port", "70000"], "takes a whole number from 0 to 65535, got '70000'"),
+        (["demo", "--port", "70000"], "takes a whole number from 0 to 65535, got '70000'"),
+        (["serve", "--port", "-1"], "takes a whole number from 0 to 65535, got '-1'"),
+        (
+            ["invoke", "x.jpg", "--treshold", "0.1"],
+            "unrecognized arguments: --treshold 0.1; --treshold: did you mean --threshold?",
+        ),
     ],
-    ids=["env", "capture-percent", "async-output", "rate", "burst"],
+    ids=[
+        "env",
+        "capture-percent",
+        "async-output",
+        "rate",
+        "burst",
+        "gateway-port",
+        "demo-port",
+        "serve-port",
+        "typo",
+    ],
 )
 def test_option_values_are_checked_by_the_parser(argv, message, capsys):
     with pytest.raises(SystemExit) as stopped:
         cli.main(argv)
-    assert stopped.value.code == 2
-    assert message in capsys.readouterr().err
+    assert stopped.value.code == 1  # a user's mistake; 2 is kept for bugs
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"sm-detect {argv[0]}: ") and message in line
+    assert f"`sm-detect {argv[0]} --help` lists the options" in line
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["invoke", "--url", "http://127.0.0.1:9", "{image}", "--draw", "/nonexistent/x.jpg"],
+            "cannot write /nonexistent/x.jpg: its folder does not exist",
+        ),
+        (
+            ["package", "--weights", "random", "--classes", "/nonexistent.txt", "-o", "{out}"],
+            "cannot read the class list /nonexistent.txt: No such file or directory",
+        ),
+        (
+            [
+                "gateway",
+                "--public",
+                "--api-key",
+                "k" * 20,
+                "--port",
+                "0",
+                "--cert",
+                "/nonexistent.pem",
+                "--key",
+                "/nonexistent.key",
+            ],
+            "cannot use the TLS certificate /nonexistent.pem with key /nonexistent.key",
+        ),
+    ],
+    ids=["draw", "classes", "cert"],
+)
+def test_missing_files_are_a_users_mistake_not_a_bug(argv, message, capsys, tmp_path):
+    image = tmp_path / "photo.jpg"
+    image.write_bytes(b"not sent: the mistake is found first")
+    argv = [part.format(image=image, out=tmp_path / "m.tar.gz") for part in argv]
+    assert cli.main(argv) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()[-1:]
+    assert line.startswith(f"sm-detect {argv[0]}: ") and message in line
+    assert "bug" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", [module.__name__.rsplit(".", 1)[1] for module in cli.COMMANDS])

@@ -259,7 +259,7 @@ def test_log_lines_carry_no_secrets(gateway):
         assert secret not in log
 
 
-def invoke_through(gateway, image, *options):
+def invoke_through(gateway, image, *options, ca_bundle=True):
     """`sm-detect invoke` at the gateway, keys in the environment as a user would have them."""
     env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
     env.pop("AWS_SESSION_TOKEN", None)
@@ -272,14 +272,24 @@ def invoke_through(gateway, image, *options):
         REGION,
         "--endpoint-url",
         gateway.url,
-        "--ca-bundle",
-        gateway.cert,
+        *(["--ca-bundle", gateway.cert] if ca_bundle else []),
         "--threshold",
         "0",
         *options,
         str(image),
     ]
-    return subprocess.run(command, capture_output=True, text=True, env=env), env
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300), env
+
+
+def test_a_certificate_not_trusted_names_the_option_that_trusts_it(
+    gateway, astronaut_jpeg, tmp_path
+):
+    image = tmp_path / "astronaut.jpg"
+    image.write_bytes(astronaut_jpeg)
+    result, _ = invoke_through(gateway, image, ca_bundle=False)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert "CERTIFICATE_VERIFY_FAILED" in line and "pass its certificate with --ca-bundle" in line
 
 
 def test_print_curl_runs_as_printed(gateway, astronaut_jpeg, tmp_path):
@@ -395,3 +405,8 @@ def test_readme_boto3_snippet_runs_against_the_twin(server, astronaut_jpeg, tmp_
         twin.stop()
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("[{'class_id': ")
+
+
+def test_the_start_line_names_the_upstreams_address(gateway, server):
+    (line,) = [line for line in gateway.log.splitlines() if "listening on" in line]
+    assert f"/invocations -> {server.url} (region " in line and "object at 0x" not in line

@@ -220,3 +220,45 @@ def test_invoke_command_reports_errors_in_one_line(server, tmp_path):
     assert result.returncode == 1
     assert "400" in result.stderr and "InvalidInput" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_invoke_takes_an_address_without_its_scheme(server, astronaut_jpeg, tmp_path):
+    image = tmp_path / "astronaut.jpg"
+    image.write_bytes(astronaut_jpeg)
+    bare = server.url.removeprefix("http://")
+    result = subprocess.run(
+        [SM_DETECT, "invoke", "--url", bare, str(image), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["image"] == {"width": 512, "height": 512}
+
+
+def test_print_curl_with_url_prints_and_sends_nothing(server, astronaut_jpeg, tmp_path):
+    image = tmp_path / "astronaut.jpg"
+    image.write_bytes(astronaut_jpeg)
+    before = server.log.count("POST /invocations ")
+    printed = subprocess.run(
+        [
+            SM_DETECT,
+            "invoke",
+            "--url",
+            server.url,
+            str(image),
+            "--threshold",
+            "0.1",
+            "--print-curl",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.startswith("curl ") and "--aws-sigv4" not in printed.stdout
+    assert server.log.count("POST /invocations ") == before  # printed, not sent
+    ran = subprocess.run(["bash", "-c", printed.stdout], capture_output=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    direct = invoke(server, astronaut_jpeg, **{ATTRIBUTES: "threshold=0.1"})
+    assert json.loads(ran.stdout) == direct.json()

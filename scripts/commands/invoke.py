@@ -45,8 +45,8 @@ def add_arguments(parser):
     parser.add_argument(
         "--print-curl",
         action="store_true",
-        help="print an equivalent curl --aws-sigv4 command instead of sending "
-        "(keys are read from the environment, never printed)",
+        help="print an equivalent curl command instead of sending (for --endpoint signed with "
+        "curl --aws-sigv4, its keys read from the environment, never printed)",
     )
     parser.add_argument("--threshold", type=float, help="minimum score to report")
     parser.add_argument("--max-detections", type=int, help="report at most this many")
@@ -62,6 +62,7 @@ def add_arguments(parser):
 
 def run(args):
     from scripts.lib import invoke
+    from scripts.lib.endpoint import invocations_url
     from scripts.lib.errors import CommandError
 
     attributes = invoke.custom_attributes(
@@ -85,19 +86,15 @@ def run(args):
             )
             send = endpoint.send
         elif args.print_curl:
-            print(
-                invoke.curl_command(
-                    session,
-                    args.endpoint,
-                    args.image,
-                    attributes,
-                    args.endpoint_url,
-                    args.ca_bundle,
-                )
-            )
+            url = invocations_url(args.endpoint, session.region, args.endpoint_url)
+            print(invoke.curl_command(args.image, attributes, url, session.region, args.ca_bundle))
             return
         else:
             send = functools.partial(invoke.post_endpoint, session, args.endpoint)
     else:
-        send = functools.partial(invoke.post_url, args.url or "http://127.0.0.1:8080")
+        url = invoke.server_url(args.url or "http://127.0.0.1:8080")
+        if args.print_curl:
+            print(invoke.curl_command(args.image, attributes, url.rstrip("/") + "/invocations"))
+            return
+        send = functools.partial(invoke.post_url, url)
     invoke.invoke(send, args.image, attributes, draw=args.draw, raw=args.json)

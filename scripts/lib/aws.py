@@ -176,6 +176,11 @@ def one_line_errors():
             "no AWS credentials found: configure them with `aws configure`, "
             "`aws sso login`, AWS_PROFILE or an instance role"
         ) from None
+    except botocore.exceptions.SSLError as error:
+        raise CommandError(
+            f"{error} (a self-signed certificate, such as `sm-detect gateway`'s? pass its "
+            "certificate with --ca-bundle)"
+        ) from None
     except (botocore.exceptions.BotoCoreError, S3UploadFailedError) as error:
         raise CommandError(str(error)) from None
 

@@ -34,8 +34,13 @@ CONSTANT_INITIALIZER = re.compile(r'"(Constant_[^"]*)_(\d+)"')
 
 
 def read_classes(path):
-    with open(path, encoding="utf-8") as file:
-        classes = [line.strip() for line in file if line.strip()]
+    try:
+        with open(path, encoding="utf-8") as file:
+            classes = [line.strip() for line in file if line.strip()]
+    except OSError as error:
+        raise CommandError(f"cannot read the class list {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{path} is not a UTF-8 text file of class names") from None
     if not classes:
         raise CommandError(f"{path} names no classes (one class name per line)")
     if len(set(classes)) != len(classes):

@@ -15,7 +15,6 @@ from tqdm import tqdm
 from inference.errors import parse_error
 from inference.headers import CUSTOM_ATTRIBUTES
 from scripts.lib import aws, s3
-from scripts.lib.endpoint import invocations_url
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 
@@ -145,24 +144,28 @@ class AsyncEndpoint:
             return found["Body"].read() if found else None
 
 
-def curl_command(session, endpoint, image_path, attributes, endpoint_url=None, ca_bundle=None):
-    """curl signing with its own SigV4 code; keys come from the environment when it runs."""
-    parts = [
-        "curl --fail-with-body -sS",
-        f"--aws-sigv4 'aws:amz:{session.region}:sagemaker'",
-        '--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"',
-    ]
-    if os.environ.get("AWS_SESSION_TOKEN"):
-        parts.append('-H "x-amz-security-token: $AWS_SESSION_TOKEN"')
+def server_url(text):
+    """A server's address as given, ``http://`` assumed when no scheme is (as curl does)."""
+    return text if "://" in text else f"http://{text}"
+
+
+def curl_command(image_path, attributes, url, signing_region=None, ca_bundle=None):
+    """The same request as a curl command; signed by curl's own SigV4 code for an endpoint
+    (``signing_region``), keys read from the environment when it runs, never printed."""
+    parts = ["curl --fail-with-body -sS"]
+    if signing_region:
+        parts += [
+            f"--aws-sigv4 'aws:amz:{signing_region}:sagemaker'",
+            '--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"',
+        ]
+        if os.environ.get("AWS_SESSION_TOKEN"):
+            parts.append('-H "x-amz-security-token: $AWS_SESSION_TOKEN"')
     if ca_bundle:
         parts.append(f"--cacert {shlex.quote(ca_bundle)}")
     parts += [f"-H 'Content-Type: {content_type_of(image_path)}'", "-H 'Accept: application/json'"]
     if attributes:
         parts.append("-H " + shlex.quote(f"{CUSTOM_ATTRIBUTES}: {attributes}"))
-    parts += [
-        f"--data-binary @{shlex.quote(image_path)}",
-        shlex.quote(invocations_url(endpoint, session.region, endpoint_url)),
-    ]
+    parts += [f"--data-binary @{shlex.quote(image_path)}", shlex.quote(url)]
     return " \\\n  ".join(parts)
 
 
@@ -193,9 +196,15 @@ def report(response, raw=False):
 def invoke(send, image_path, attributes, draw=None, raw=False):
     """``send(body, content_type, accept, attributes) -> bytes`` does the transport."""
     body, content_type = read_image(image_path), content_type_of(image_path)
+    if draw and not os.path.isdir(os.path.dirname(os.path.abspath(draw))):
+        raise CommandError(f"cannot write {draw}: its folder does not exist")
     report(json.loads(send(body, content_type, "application/json", attributes)), raw=raw)
     if draw:
         accept = "image/png" if draw.lower().endswith(".png") else "image/jpeg"
-        with open(draw, "wb") as file:
-            file.write(send(body, content_type, accept, attributes))
+        drawn = send(body, content_type, accept, attributes)
+        try:
+            with open(draw, "wb") as file:
+                file.write(drawn)
+        except OSError as error:
+            raise CommandError(f"cannot write {draw}: {error.strerror}") from None
         say(f"wrote {draw}")
