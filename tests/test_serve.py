@@ -291,3 +291,20 @@ def test_requests_before_the_model_is_ready_get_a_clear_503(
         }
         assert all(a.headers["Retry-After"] == "1" for a in early)
         assert wait_until(lambda: "listening on" in server.log, 10)
+
+
+def test_serve_says_which_archive_it_serves_and_its_precision(model_archive, tmp_path):
+    build = tmp_path / "project" / "build"
+    build.mkdir(parents=True)
+    shutil.copy(model_archive, build / "model-older.tar.gz")
+    shutil.copy(model_archive, build / "model-newer.tar.gz")
+    os.utime(build / "model-older.tar.gz", (1, 1))
+    command = [SM_DETECT, "serve", "--port", "0", "--base-dir", str(tmp_path / "base")]
+    server = Server(command, server_env(tmp_path), tmp_path / "serve.log", cwd=build.parent)
+    try:
+        assert wait_until(lambda: "serving " in server.log, 60), server.log
+        (line,) = [line for line in server.log.splitlines() if line.startswith("serving ")]
+        assert line.startswith("serving build/model-newer.tar.gz: yolo3_darknet53_coco, 80 classes")
+        assert "fp32 (the newest build/model*.tar.gz; --model picks another)" in line
+    finally:
+        server.stop()

@@ -75,13 +75,18 @@ def pinged(url):
 class Server:
     """A server subprocess: ``url`` (once known), ``process``, ``log`` (its output so far)."""
 
-    def __init__(self, command, env, log_path, port=None):
+    def __init__(self, command, env, log_path, port=None, cwd=None):
         self.url = f"http://127.0.0.1:{port}" if port is not None else None
         self.log_path = log_path
         self.log_file = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.started = time.monotonic()
         self.process = subprocess.Popen(
-            command, env=env, stdout=self.log_file, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            env=env,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=cwd,
         )
 
     @property

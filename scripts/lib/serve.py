@@ -15,7 +15,7 @@ import tempfile
 
 from scripts.lib import archive
 from scripts.lib.errors import CommandError
-from scripts.lib.progress import step
+from scripts.lib.progress import say, step
 
 DEFAULT_ARCHIVES = "build/model*.tar.gz"  # what `make serve` and `sm-detect package` write
 
@@ -59,13 +59,28 @@ def base_directory(base_dir=None):
         shutil.rmtree(made, ignore_errors=True)
 
 
+def describe(model_dir):
+    """``yolo3_darknet53_coco, 80 classes, int8`` from the model's metadata."""
+    from inference.metadata import ModelMetadata
+    from inference.model import METADATA_FILE
+
+    try:
+        with open(os.path.join(model_dir, METADATA_FILE), encoding="utf-8") as file:
+            metadata = ModelMetadata.from_json(file.read())
+    except (OSError, ValueError, KeyError, TypeError):
+        return "no readable model.json"  # the server says what is wrong with it
+    return f"{metadata.name}, {len(metadata.classes)} classes, {metadata.precision}"
+
+
 def serve(model=None, port=None, host="127.0.0.1", base_dir=None):
     """Serve ``model`` (an archive or a model directory) until stopped; returns the exit code."""
+    chosen = "" if model else f" (the newest {DEFAULT_ARCHIVES}; --model picks another)"
     model = model or default_model()
     # until the server installs its own handler, SIGTERM unwinds, so the base dir is removed
     signal.signal(signal.SIGTERM, exit_on_signal)
     with base_directory(base_dir) as base:
-        lay_out(model, base)
+        model_dir = lay_out(model, base)
+        say(f"serving {model}: {describe(model_dir)}{chosen}")
         environ = dict(os.environ, SAGEMAKER_BASE_DIR=base, SM_DETECT_HOST=host)
         if port is not None:
             environ["SAGEMAKER_BIND_TO_PORT"] = str(port)
