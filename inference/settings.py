@@ -76,7 +76,7 @@ class Settings:
     # what the server writes: its log lines, and CloudWatch metrics in them
     log_format: str = TEXT
     log_level: str = "INFO"
-    metrics: bool = True
+    metrics: bool = False
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
     endpoint_name: str = ""  # the metrics' dimensions, set by `sm-detect deploy`
     variant_name: str = ""
@@ -103,6 +103,7 @@ class Settings:
         workers = read.whole("SAGEMAKER_MODEL_SERVER_WORKERS", None, minimum=1) or (
             default_workers(cpus, memory_bytes or physical_memory_bytes(), tuning)
         )
+        log_format = read.choice("SM_DETECT_LOG_FORMAT", LOG_FORMATS, TEXT)
         return cls(
             host=read.text("SM_DETECT_HOST", DEFAULT_HOST),
             port=read.whole("SAGEMAKER_BIND_TO_PORT", DEFAULT_PORT, minimum=0, maximum=65535),
@@ -119,9 +120,12 @@ class Settings:
                 "SM_DETECT_RESTART_AFTER", DEFAULT_RESTART_AFTER_SECONDS, minimum=1
             ),
             archive_code=read.choice("SM_DETECT_ARCHIVE_CODE", ARCHIVE_CODE, IGNORE),
-            log_format=read.choice("SM_DETECT_LOG_FORMAT", LOG_FORMATS, TEXT),
+            log_format=log_format,
             log_level=read.choice("SM_DETECT_LOG_LEVEL", LOG_LEVELS, "INFO", str.upper),
-            metrics=read.choice("SM_DETECT_METRICS", (ON, OFF), ON) == ON,
+            # CloudWatch's documents where CloudWatch Logs reads them (JSON lines, the image's
+            # format); not among a terminal's text lines unless asked for
+            metrics=read.choice("SM_DETECT_METRICS", (ON, OFF), ON if log_format == JSON else OFF)
+            == ON,
             metrics_namespace=read.text("SM_DETECT_METRICS_NAMESPACE", DEFAULT_METRICS_NAMESPACE),
             endpoint_name=read.text("SM_DETECT_ENDPOINT_NAME", ""),
             variant_name=read.text("SM_DETECT_VARIANT_NAME", ""),

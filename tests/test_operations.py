@@ -167,3 +167,14 @@ def test_debug_shows_health_checks_and_the_workers_lines(model_archive, astronau
         assert "GET /ping 200" in log
         assert re.search(r"POST /invocations 200 .*inference_id=debug-me", log)  # text format
         assert not metric_documents(log)
+
+
+def test_a_terminal_shows_one_readable_line_per_request(server, astronaut_jpeg):
+    # `make serve`: text lines, as a person reads them in a terminal
+    before = len(server.log.splitlines())
+    assert post_image(server, astronaut_jpeg, **{INFERENCE_ID: "one-line-please"}).ok
+    assert wait_until(lambda: "one-line-please" in server.log, 10)
+    time.sleep(1)  # anything else this request would print has been printed by now
+    new = server.log.splitlines()[before:]
+    assert len(new) == 1, new
+    assert "POST /invocations 200" in new[0] and len(new[0]) < 500

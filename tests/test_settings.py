@@ -111,7 +111,11 @@ def test_a_bad_value_is_one_line_naming_it(variable, value, allowed):
 
 
 def test_logs_and_metrics():
-    assert (read().log_format, read().log_level, read().metrics) == ("text", "INFO", True)
+    # on a terminal (text), no metric documents among the lines; with JSON lines (the image's,
+    # read by CloudWatch Logs), one per request
+    assert (read().log_format, read().log_level, read().metrics) == ("text", "INFO", False)
+    assert read(SM_DETECT_LOG_FORMAT="json").metrics is True
+    assert read(SM_DETECT_METRICS="on").metrics is True
     settings = read(
         SM_DETECT_LOG_FORMAT="json",
         SM_DETECT_LOG_LEVEL="debug",
