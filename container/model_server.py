@@ -31,6 +31,7 @@ LOG_PATTERNS = {
     JSON: '{"time": "%d{yyyy-MM-dd\'T\'HH:mm:ss.SSSXXX}{UTC}", "level": "%p", "logger": "%c", '
     '"message": "%enc{%m}{JSON}"}%n',
 }
+ONEDNN_CACHE_ENTRIES = 4
 # MMS reads these from the environment over its configuration file; the addresses are ours
 RESERVED_VARIABLES = ("MMS_INFERENCE_ADDRESS", "MMS_MANAGEMENT_ADDRESS", "MMS_CONFIG_FILE")
 STOP_GRACE_SECONDS = 8
@@ -91,6 +92,10 @@ class ModelServer:
     def environment(self):
         """The environment MMS and its workers start with."""
         env = {k: v for k, v in self.environ.items() if k not in RESERVED_VARIABLES}
+        # MXNet keeps every oneDNN primitive it makes, for every input shape, for ever (about
+        # 7 MiB a shape in FP32, 90 in INT8); a few per kind of operator cost no measured speed
+        # (docs/PERFORMANCE.md) and bound the workers' memory whatever shapes arrive
+        env.setdefault("MXNET_MKLDNN_CACHE_NUM", str(ONEDNN_CACHE_ENTRIES))
         env.update(
             {
                 "OMP_NUM_THREADS": str(self.settings.threads_per_worker),

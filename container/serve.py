@@ -31,7 +31,8 @@ logger = logging.getLogger("sm-detect.serve")
 
 
 def check_model_dir(model_dir, settings):
-    """Fail before starting anything when the model cannot be served as configured."""
+    """Fail before starting anything when the model cannot be served as configured; returns
+    the model's metadata."""
     from inference import model
 
     try:
@@ -39,6 +40,7 @@ def check_model_dir(model_dir, settings):
     except (OSError, ValueError) as error:
         raise ServeError(f"cannot serve {model_dir}: {error}") from None
     check_against_model(settings, metadata.classes, metadata.post_nms)
+    return metadata
 
 
 def main(argv=None):
@@ -60,7 +62,9 @@ def run(environ):
             settings.variant_name,
             enabled=settings.metrics,
         )
-        check_model_dir(settings.model_dir, settings)
+        metadata = check_model_dir(settings.model_dir, settings)
+        # the workers memory holds depend on the model's precision
+        settings = Settings.from_environ(environ, precision=metadata.precision)
         return asyncio.run(serve(settings, environ, metrics))
     except (ConfigurationError, ServeError) as error:
         print(f"sm-detect serve: {error}", file=sys.stderr)

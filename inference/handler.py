@@ -14,7 +14,6 @@ import numpy as np
 from inference import decode, encode, model, params, postprocess, preprocess
 from inference.errors import InvalidParameter
 from inference.headers import CUSTOM_ATTRIBUTES
-from inference.metadata import INT8
 from inference.settings import Settings, check_against_model
 
 logger = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ class Prediction:
     ids: np.ndarray
     scores: np.ndarray
     boxes: np.ndarray
-    input_size: tuple  # (width, height) of the network input
+    input_size: tuple  # (width, height) of the image resized for the network
     model_name: str
     labels: tuple
 
@@ -58,22 +57,10 @@ def request_headers(context) -> dict[str, str]:
 def model_fn(model_dir: str, context=None) -> model.Detector:
     """Load the detector; the endpoint's settings are checked against it first."""
     gpu_id = context.system_properties.get("gpu_id") if context is not None else None
-    detector = model.load_detector(model_dir, model.choose_context(gpu_id))
-    check_settings(settings(), detector.metadata)
+    mode = settings().request_defaults.mode
+    detector = model.load_detector(model_dir, model.choose_context(gpu_id), mode)
+    check_against_model(settings(), detector.metadata.classes, detector.metadata.post_nms)
     return detector
-
-
-def check_settings(endpoint: Settings, metadata) -> None:
-    """Endpoint defaults the model cannot honour are a deployment mistake."""
-    check_against_model(endpoint, metadata.classes, metadata.post_nms)
-    if metadata.precision == INT8 and endpoint.request_defaults.mode == preprocess.ASPECT:
-        # measured: 0.5 to 2.6 s for the first image of a shape, then about 110 MiB held
-        logger.warning(
-            "this INT8 model builds its quantized operators once per input shape, and the "
-            "aspect mode gives each image proportion its own shape: every new one costs a "
-            "slow first answer and memory the worker keeps; SM_DETECT_MODE=square416 serves "
-            "every image at one shape"
-        )
 
 
 def input_fn(input_data: bytes, content_type: str | None, context=None) -> Request:
@@ -97,16 +84,21 @@ def predict_fn(data: Request, detector: model.Detector) -> Prediction:
             f"non-maximum suppression returns at most {detector.metadata.post_nms} detections"
         )
     postprocess.class_ids_for(data.params.classes, detector.metadata.classes)  # before the work
+    metadata = detector.metadata
     tensor = preprocess.to_tensor(
-        data.image, data.params.mode, ctx=detector.ctx, **detector.metadata.preprocessing
+        data.image, data.params.mode, ctx=detector.ctx, **metadata.preprocessing
     )
     ids, scores, boxes = detector(tensor)
+    # boxes come in the resized image's pixels, wherever it sits on the canvas (top left)
+    height, width = preprocess.input_shape(
+        *data.image.shape[:2], data.params.mode, metadata.short, metadata.max_size
+    )
     return Prediction(
         request=data,
         ids=ids.asnumpy(),
         scores=scores.asnumpy(),
         boxes=boxes.asnumpy(),
-        input_size=(tensor.shape[3], tensor.shape[2]),
+        input_size=(width, height),
         model_name=detector.metadata.name,
         labels=detector.metadata.classes,
     )

@@ -23,15 +23,28 @@ class ModelMetadata:
     weights: str = ""
     exported_with: dict = dataclasses.field(default_factory=dict)
     precision: str = FP32
+    # the aspect mode's canvas long sides (preprocess); by precision when model.json has none
+    buckets: tuple = ()
     # for INT8: how it was quantized (method, images, what stayed FP32 and why), and its
     # agreement with the FP32 network, measured at packaging time
     quantization: dict = dataclasses.field(default_factory=dict)
     agreement: dict = dataclasses.field(default_factory=dict)
 
+    def __post_init__(self):
+        default = preprocess.INT8_BUCKETS if self.precision == INT8 else preprocess.BUCKETS
+        buckets = preprocess.check_buckets(self.buckets or default, self.short, self.max_size)
+        object.__setattr__(self, "buckets", buckets)
+
     @property
     def preprocessing(self):
         """Keyword arguments for ``preprocess.to_tensor``."""
-        return {"short": self.short, "max_size": self.max_size, "mean": self.mean, "std": self.std}
+        return {
+            "short": self.short,
+            "max_size": self.max_size,
+            "mean": self.mean,
+            "std": self.std,
+            "buckets": self.buckets,
+        }
 
     def to_json(self) -> str:
         return (
@@ -44,6 +57,7 @@ class ModelMetadata:
                         "max_size": self.max_size,
                         "mean": list(self.mean),
                         "std": list(self.std),
+                        "buckets": list(self.buckets),
                     },
                     "nms": {
                         "threshold": self.nms_threshold,
@@ -69,7 +83,7 @@ class ModelMetadata:
                 f"precision {data['precision']!r} is not one of {', '.join(PRECISIONS)}"
             )
         pre, nms = data.get("preprocessing", {}), data.get("nms", {})
-        base = cls(name="", classes=())
+        base = cls(name="", classes=())  # the defaults
         return cls(
             name=data["name"],
             classes=tuple(data["classes"]),
@@ -77,6 +91,7 @@ class ModelMetadata:
             max_size=int(pre.get("max_size", base.max_size)),
             mean=tuple(pre.get("mean", base.mean)),
             std=tuple(pre.get("std", base.std)),
+            buckets=tuple(pre.get("buckets", ())),
             nms_threshold=float(nms.get("threshold", base.nms_threshold)),
             nms_topk=int(nms.get("topk", base.nms_topk)),
             post_nms=int(nms.get("post_nms", base.post_nms)),

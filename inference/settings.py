@@ -20,7 +20,9 @@ DEFAULT_BASE_DIR = "/opt/ml"
 DEFAULT_TIMEOUT_SECONDS = 60
 DEFAULT_MAX_PAYLOAD_MB = 6  # SageMaker's own limit for real-time endpoints
 DEFAULT_RESTART_AFTER_SECONDS = 60
-WORKER_MEMORY_BYTES = 5 << 28  # one YOLOv3 worker peaks at about 1.2 GiB
+# a worker's peak under shape-diverse traffic, every bucket warmed (docs/PERFORMANCE.md: 1.24
+# GiB FP32, 1.80 GiB INT8 measured), with room to spare
+WORKER_MEMORY_BYTES = {"fp32": 3 << 29, "int8": 9 << 28}  # 1.5 GiB, 2.25 GiB
 LATENCY, THROUGHPUT = "latency", "throughput"
 TUNINGS = (LATENCY, THROUGHPUT)
 IGNORE, TRUST = "ignore", "trust"
@@ -40,7 +42,9 @@ class ConfigurationError(ValueError):
         self.variable = variable
 
 
-def default_workers(cpus: int, memory_bytes: int, tuning: str = LATENCY) -> int:
+def default_workers(
+    cpus: int, memory_bytes: int, tuning: str = LATENCY, precision: str = "fp32"
+) -> int:
     """Workers for ``tuning``, as many as memory allows, at least one.
 
     ``latency``: one worker per two cores, each forward pass on two OpenMP threads, so a lone
@@ -50,7 +54,7 @@ def default_workers(cpus: int, memory_bytes: int, tuning: str = LATENCY) -> int:
     core each with a pool of every core's threads, oversubscribes the cores.
     """
     wanted = cpus if tuning == THROUGHPUT else cpus // 2
-    return max(1, min(wanted, memory_bytes // WORKER_MEMORY_BYTES))
+    return max(1, min(wanted, memory_bytes // WORKER_MEMORY_BYTES[precision]))
 
 
 def physical_memory_bytes() -> int:
@@ -94,14 +98,21 @@ class Settings:
 
     @classmethod
     def from_environ(
-        cls, environ: Mapping[str, str], cpus: int | None = None, memory_bytes: int | None = None
+        cls,
+        environ: Mapping[str, str],
+        cpus: int | None = None,
+        memory_bytes: int | None = None,
+        precision: str = "fp32",
     ) -> "Settings":
-        """Read ``environ`` (a mapping); raises ``ConfigurationError`` on the first bad value."""
+        """Read ``environ`` (a mapping); raises ``ConfigurationError`` on the first bad value.
+
+        Unless set, the workers are as many as the tuning wants and memory holds for a model of
+        ``precision``."""
         read = Reader(environ)
         cpus = cpus or os.cpu_count() or 1
         tuning = read.choice("SM_DETECT_TUNING", TUNINGS, LATENCY)
         workers = read.whole("SAGEMAKER_MODEL_SERVER_WORKERS", None, minimum=1) or (
-            default_workers(cpus, memory_bytes or physical_memory_bytes(), tuning)
+            default_workers(cpus, memory_bytes or physical_memory_bytes(), tuning, precision)
         )
         log_format = read.choice("SM_DETECT_LOG_FORMAT", LOG_FORMATS, TEXT)
         return cls(

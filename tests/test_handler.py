@@ -68,31 +68,21 @@ def test_missing_model_files_are_named(tmp_path):
 
 
 def test_an_endpoint_default_above_the_models_cap_fails_the_load(detector):
-    from inference.settings import ConfigurationError, Settings
+    from inference.settings import ConfigurationError, Settings, check_against_model
 
+    metadata = detector.metadata
     within = Settings.from_environ({"SM_DETECT_MAX_DETECTIONS": "100"})
-    handler.check_settings(within, detector.metadata)
+    check_against_model(within, metadata.classes, metadata.post_nms)
     beyond = Settings.from_environ({"SM_DETECT_MAX_DETECTIONS": "101"})
     with pytest.raises(ConfigurationError, match="at most 100, the detections this model"):
-        handler.check_settings(beyond, detector.metadata)
+        check_against_model(beyond, metadata.classes, metadata.post_nms)
 
 
-def test_an_int8_model_in_aspect_mode_is_warned_about(detector, caplog):
-    import dataclasses
-
-    from inference.metadata import INT8
-    from inference.settings import Settings
-
-    int8 = dataclasses.replace(detector.metadata, precision=INT8)
-    with caplog.at_level("WARNING", logger="inference.handler"):
-        handler.check_settings(Settings.from_environ({"SM_DETECT_MODE": "square416"}), int8)
-        handler.check_settings(Settings.from_environ({}), detector.metadata)
-        assert not caplog.records
-        handler.check_settings(Settings.from_environ({}), int8)
-    (record,) = caplog.records
-    assert "once per input shape" in record.getMessage() and "SM_DETECT_MODE=square416" in (
-        record.getMessage()
-    )
+def test_every_canvas_of_the_default_mode_is_warmed_at_load(model_dir, caplog):
+    with caplog.at_level("INFO", logger="inference.model"):
+        model.load_detector(str(model_dir), mode="square320")
+    (loaded,) = [r.getMessage() for r in caplog.records if "warmed" in r.getMessage()]
+    assert "1 input shape(s) of mode square320 warmed" in loaded
 
 
 def test_an_unknown_class_is_refused_before_any_work(detector, random_array, monkeypatch):

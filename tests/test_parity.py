@@ -1,7 +1,9 @@
 """Served detections equal GluonCV's own pipeline on the same weights and image.
 
-Reference: ``gluoncv.data.transforms.presets.yolo.load_test`` + the GluonCV network the model was
-exported from, boxes mapped back to the original image by the resize factor.
+Reference: ``gluoncv.data.transforms.presets.yolo.load_test`` (the ``exact`` mode), or its
+tensor padded by numpy onto the bucket canvas (the default ``aspect`` mode), through the GluonCV
+network the model was exported from, boxes mapped back to the original image by GluonCV's own
+``bbox.resize`` clipped to the image.
 Served: the packaged model behind the real server, over HTTP.
 """
 
@@ -9,16 +11,23 @@ import mxnet as mx
 import numpy as np
 import pytest
 import requests
+from gluoncv.data.transforms import bbox as gluoncv_bbox
 from gluoncv.data.transforms.presets import yolo
 
+from inference import preprocess
 from tests.agreement import assert_same_detections
 from tests.helpers import encode_image
 
 pytestmark = pytest.mark.server
 
 
-def reference_detections(net, path):
+def reference_detections(net, path, canvas=None):
+    """GluonCV's ``load_test``; with ``canvas``, its tensor padded at the bottom and right."""
     tensor, resized = yolo.load_test(str(path), short=416, max_size=1024)
+    if canvas:
+        height, width = tensor.shape[2:]
+        padding = ((0, 0), (0, 0), (0, canvas[0] - height), (0, canvas[1] - width))
+        tensor = mx.nd.array(np.pad(tensor.asnumpy(), padding))
     ids, scores, boxes = (output[0].asnumpy() for output in net(tensor))
     return ids[:, 0], scores[:, 0], boxes, resized.shape[:2]
 
@@ -50,10 +59,11 @@ def assert_same(served, reference, image_shape):
     ids, scores, boxes, (resized_height, resized_width) = reference
     height, width = image_shape[:2]
     keep = ids >= 0
-    scale = np.array([width / resized_width, height / resized_height] * 2)
+    mapped = gluoncv_bbox.resize(boxes[keep], (resized_width, resized_height), (width, height))
+    mapped = np.clip(mapped, 0, [width, height, width, height])
     expected = []
-    for class_id, score, box in zip(ids[keep], scores[keep], boxes[keep], strict=True):
-        xmin, ymin, xmax, ymax = np.clip(box * scale, 0, [width, height, width, height])
+    for class_id, score, box in zip(ids[keep], scores[keep], mapped, strict=True):
+        xmin, ymin, xmax, ymax = box
         expected.append(
             {
                 "class_id": int(class_id),
@@ -69,20 +79,33 @@ def assert_same(served, reference, image_shape):
 
 
 @pytest.mark.parametrize("name", ["astronaut", "coffee", "motorcycle"])
-def test_png_parity(server, reference_net, photos, tmp_path, name):
+def test_exact_mode_is_gluoncvs_load_test(server, reference_net, photos, tmp_path, name):
+    body = encode_image(photos[name], "PNG")
+    path = tmp_path / f"{name}.png"
+    path.write_bytes(body)
+    served = served_detections(server, body, "image/png", ",mode=exact")
+    assert served["image"] == {"width": photos[name].shape[1], "height": photos[name].shape[0]}
+    assert_same(served, reference_detections(reference_net, path), photos[name].shape)
+
+
+@pytest.mark.parametrize("name", ["coffee", "motorcycle", "chelsea"])
+def test_the_default_is_load_test_on_its_bucket_canvas(
+    server, reference_net, photos, tmp_path, name
+):
     body = encode_image(photos[name], "PNG")
     path = tmp_path / f"{name}.png"
     path.write_bytes(body)
     served = served_detections(server, body, "image/png")
-    assert served["image"] == {"width": photos[name].shape[1], "height": photos[name].shape[0]}
-    assert_same(served, reference_detections(reference_net, path), photos[name].shape)
+    canvas = preprocess.canvas_shape(*photos[name].shape[:2])
+    reference = reference_detections(reference_net, path, canvas)
+    assert_same(served, reference, photos[name].shape)
 
 
 def test_jpeg_parity(server, reference_net, photos, tmp_path):
     body = encode_image(photos["astronaut"], "JPEG", quality=92)
     path = tmp_path / "astronaut.jpg"
     path.write_bytes(body)
-    served = served_detections(server, body, "image/jpeg")
+    served = served_detections(server, body, "image/jpeg")  # square: its canvas is itself
     assert_same(served, reference_detections(reference_net, path), photos["astronaut"].shape)
 
 

@@ -13,19 +13,24 @@ def read(cpus=2, memory=24 * GIB, **environ):
 
 
 @pytest.mark.parametrize(
-    "cpus, memory, tuning, workers",
+    "cpus, memory, tuning, precision, workers",
     [
-        (2, 24 * GIB, "latency", 1),
-        (1, 24 * GIB, "latency", 1),
-        (16, 24 * GIB, "latency", 8),
-        (16, 3 * GIB, "latency", 2),  # a worker peaks at about 1.2 GiB
-        (2, 24 * GIB, "throughput", 2),
-        (16, 24 * GIB, "throughput", 16),
-        (16, 3 * GIB, "throughput", 2),
+        (2, 24 * GIB, "latency", "fp32", 1),
+        (1, 24 * GIB, "latency", "fp32", 1),
+        (16, 24 * GIB, "latency", "fp32", 8),
+        # a worker peaks at 1.24 GiB in FP32, 1.80 GiB in INT8, under shape-diverse traffic
+        (16, 3 * GIB, "latency", "fp32", 2),
+        (16, 3 * GIB, "latency", "int8", 1),
+        (2, 24 * GIB, "throughput", "fp32", 2),
+        (16, 24 * GIB, "throughput", "fp32", 16),
+        (16, 3 * GIB, "throughput", "fp32", 2),
+        # an ml.c5.xlarge: 4 vCPUs (2 cores), 8 GiB
+        (4, 8 * GIB, "throughput", "fp32", 4),
+        (4, 8 * GIB, "throughput", "int8", 3),
     ],
 )
-def test_default_workers(cpus, memory, tuning, workers):
-    assert default_workers(cpus, memory, tuning) == workers
+def test_default_workers(cpus, memory, tuning, precision, workers):
+    assert default_workers(cpus, memory, tuning, precision) == workers
 
 
 def test_defaults():

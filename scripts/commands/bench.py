@@ -2,6 +2,8 @@
 
 import os
 
+from scripts.option_types import whole_number
+
 DEFAULT_PHOTO = os.path.join("..", "shared", "fixtures", "dog.jpg")
 
 
@@ -27,9 +29,23 @@ def add_arguments(parser):
         action="store_true",
         help="a smoke run: one image size, two requests per figure, three servers",
     )
+    parser.add_argument(
+        "--shapes",
+        type=whole_number(1),
+        metavar="N",
+        help="only send N photos of distinct sizes to an FP32 and an INT8 server, printing each "
+        "worker's memory as it goes, and compare the default mode with GluonCV's pipeline",
+    )
 
 
 def run(args):
     from scripts.lib.bench.run import benchmark
 
-    benchmark(args.model, args.photo, args.output, json_path=args.json, quick=args.quick)
+    benchmark(
+        args.model,
+        args.photo,
+        args.output,
+        json_path=args.json,
+        quick=args.quick,
+        shapes_only=args.shapes,
+    )

@@ -76,7 +76,7 @@ class Quantization:
             f"{len(validation)} validation image(s), mode {self.mode}"
         )
         int8_dir = os.path.join(work_dir, "int8")
-        quantize.int8_copy(fp32_dir, int8_dir, calibration, self.mode)
+        metadata = quantize.int8_copy(fp32_dir, int8_dir, calibration, self.mode)
         images, totals = quantize.measure_agreement(
             fp32_dir, int8_dir, validation, metadata, self.mode, self.threshold
         )

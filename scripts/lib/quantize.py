@@ -16,6 +16,7 @@ What stays FP32, and why (recorded in ``model.json``):
 """
 
 import contextlib
+import dataclasses
 import math
 import os
 import shutil
@@ -225,9 +226,11 @@ def detect(network, image, tensor, metadata):
 
 
 def int8_copy(fp32_dir, int8_dir, calibration, mode):
-    """``fp32_dir``'s network quantized into ``int8_dir``, calibrated on the files given."""
+    """``fp32_dir``'s network quantized into ``int8_dir``, calibrated on the files given as
+    the INT8 network will be served: prepared in ``mode``, on the INT8 buckets' canvases."""
     with open(os.path.join(fp32_dir, model.METADATA_FILE), encoding="utf-8") as file:
-        metadata = ModelMetadata.from_json(file.read())
+        fp32 = ModelMetadata.from_json(file.read())
+    metadata = dataclasses.replace(fp32, precision=INT8, buckets=preprocess.INT8_BUCKETS)
     tensors = [prepared(path, metadata, mode)[1] for path in calibration]
     quantized = quantize(fp32_dir, tensors)
     shutil.copytree(fp32_dir, int8_dir)

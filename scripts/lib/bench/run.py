@@ -16,8 +16,9 @@ import tempfile
 from inference import model, preprocess
 from inference import settings as serving
 from inference.headers import CUSTOM_ATTRIBUTES
+from inference.metadata import ModelMetadata
 from scripts.lib import archive
-from scripts.lib.bench import images, load, machine, servers
+from scripts.lib.bench import canvases, images, load, machine, servers, shapes
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say, step
 
@@ -35,6 +36,7 @@ class Settings:
     per_client: int = 2  # requests per client in each round
     modes: tuple = preprocess.MODES
     stacks: tuple = ("aws", "ours", "ours-throughput", "ours-int8")
+    shapes: int = 240  # photos of distinct sizes sent to each precision's server (0: none)
 
     @classmethod
     def quick(cls, model, photo):
@@ -49,17 +51,35 @@ class Settings:
             per_client=1,
             modes=("aspect", "square320"),
             stacks=("aws", "ours", "ours-int8"),
+            shapes=8,
         )
 
+    @classmethod
+    def shapes_only(cls, model, photo, count):
+        """Only memory under shape-diverse traffic, and the default mode against GluonCV's."""
+        return cls(model=model, photo=photo, sizes=(), stacks=(), shapes=count)
 
-def benchmark(model, photo, output, json_path=None, quick=False):
-    """Measure, print the report and write it to ``output`` (and the figures to ``json_path``)."""
+
+def benchmark(model, photo, output, json_path=None, quick=False, shapes_only=None):
+    """Measure, print the report and write it to ``output`` (and the figures to ``json_path``);
+    with ``shapes_only`` (a count), only the shape-diverse part, printed."""
+    from scripts.lib.bench import shapes_report
     from scripts.lib.bench.report import Report
 
     if not os.path.exists(model):
         raise CommandError(
             f"{model} does not exist; create it with `sm-detect package --weights random`"
         )
+    if shapes_only:
+        settings = Settings.shapes_only(model, photo, shapes_only)
+        with tempfile.TemporaryDirectory(prefix="sm-detect-bench-") as work_dir:
+            figures = BenchRun(settings, work_dir).measure_shapes()
+        print(
+            shapes_report.memory_section(figures["shapes"])
+            + "\n\n"
+            + shapes_report.canvases_section(figures["canvases"])
+        )
+        return
     settings = Settings.quick(model, photo) if quick else Settings(model=model, photo=photo)
     with tempfile.TemporaryDirectory(prefix="sm-detect-bench-") as work_dir:
         figures = BenchRun(settings, work_dir).measure()
@@ -131,7 +151,49 @@ class BenchRun:
             title, start, env = stack_settings(name, self.cores)
             with step(f"serving: {title}"):
                 self.figures["served"][name] = {"title": title, **self.serve(start, env, name)}
+        if self.settings.shapes:
+            self.shape_diverse()
         return self.figures
+
+    def measure_shapes(self):
+        """Only the shape-diverse part: for ``sm-detect bench --shapes N``."""
+        self.figures["machine"] = machine.describe(self.cores)
+        say(f"machine: {self.figures['machine']['cpu']}, {self.cores} cores")
+        self.model_dir = self.unpack_model()
+        images_dir = os.path.join(self.work_dir, "images")
+        self.images = images.write_images(self.settings.photo, images.SIZES, images_dir)
+        self.int8_model_dir = self.int8_model()
+        self.shape_diverse()
+        return self.figures
+
+    def shape_diverse(self):
+        """Each precision's server under photos of distinct sizes; the default mode's
+        detections against GluonCV's pipeline."""
+        self.figures["shapes"] = {}
+        for precision, model_dir in (("fp32", self.model_dir), ("int8", self.int8_model_dir)):
+            count = self.settings.shapes
+            with step(f"{precision.upper()}: {count} photos of distinct sizes"):
+                self.figures["shapes"][precision] = self.stream_shapes(precision, model_dir)
+        with step("the default mode's detections against GluonCV's load_test"):
+            detector = model.load_detector(self.model_dir)
+            self.figures["canvases"] = canvases.compare(
+                detector, canvases.photographs(self.settings.photo)
+            )
+
+    def stream_shapes(self, precision, model_dir):
+        run_dir = os.path.join(self.work_dir, f"shapes-{precision}")
+        os.makedirs(run_dir)
+        server = servers.start_ours(model_dir, run_dir, {})
+        try:
+            server.wait_for_announcement(servers.START_TIMEOUT_SECONDS)
+            with open(os.path.join(model_dir, model.METADATA_FILE), encoding="utf-8") as file:
+                metadata = ModelMetadata.from_json(file.read())
+            result = shapes.stream(
+                server.url, run_dir, self.settings.shapes, self.settings.photo, metadata, say=say
+            )
+        finally:
+            server.stop()
+        return result.summary()
 
     def unpack_model(self):
         """A private copy of the model: ``serve`` lays out and replaces ``<base>/model``."""
