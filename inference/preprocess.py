@@ -92,9 +92,7 @@ def canvas_shapes(
         return ()
     if mode != ASPECT:
         return (input_shape(short, short, mode),)
-    return tuple(
-        sorted({(short, side) for side in buckets} | {(side, short) for side in buckets})
-    )
+    return tuple(sorted({(short, side) for side in buckets} | {(side, short) for side in buckets}))
 
 
 def check_buckets(buckets: tuple, short: int = 416, max_size: int = 1024) -> tuple:
