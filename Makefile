@@ -44,8 +44,9 @@ bench: $(VENV)/.dev java $(BENCH_MODEL)
 	$(BIN)/sm-detect bench --model $(BENCH_MODEL)
 
 # Debian's tools the tests use: a daemonless image builder, a base-image
-# maker, a real OCI registry, an HTTP load generator, and a browser for the demo page
-TEST_TOOLS := buildah debootstrap podman docker-registry wrk chromium
+# maker, a real OCI registry, an HTTP load generator, a browser for the demo page, and curl
+# (7.75 or later) whose own SigV4 signing checks the gateway's verifier
+TEST_TOOLS := buildah debootstrap podman docker-registry wrk chromium curl
 test-tools:
 	@missing=$$(for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null || echo $$tool; done); \
 	if [ -n "$$missing" ]; then \

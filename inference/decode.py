@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from inference import content_types
-from inference.errors import InvalidInput, PayloadTooLarge, UnsupportedContentType
+from inference.errors import InvalidInput, PayloadTooLarge, RequestError, UnsupportedContentType
 
 DEFAULT_MAX_PIXELS = 40_000_000
 PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP")
@@ -57,6 +57,8 @@ def decode_image(body: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
         ) from None
     except Image.DecompressionBombError as error:
         raise PayloadTooLarge(str(error)) from None
+    except RequestError:
+        raise  # the pixel limit's own answer
     except Exception as error:  # noqa: BLE001 - a decoder's failure on these bytes is theirs
         # truncated or corrupt files raise OSError, SyntaxError or ValueError; crafted ones
         # reach TypeError or OverflowError deep in Pillow's plugins (a TIFF whose strip offset

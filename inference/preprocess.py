@@ -24,26 +24,18 @@ import bisect
 import mxnet as mx
 import numpy as np
 
-from inference.errors import InvalidParameter
+from inference.modes import ASPECT, EXACT, MODES, SQUARE_SIDES, check_mode
+
+__all__ = ["ASPECT", "EXACT", "MODES", "SQUARE_SIDES", "check_mode"]  # and the functions below
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 BILINEAR, BICUBIC, AREA = 1, 2, 3
-ASPECT, EXACT = "aspect", "exact"
-SQUARE_SIDES = (320, 416, 608)  # the sizes GluonCV published COCO AP for
-MODES = (ASPECT, EXACT, *(f"square{side}" for side in SQUARE_SIDES))
 # the long sides of the aspect mode's canvases: 416 for square photos, then 4:3 (555), 3:2 (624),
 # 16:9 (740) exactly, and steps between (docs/PERFORMANCE.md measures the choice). An INT8
 # network keeps one compiled graph per canvas (about 130 MiB each), so it takes fewer.
 BUCKETS = (416, 480, 555, 624, 740, 864, 1024)
 INT8_BUCKETS = (416, 555, 624, 740, 1024)
-
-
-def check_mode(mode: str) -> str:
-    """``mode`` if it is one of ``MODES``; a 400 otherwise."""
-    if mode not in MODES:
-        raise InvalidParameter(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    return mode
 
 
 def resized_shape(

@@ -76,8 +76,8 @@ def assert_same_detections(
 
 def assert_same_answer(actual, expected, **options):
     """Two JSON answers of the detector: the same image, model and detections."""
-    assert actual["model"] == expected["model"]
-    assert actual["image"] == expected["image"]
+    assert actual["model"] == expected["model"], f"model {actual['model']!r}"
+    assert actual["image"] == expected["image"], f"image {actual['image']}, not {expected['image']}"
     assert_same_detections(actual["detections"], expected["detections"], **options)
 
 

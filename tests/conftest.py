@@ -54,6 +54,7 @@ def model_archive(tmp_path_factory, weights_file):
         [SM_DETECT, "package", "--weights", str(weights_file), "--output", str(output)],
         check=True,
         capture_output=True,
+        timeout=600,
     )
     return output
 
@@ -85,11 +86,16 @@ def built_image():
         capture_output=True,
         text=True,
         cwd=REPO,
+        timeout=3600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert f"image: {IMAGE}" in result.stdout
     inspected = subprocess.run(
-        ["buildah", "inspect", "--type", "image", IMAGE], capture_output=True, text=True, check=True
+        ["buildah", "inspect", "--type", "image", IMAGE],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
     )
     return json.loads(inspected.stdout)
 

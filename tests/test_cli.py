@@ -4,12 +4,13 @@ import argparse
 import contextlib
 import io
 import os
+import subprocess
+import sys
 
 import pytest
 
 from inference import preprocess
 from scripts import cli
-from scripts.commands import invoke
 
 
 def help_text(*args):
@@ -33,8 +34,19 @@ def test_serve_help_names_the_default_model():
 
 
 def test_invoke_offers_every_mode_the_server_knows():
-    assert invoke.MODES == preprocess.MODES
-    assert "--mode {aspect,square320,square416,square608}" in help_text("invoke")
+    assert "--mode {" + ",".join(preprocess.MODES) + "}" in help_text("invoke")
+
+
+def test_the_command_line_starts_without_mxnet():
+    # --help and the AWS commands must not pay for MXNet (nor need it: the serving set has it,
+    # the deployment set does not)
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, scripts.cli; print('mxnet' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert imported.stdout.strip() == "False", imported.stderr
 
 
 def broken(_args):

@@ -9,6 +9,7 @@ import http.server
 import io
 import os
 import shutil
+import socket
 import threading
 import time
 
@@ -181,7 +182,10 @@ def test_a_photo_over_the_limit_is_refused_before_it_is_sent_on(demo, page, tmp_
 
 
 def test_a_server_that_is_down_is_a_readable_error(browser, photo_file, tmp_path):
-    demo = start_demo(tmp_path, "--url", "http://127.0.0.1:9")  # nothing listens there
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]  # nothing listens there once the probe is gone
+    demo = start_demo(tmp_path, "--url", f"http://127.0.0.1:{closed}")
     try:
         page = browser.new_page()
         page.goto(demo.url)

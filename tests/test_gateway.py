@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from scripts.lib import sigv4_signer, sigv4_verifier
 from tests.helpers import REPO, SM_DETECT
-from tests.servers import start_gateway
+from tests.servers import start_gateway, wait_until
 
 pytestmark = pytest.mark.server
 REGION = "us-west-2"
@@ -252,7 +252,22 @@ def test_container_errors_come_back_as_model_error(gateway):
     assert "UnsupportedContentType" in error.value.response["OriginalMessage"]
 
 
-def test_log_lines_carry_no_secrets(gateway):
+def test_log_lines_carry_no_secrets(gateway, astronaut_jpeg):
+    # a request forwarded and one rejected, made here: whatever ran before, both are logged
+    answer = runtime(gateway).invoke_endpoint(
+        EndpointName=ENDPOINT, Body=astronaut_jpeg, ContentType="image/jpeg"
+    )
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert (
+        requests.post(
+            f"{gateway.url}/endpoints/{ENDPOINT}/invocations",
+            data=b"x",
+            verify=gateway.cert,
+            timeout=30,
+        ).status_code
+        == 403
+    )
+    assert wait_until(lambda: "rejected" in gateway.log, 10)
     log = gateway.log
     assert "forwarded" in log and "rejected" in log
     for secret in (SECRET, TEMP_SECRET, TOKEN, KEY):
@@ -319,6 +334,7 @@ def test_postman_collection_has_variables_only(tmp_path, monkeypatch):
         [SM_DETECT, "postman", "--endpoint", ENDPOINT, "--region", REGION, "-o", str(tmp_path)],
         capture_output=True,
         text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
     collection = json.loads(

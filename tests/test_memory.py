@@ -14,7 +14,7 @@ from tests.helpers import cli, encode_image
 from tests.servers import running_server
 
 pytestmark = pytest.mark.server
-PHOTOS = 48
+PHOTOS = 32
 GROWTH_BOUND_MIB = 64  # over the last three quarters of the stream
 PEAK_BOUND_MIB = {"fp32": 1536, "int8": 2048}
 

@@ -2,6 +2,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import subprocess
 
 import mxnet as mx
@@ -12,7 +13,15 @@ from tests.helpers import SM_DETECT
 
 
 def package(*args, env=None):
-    return subprocess.run([SM_DETECT, "package", *args], capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [SM_DETECT, "package", *args], capture_output=True, text=True, env=env, timeout=600
+    )
+
+
+def closed_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed once the probe is gone
 
 
 def sha256(path):
@@ -88,7 +97,13 @@ def test_custom_classes(tmp_path):
 
 
 def test_pretrained_offline_names_the_way_out(tmp_path):
-    env = dict(os.environ, MXNET_HOME=str(tmp_path / "mxnet-home"))  # no cached weights
+    # no cached weights, and GluonCV's model store at a closed port: offline on any machine,
+    # with internet or without
+    env = dict(
+        os.environ,
+        MXNET_HOME=str(tmp_path / "mxnet-home"),
+        MXNET_GLUON_REPO=f"http://127.0.0.1:{closed_port()}/",
+    )
     result = package("--weights", "pretrained", "--output", str(tmp_path / "m.tar.gz"), env=env)
     assert result.returncode == 1
     assert "WEIGHTS=random" in result.stderr and "Traceback" not in result.stderr

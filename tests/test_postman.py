@@ -31,6 +31,7 @@ def collection(tmp_path_factory, astronaut_jpeg):
         [*command, "--image", str(image), "-o", str(root)],
         capture_output=True,
         text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
     return root

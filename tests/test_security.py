@@ -282,8 +282,15 @@ def test_gateway_log_lines_cannot_be_forged_and_carry_no_credentials(gateway):
         b"Content-Length: 0\r\n\r\n",
         gateway.cert,
     )
-    time.sleep(0.5)
+    # both requests were logged, each on one line, their control characters escaped
+    assert wait_until(
+        lambda: "\\x0bforged" in gateway.log and "forged/invocations" in gateway.log, 10
+    )
     log = gateway.log
+    (first,) = [line for line in log.splitlines() if "\\x0bforged" in line]
+    assert "POST /endpoints/x\\x1b[2J\\x0bforged 403" in first
+    (second,) = [line for line in log.splitlines() if "forged/invocations" in line]
+    assert "/endpoints/a\\r\\n2026-01-01 forged/invocations" in second
     assert "\x1b" not in log and "\x0b" not in log and "T0KENT0KEN" not in log
     assert not any(line.startswith("2026-01-01 forged") for line in log.splitlines())
     assert "Traceback" not in log
@@ -306,10 +313,12 @@ def test_aborted_uploads_log_one_line_each(gateway):
             + b"x" * 5000
         )
         tls.close()
-    time.sleep(1)
+    # each upload ends in one line: 5 in all, waited for, never a traceback
+    assert wait_until(lambda: len(gateway.log.splitlines()) - before >= 5, 10), gateway.log
+    time.sleep(0.5)  # and no more come
     new_lines = gateway.log.splitlines()[before:]
     assert "Traceback" not in "\n".join(new_lines)
-    assert len(new_lines) <= 10
+    assert len(new_lines) == 5, new_lines
 
 
 def listening_ports(pid):

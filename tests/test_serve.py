@@ -53,10 +53,8 @@ def test_starts_despite_stale_pid_file_honours_settings_and_stops_on_sigterm(
         assert "default_response_timeout=2" in config
         assert len(model_server_processes(str(tmp_path / "server"))) >= 3  # java + 2 workers
 
-        started = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
-        assert server.process.wait(timeout=30) == 0
-        assert time.monotonic() - started < 30
+        assert server.process.wait(timeout=30) == 0  # raises if it outlives SageMaker's 30 s
         assert wait_until(lambda: not model_server_processes(str(tmp_path / "server")), 10)
 
 

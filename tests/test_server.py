@@ -177,14 +177,24 @@ def test_invoke_command(server, photos, tmp_path):
     image.write_bytes(encode_image(photos["astronaut"], "PNG"))
     drawn = tmp_path / "out.png"
     command = [SM_DETECT, "invoke", "--url", server.url, str(image), "--threshold", "0"]
-    raw = subprocess.run([*command, "--json"], capture_output=True, text=True, check=True)
+    raw = subprocess.run(
+        [*command, "--json"], capture_output=True, text=True, check=True, timeout=600
+    )
     document = json.loads(raw.stdout)
     table = subprocess.run(
-        [*command, "--draw", str(drawn)], capture_output=True, text=True, check=True
+        [*command, "--draw", str(drawn)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
     )
     assert f"{len(document['detections'])} detection(s) in 512x512" in table.stdout
     squared = subprocess.run(
-        [*command, "--mode", "square320", "--json"], capture_output=True, text=True, check=True
+        [*command, "--mode", "square320", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
     )
     direct = invoke(
         server, image.read_bytes(), "image/png", **{ATTRIBUTES: "threshold=0,mode=square320"}
@@ -204,6 +214,7 @@ def test_invoke_command_sends_any_image_file(server, photos, tmp_path, suffix, i
         [SM_DETECT, "invoke", "--url", server.url, str(image), "--threshold", "0", "--json"],
         capture_output=True,
         text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["image"] == {"width": 600, "height": 400}
@@ -216,6 +227,7 @@ def test_invoke_command_reports_errors_in_one_line(server, tmp_path):
         [SM_DETECT, "invoke", "--url", server.url, str(not_an_image)],
         capture_output=True,
         text=True,
+        timeout=600,
     )
     assert result.returncode == 1
     assert "400" in result.stderr and "InvalidInput" in result.stderr

@@ -2,12 +2,9 @@
 
 import functools
 
+from inference.modes import MODES
 from scripts.lib import aws
 from scripts.option_types import endpoint_name
-
-# the request modes of inference/preprocess.py, named here so that --help needs no mxnet
-MODES = ("aspect", "square320", "square416", "square608")
-
 
 SUMMARY = "detect objects in an image"
 

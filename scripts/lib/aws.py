@@ -84,7 +84,8 @@ class Aws:
                 else self.session.client(
                     service,
                     region_name=self.region,
-                    config=retries(),
+                    # a caller waits on an invocation: three tries, not ten
+                    config=retries(3 if service == RUNTIME else 10),
                     **(self.runtime_options if service == RUNTIME else {}),
                 )
             )
@@ -100,12 +101,13 @@ class Aws:
 
 
 @functools.cache
-def retries():
+def retries(max_attempts=10):
     """botocore's adaptive retry mode: throttling is retried with backoff."""
     import botocore.config
 
     return botocore.config.Config(
-        retries={"mode": "adaptive", "max_attempts": 10}, user_agent_extra="sm-detect/0.1"
+        retries={"mode": "adaptive", "max_attempts": max_attempts},
+        user_agent_extra="sm-detect/0.1",
     )
 
 

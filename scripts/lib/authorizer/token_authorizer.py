@@ -21,8 +21,6 @@ import json
 import os
 import time
 
-import jwt
-
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("exp", "sub")
 MIN_SECRET_BYTES = 32
@@ -67,6 +65,8 @@ def usage_key(subject, signing_secret):
 
 def subject_of(authorization, signing_secret):
     """The subject of ``Authorization: Bearer <JWT>``; ``Denied`` says why not."""
+    import jwt  # here, not at the top: the command line reads this module's limits without it
+
     authorization = authorization or ""
     if not (authorization.isascii() and authorization.isprintable()):
         raise Denied("the header is not printable ASCII")
@@ -94,6 +94,8 @@ def subject_of(authorization, signing_secret):
 
 def mint(subject, ttl_seconds, signing_secret, now=None):
     """A token for ``subject`` that expires ``ttl_seconds`` from ``now``."""
+    import jwt
+
     check_secret(signing_secret)
     if not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
         raise ValueError(f"a token lives 1 to {MAX_TTL_SECONDS} seconds, not {ttl_seconds}")

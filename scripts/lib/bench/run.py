@@ -51,7 +51,7 @@ class Settings:
             per_client=1,
             modes=("aspect", "square320"),
             stacks=("aws", "ours", "ours-int8"),
-            shapes=8,
+            shapes=4,
         )
 
     @classmethod
@@ -177,7 +177,7 @@ class BenchRun:
         with step("the default mode's detections against GluonCV's load_test"):
             detector = model.load_detector(self.model_dir)
             self.figures["canvases"] = canvases.compare(
-                detector, canvases.photographs(self.settings.photo)
+                detector, canvases.photographs(self.settings.photo, quick=self.settings.shapes < 10)
             )
 
     def stream_shapes(self, precision, model_dir):
