@@ -277,8 +277,7 @@ def test_fuzzed_requests_never_break_the_server(server, photos):
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         assert response.status_code < 500, (content_type, headers, body[:80], response.text)
     print(f"\nfuzzed requests: {FUZZ_CASES}, statuses: {dict(sorted(statuses.items()))}")
-    # the fuzzer reached both sides: requests the server took, and requests it refused
-    assert statuses.get(200, 0) > 0
-    assert sum(count for status, count in statuses.items() if 400 <= status < 500) > 0
+    # the fuzzer reached several of the server's refusals, not only one kind of mistake
+    assert len({status for status in statuses if 400 <= status < 500}) >= 2, statuses
     assert requests.get(f"{server.url}/ping", timeout=10).status_code == 200
     assert post(server, seeds[0], "image/jpeg").status_code == 200
