@@ -17,11 +17,11 @@ import sys
 import tempfile
 import time
 
-from container import guard, listening, logs
+from container.door import guard, listening, logs
+from container.door.responses import error_response
 from container.frontdoor import FrontDoor
 from container.metrics import Metrics
 from container.model_server import MANAGEMENT_SOCKET, MODEL_NAME, ModelServer, ServeError
-from container.responses import error_response
 from inference.settings import JSON, ConfigurationError, Settings, check_against_model
 
 DRAIN_SECONDS = 20  # of SageMaker's 30 s between SIGTERM and SIGKILL

@@ -5,7 +5,7 @@ import tarfile
 
 import pytest
 
-from scripts.lib import archive
+from scripts.lib.archives import archive
 from scripts.lib.errors import CommandError
 
 

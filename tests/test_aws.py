@@ -15,8 +15,8 @@ import pytest
 import requests
 from botocore.stub import ANY, Stubber
 
-from scripts.lib import endpoint, roles
-from scripts.lib.aws import Aws
+from scripts.lib.cloud import endpoint, roles
+from scripts.lib.cloud.aws import Aws
 from scripts.lib.errors import CommandError
 from tests.helpers import IMAGE, SAGEMAKER_TRUST, cli
 from tests.servers import Server, start_on_free_port

@@ -8,7 +8,7 @@ import pytest
 from mxnet import gluon
 
 from inference import model, preprocess
-from scripts.lib import detection_head
+from scripts.lib.archives import detection_head
 
 
 def network(model_dir, symbol_file):

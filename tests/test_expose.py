@@ -17,8 +17,8 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from scripts.lib import public_api
-from scripts.lib.aws import Aws
+from scripts.lib.cloud import public_api
+from scripts.lib.cloud.aws import Aws
 from tests.helpers import AWS_REGION, SM_DETECT
 
 pytestmark = pytest.mark.aws

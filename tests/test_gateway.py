@@ -19,7 +19,8 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from scripts.lib import sigv4_signer, sigv4_verifier
+from scripts.lib.clients import sigv4_signer
+from scripts.lib.doors import sigv4_verifier
 from tests.helpers import REPO, SM_DETECT
 from tests.servers import start_gateway, wait_until
 

@@ -12,9 +12,9 @@ import time
 import pytest
 from aiohttp import web
 
-from container import guard, listening
-from scripts.lib import certificates
-from scripts.lib.processes import wait_until
+from container.door import guard, listening
+from scripts.lib.doors import certificates
+from scripts.lib.local.processes import wait_until
 
 LIMITS = guard.Limits(
     max_body_bytes=1000,

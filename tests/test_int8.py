@@ -15,7 +15,7 @@ import requests
 
 from inference import model
 from inference.metadata import ModelMetadata
-from scripts.lib import archive
+from scripts.lib.archives import archive
 from tests.helpers import SM_DETECT, encode_image, tiff_with_strip_offsets_of_type
 from tests.servers import post_image, running_server
 

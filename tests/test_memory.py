@@ -8,7 +8,7 @@ way (every input shape was prepared when the model loaded). The figures are prin
 import pytest
 
 from inference.metadata import ModelMetadata
-from scripts.lib import archive
+from scripts.lib.archives import archive
 from scripts.lib.bench import shapes
 from tests.helpers import cli, encode_image
 from tests.servers import running_server

@@ -8,7 +8,7 @@ import subprocess
 import mxnet as mx
 import pytest
 
-from scripts.lib import archive
+from scripts.lib.archives import archive
 from tests.helpers import SM_DETECT
 
 

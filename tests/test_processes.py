@@ -6,7 +6,7 @@ import sys
 import pytest
 import requests
 
-from scripts.lib import processes
+from scripts.lib.local import processes
 
 
 def taken_ports(count):

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from inference.postprocess import Detection
-from scripts.lib import agreement
+from scripts.lib.archives import agreement
 
 
 def detection(class_id, score, box):

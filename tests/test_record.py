@@ -7,7 +7,8 @@ import shlex
 
 import pytest
 
-from container import logs, record
+from container import record
+from container.door import logs
 
 
 @pytest.mark.parametrize(

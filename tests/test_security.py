@@ -22,7 +22,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from scripts.lib import sigv4_signer
+from scripts.lib.clients import sigv4_signer
 from tests.servers import post_image, running_server, start_gateway, wait_until
 
 pytestmark = pytest.mark.server

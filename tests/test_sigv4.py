@@ -12,7 +12,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotocoreCredentials
 
-from scripts.lib import sigv4_verifier
+from scripts.lib.doors import sigv4_verifier
 
 REGION = "us-east-1"
 KEY, SECRET = "AKIDSIGV4TESTKEY0001", "sigv4-test-secret-not-real"  # pragma: allowlist secret

@@ -1,7 +1,7 @@
 """sm-detect captures: the traffic an endpoint captured (deploy --data-capture) read back from
 S3 as a folder of images and their answers, ready to calibrate or validate an INT8 model on."""
 
-from scripts.lib import aws
+from scripts.lib.cloud import aws
 
 SUMMARY = "captured requests and answers as image files"
 
@@ -17,7 +17,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from scripts.lib import captures
+    from scripts.lib.cloud import captures
 
     since = captures.parse_time(args.since) if args.since else None
     with aws.one_line_errors():

@@ -31,7 +31,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    from scripts.lib import aws, demo
+    from scripts.lib.cloud import aws
+    from scripts.lib.doors import demo
 
     if args.endpoint:
         with aws.one_line_errors():

@@ -3,8 +3,8 @@ serverless or asynchronous, its traffic captured to S3 if asked."""
 
 import argparse
 
-from scripts.lib import aws
-from scripts.lib.endpoint import DEFAULT_INSTANCE_TYPE
+from scripts.lib.cloud import aws
+from scripts.lib.cloud.endpoint import DEFAULT_INSTANCE_TYPE
 from scripts.option_types import endpoint_name, key_value, s3_uri, serverless_config, whole_number
 
 
@@ -64,7 +64,7 @@ def add_arguments(parser):
 
 
 def deploy_from_args(session, args, model_data, image):
-    from scripts.lib import endpoint
+    from scripts.lib.cloud import endpoint
     from scripts.lib.errors import CommandError
 
     check_environment(dict(args.env))

@@ -1,7 +1,7 @@
 """sm-detect expose: a public HTTPS API for apps in front of an endpoint (API Gateway), by an
 API key and usage plan or by bearer tokens checked by a Lambda authorizer; safe to repeat."""
 
-from scripts.lib import aws
+from scripts.lib.cloud import aws
 from scripts.option_types import endpoint_name, positive_number, whole_number
 
 SUMMARY = "a public API (API Gateway) in front of an endpoint"
@@ -42,7 +42,7 @@ def add_public_api_options(parser):
 
 
 def run(args):
-    from scripts.lib.public_api import Exposure
+    from scripts.lib.cloud.public_api import Exposure
 
     with aws.one_line_errors():
         exposure = Exposure(

@@ -3,7 +3,7 @@
 import functools
 
 from inference.modes import MODES
-from scripts.lib import aws
+from scripts.lib.cloud import aws
 from scripts.option_types import endpoint_name
 
 SUMMARY = "detect objects in an image"
@@ -58,8 +58,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    from scripts.lib import invoke
-    from scripts.lib.endpoint import invocations_url
+    from scripts.lib.clients import invoke
+    from scripts.lib.cloud.endpoint import invocations_url
     from scripts.lib.errors import CommandError
 
     attributes = invoke.custom_attributes(

@@ -49,7 +49,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from scripts.lib.packaging import Quantization, package
+    from scripts.lib.archives.packaging import Quantization, package
 
     quantization = None
     if args.calibration:

@@ -1,6 +1,6 @@
 """sm-detect push: push the image to ECR (created if missing) or to any registry."""
 
-from scripts.lib import aws
+from scripts.lib.cloud import aws
 
 SUMMARY = "push the image to ECR"
 
@@ -18,7 +18,7 @@ def add_push_options(parser):
 
 
 def run(args):
-    from scripts.lib import push
+    from scripts.lib.cloud import push
 
     with aws.one_line_errors():
         print(push.push(aws.from_args(args), args.image, args.repository, args.tag, args.registry))

@@ -1,7 +1,7 @@
 """sm-detect scale: autoscale an endpoint: on invocations per instance, or for an asynchronous
 endpoint on its queue, down to zero instances with --min 0."""
 
-from scripts.lib import aws
+from scripts.lib.cloud import aws
 from scripts.option_types import endpoint_name
 
 SUMMARY = "autoscale an endpoint"
@@ -29,7 +29,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from scripts.lib import scale
+    from scripts.lib.cloud import scale
     from scripts.lib.progress import say
 
     with aws.one_line_errors():

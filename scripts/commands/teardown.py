@@ -1,6 +1,6 @@
 """sm-detect teardown: delete an endpoint and what was created for it."""
 
-from scripts.lib import aws
+from scripts.lib.cloud import aws
 from scripts.option_types import endpoint_name
 
 SUMMARY = "delete an endpoint and its resources"
@@ -15,7 +15,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from scripts.lib import endpoint, public_api, push, s3, scale
+    from scripts.lib.cloud import endpoint, public_api, push, s3, scale
 
     if args.dry_run:
         endpoint.plan_teardown(args.endpoint, args.all)

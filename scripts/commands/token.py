@@ -5,8 +5,8 @@ plan (once), so that API Gateway throttles and counts each subject on its own.""
 
 import os
 
-from scripts.lib import aws
 from scripts.lib.authorizer.token_authorizer import MAX_TTL_SECONDS
+from scripts.lib.cloud import aws
 from scripts.option_types import endpoint_name, whole_number
 
 SUMMARY = "mint a bearer token for the public API"
@@ -37,8 +37,8 @@ def add_arguments(parser):
 
 def run(args):
     from scripts.lib.authorizer import token_authorizer
+    from scripts.lib.cloud.public_api import TOKEN, Exposure, secret_parameter
     from scripts.lib.errors import CommandError
-    from scripts.lib.public_api import TOKEN, Exposure, secret_parameter
 
     if not args.subject.strip() or not args.subject.isprintable():
         raise CommandError("--subject must name someone in printable characters")

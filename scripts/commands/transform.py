@@ -2,8 +2,8 @@
 
 import argparse
 
-from scripts.lib import aws
-from scripts.lib.endpoint import DEFAULT_INSTANCE_TYPE
+from scripts.lib.cloud import aws
+from scripts.lib.cloud.endpoint import DEFAULT_INSTANCE_TYPE
 from scripts.option_types import whole_number
 
 SUMMARY = "batch transform a prefix of images"
@@ -20,7 +20,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from scripts.lib import transform
+    from scripts.lib.cloud import transform
 
     with aws.one_line_errors():
         transform.transform(

@@ -2,7 +2,7 @@
 
 from scripts.commands.deploy import add_deploy_options, deploy_from_args
 from scripts.commands.push import add_push_options
-from scripts.lib import aws
+from scripts.lib.cloud import aws
 
 SUMMARY = "package, upload, build, push and deploy"
 
@@ -28,7 +28,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from scripts.lib.up import up
+    from scripts.lib.cloud.up import up
 
     with aws.one_line_errors():
         session = aws.from_args(args)

@@ -1,6 +1,6 @@
 """sm-detect upload: put model.tar.gz in S3, once."""
 
-from scripts.lib import aws
+from scripts.lib.cloud import aws
 
 SUMMARY = "upload model.tar.gz to S3"
 
@@ -15,7 +15,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from scripts.lib import s3
+    from scripts.lib.cloud import s3
 
     with aws.one_line_errors():
         print(s3.upload(aws.from_args(args), args.archive, args.destination, args.create_bucket))

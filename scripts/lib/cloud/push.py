@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tempfile
 
-from scripts.lib.aws import get_or_none
+from scripts.lib.cloud.aws import get_or_none
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say, step
 

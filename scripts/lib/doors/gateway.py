@@ -19,12 +19,12 @@ import time
 
 from aiohttp import ClientError, web
 
-from container import guard, listening, logs
-from container.upstream import Upstream
+from container.door import guard, listening, logs
+from container.door.upstream import Upstream
 from inference.headers import CUSTOM_ATTRIBUTES, INFERENCE_ID, MAX_CUSTOM_ATTRIBUTES, attributes_fit
-from scripts.lib.async_invocations import DEFAULT_MAX_INPUT_BYTES, AsyncInvocations, Invalid
+from scripts.lib.doors.async_invocations import DEFAULT_MAX_INPUT_BYTES, AsyncInvocations, Invalid
+from scripts.lib.doors.sigv4_verifier import Credentials, SignatureError, authorize, verify
 from scripts.lib.errors import CommandError
-from scripts.lib.sigv4_verifier import Credentials, SignatureError, authorize, verify
 
 logger = logging.getLogger("sm-detect.gateway")
 

@@ -5,7 +5,7 @@ import os
 import tempfile
 
 from inference.metadata import FP32, INT8, PRECISIONS
-from scripts.lib import archive, export
+from scripts.lib.archives import archive, export
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say, step
 
@@ -62,13 +62,13 @@ class Quantization:
         self.files = None
 
     def check(self):
-        from scripts.lib import quantize
+        from scripts.lib.archives import quantize
 
         self.files = quantize.split(self.calibration, self.count, self.validate)
 
     def apply(self, fp32_dir, metadata, work_dir):
         """The INT8 model directory beside ``fp32_dir``, and its metadata."""
-        from scripts.lib import quantize
+        from scripts.lib.archives import quantize
 
         calibration, validation = self.files
         say(

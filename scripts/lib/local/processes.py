@@ -18,7 +18,7 @@ import time
 
 import requests
 
-from container.listening import ANNOUNCEMENT_PATTERN
+from container.door.listening import ANNOUNCEMENT_PATTERN
 
 BIN_DIR = os.path.dirname(sys.executable)
 ADDRESS_IN_USE = re.compile(r"address already in use|BindException|EADDRINUSE", re.IGNORECASE)

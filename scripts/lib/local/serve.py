@@ -13,7 +13,7 @@ import shutil
 import signal
 import tempfile
 
-from scripts.lib import archive
+from scripts.lib.archives import archive
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say, step
 

@@ -18,7 +18,7 @@ import json
 import os
 import re
 
-from scripts.lib import s3
+from scripts.lib.cloud import s3
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 

@@ -7,8 +7,8 @@ so, as AWS documents it, a step policy on the ``HasBacklogWithoutCapacity`` alar
 first instance when requests wait and no instance is there to take them.
 """
 
-from scripts.lib.aws import get_or_none
-from scripts.lib.endpoint import VARIANT
+from scripts.lib.cloud.aws import get_or_none
+from scripts.lib.cloud.endpoint import VARIANT
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 

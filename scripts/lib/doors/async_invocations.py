@@ -26,7 +26,7 @@ from aiohttp import ClientError
 
 from container.record import VALID_INFERENCE_ID
 from inference.errors import PayloadTooLarge
-from scripts.lib import s3
+from scripts.lib.cloud import s3
 
 logger = logging.getLogger("sm-detect.gateway")
 

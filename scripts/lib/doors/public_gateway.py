@@ -24,9 +24,9 @@ import time
 
 from aiohttp import ClientError, web
 
-from container import guard
-from container.responses import error_response, json_errors
-from container.upstream import Upstream
+from container.door import guard
+from container.door.responses import error_response, json_errors
+from container.door.upstream import Upstream
 from inference.headers import CUSTOM_ATTRIBUTES, MAX_CUSTOM_ATTRIBUTES, attributes_fit
 from scripts.lib.authorizer import token_authorizer
 

@@ -1,7 +1,7 @@
 """Call a SageMaker endpoint from an app with plain ``requests``, signed by botocore's signer.
 
     import boto3
-    from scripts.lib.sigv4_signer import invoke_endpoint
+    from scripts.lib.clients.sigv4_signer import invoke_endpoint
 
     with open("dog.jpg", "rb") as image:
         detections = invoke_endpoint("yolo", image.read(), region="us-east-1").json()
@@ -17,7 +17,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
 from inference.headers import CUSTOM_ATTRIBUTES
-from scripts.lib.endpoint import invocations_url
+from scripts.lib.cloud.endpoint import invocations_url
 
 SERVICE = "sagemaker"
 

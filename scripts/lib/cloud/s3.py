@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 from boto3.s3.transfer import TransferConfig
 from tqdm import tqdm
 
-from scripts.lib.aws import get_or_none
+from scripts.lib.cloud.aws import get_or_none
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 

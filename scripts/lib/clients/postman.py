@@ -11,7 +11,7 @@ import os
 import uuid
 
 from inference.headers import CUSTOM_ATTRIBUTES
-from scripts.lib.endpoint import runtime_url
+from scripts.lib.cloud.endpoint import runtime_url
 from scripts.lib.progress import say
 
 SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"

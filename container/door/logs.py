@@ -13,7 +13,7 @@ import logging
 import re
 import sys
 
-from container import guard
+from container.door import guard
 
 
 def fields_of(record):

@@ -36,8 +36,8 @@ from botocore.exceptions import ClientError
 
 from inference.headers import CUSTOM_ATTRIBUTES
 from scripts.lib.authorizer import token_authorizer
-from scripts.lib.aws import get_or_none
-from scripts.lib.endpoint import TAG_KEY
+from scripts.lib.cloud.aws import get_or_none
+from scripts.lib.cloud.endpoint import TAG_KEY
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 

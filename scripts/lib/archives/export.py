@@ -19,7 +19,7 @@ from gluoncv.data import COCODetection
 import inference
 from inference import model
 from inference.metadata import ModelMetadata
-from scripts.lib import detection_head
+from scripts.lib.archives import detection_head
 from scripts.lib.errors import CommandError
 
 COCO_MODEL = "yolo3_darknet53_coco"
@@ -135,7 +135,7 @@ def export(net, model_dir, weights, nms_threshold=0.45, nms_topk=400, post_nms=1
         exported_with={
             "mxnet": mx.__version__,
             "gluoncv": gluoncv_version(),
-            "detection_head": "top-k before NMS (scripts/lib/detection_head.py)",
+            "detection_head": "top-k before NMS (scripts/lib/archives/detection_head.py)",
         },
     )
     with open(os.path.join(model_dir, model.METADATA_FILE), "w", encoding="utf-8") as file:

@@ -31,7 +31,7 @@ from inference import decode, model, postprocess, preprocess
 from inference.errors import RequestError
 from inference.metadata import INT8, ModelMetadata
 from inference.params import RequestParams
-from scripts.lib import agreement
+from scripts.lib.archives import agreement
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 

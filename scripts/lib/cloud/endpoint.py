@@ -6,8 +6,8 @@ so teardown finds exactly what was created for an endpoint, and nothing else.
 
 import time
 
-from scripts.lib import roles
-from scripts.lib.aws import get_or_none
+from scripts.lib.cloud import roles
+from scripts.lib.cloud.aws import get_or_none
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say, wait_until_settled
 
@@ -229,7 +229,7 @@ def teardown(aws, endpoint):
 
 def plan_teardown(endpoint, everything):
     """What ``teardown`` would delete, said without asking AWS (a dry run makes no reads)."""
-    from scripts.lib.public_api import plan_removal
+    from scripts.lib.cloud.public_api import plan_removal
 
     targets = [
         *plan_removal(endpoint),

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from inference.errors import parse_error
 from inference.headers import CUSTOM_ATTRIBUTES
-from scripts.lib import aws, s3
+from scripts.lib.cloud import aws, s3
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 

@@ -4,7 +4,7 @@ import os
 import shutil
 import subprocess
 
-from scripts.lib import push, s3
+from scripts.lib.cloud import push, s3
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 
@@ -40,7 +40,7 @@ def up(aws, archive, weights, destination, create_bucket, push_options, deploy):
 
     ``push_options``: (image, repository, tag, registry) as ``sm-detect push`` takes them.
     """
-    from scripts.lib.packaging import package
+    from scripts.lib.archives.packaging import package
 
     image = push_options[0]
     if os.path.isfile(archive):

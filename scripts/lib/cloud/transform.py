@@ -1,6 +1,6 @@
 """Batch transform: a whole S3 prefix of images through the model, billed while the job runs."""
 
-from scripts.lib.endpoint import DEFAULT_INSTANCE_TYPE, unique_name
+from scripts.lib.cloud.endpoint import DEFAULT_INSTANCE_TYPE, unique_name
 from scripts.lib.progress import say, wait_until_settled
 
 

@@ -24,13 +24,13 @@ import os
 import botocore.exceptions
 from aiohttp import ClientError, web
 
-from container import guard, listening, logs
-from container.responses import error_response, json_errors
-from container.upstream import Answer, Upstream
+from container.door import guard, listening, logs
+from container.door.responses import error_response, json_errors
+from container.door.upstream import Answer, Upstream
 from inference import content_types, params
 from inference.errors import RequestError, error_document
 from inference.headers import CUSTOM_ATTRIBUTES, attributes_fit
-from scripts.lib import aws
+from scripts.lib.cloud import aws
 from scripts.lib.errors import CommandError
 
 PAGE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_page")

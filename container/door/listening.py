@@ -8,7 +8,7 @@ says which port it chose, for people and for the programs that start the server.
 import asyncio
 import signal
 
-from container import guard
+from container.door import guard
 
 ANNOUNCEMENT = "listening on {url}"
 URL_PATTERN = r"(?P<scheme>https?)://(?:\[[^\]]*\]|[^\s:/\[]+):(?P<port>\d+)"

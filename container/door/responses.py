@@ -1,12 +1,12 @@
 """Answers in the project's error shape, ``{"error": {"code", "message"}}``, as aiohttp responses.
 
 The front door, the public API's twin and the demo page's server answer their refusals this way;
-the signing gateway answers in AWS's shape instead (``scripts.lib.gateway.aws_error``).
+the signing gateway answers in AWS's shape instead (``scripts.lib.doors.gateway.aws_error``).
 """
 
 from aiohttp import web
 
-from container import guard
+from container.door import guard
 from inference.errors import error_document
 
 
