@@ -15,7 +15,7 @@ import pytest
 import requests
 from botocore.stub import ANY, Stubber
 
-from scripts.lib.cloud import endpoint, roles
+from scripts.lib.cloud import endpoint, names, roles
 from scripts.lib.cloud.aws import Aws
 from scripts.lib.errors import CommandError
 from tests.helpers import IMAGE, SAGEMAKER_TRUST, cli
@@ -264,7 +264,7 @@ def test_teardown_all_leaves_nothing(deployed):
 def test_teardown_all_deletes_the_ecr_repository(aws_env):
     ecr, sagemaker = client("ecr"), client("sagemaker")
     repository = ecr.create_repository(repositoryName="sm-detect-teardown")["repository"]
-    tags = [{"Key": endpoint.TAG_KEY, "Value": "ecr-test"}]
+    tags = [{"Key": names.TAG_KEY, "Value": "ecr-test"}]
     sagemaker.create_model(
         ModelName="ecr-test-model",
         ExecutionRoleArn="arn:aws:iam::123456789012:role/r",

@@ -17,8 +17,9 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from scripts.lib.cloud import public_api
+from scripts.lib.cloud import names, public_api
 from scripts.lib.cloud.aws import Aws
+from scripts.lib.cloud.public_api import authorizer, rest_api, spec
 from tests.helpers import AWS_REGION, SM_DETECT
 
 pytestmark = pytest.mark.aws
@@ -186,7 +187,7 @@ def test_token_mode(aws_env):
     assert authorizer["type"] == "TOKEN"
     assert function["FunctionArn"] in authorizer["authorizerUri"]
     assert authorizer["identitySource"] == "method.request.header.Authorization"
-    assert authorizer["authorizerResultTtlInSeconds"] == public_api.AUTHORIZER_TTL_SECONDS
+    assert authorizer["authorizerResultTtlInSeconds"] == spec.AUTHORIZER_TTL_SECONDS
     method = apigateway.get_method(
         restApiId=api["id"], resourceId=detect_resource(api["id"])["id"], httpMethod="POST"
     )
@@ -305,32 +306,32 @@ def test_the_api_is_created_with_its_binary_media_types():
         {
             "name": "sm-detect-yolo",
             "description": ANY,
-            "binaryMediaTypes": list(public_api.BINARY_MEDIA_TYPES),
+            "binaryMediaTypes": list(spec.BINARY_MEDIA_TYPES),
             "apiKeySource": "HEADER",
             "endpointConfiguration": {"types": ["REGIONAL"]},
             "tags": {"sm-detect:endpoint": "yolo"},
         },
     )
     with stubber:
-        exposure = public_api.Exposure(
+        api = public_api.PublicApi(
             Aws(region=AWS_REGION, clients={"apigateway": apigateway}), "yolo"
         )
-        assert exposure.rest_api() == "abc123"
+        assert rest_api.rest_api(api) == "abc123"
         stubber.assert_no_pending_responses()
     assert {"image/jpeg", "image/png", "application/x-image", "application/x-npy"} <= set(
-        public_api.BINARY_MEDIA_TYPES
+        spec.BINARY_MEDIA_TYPES
     )
 
 
 def test_the_authorizer_is_zipped_reproducibly():
     from scripts.lib.authorizer import token_authorizer
 
-    first = public_api.authorizer_zip()
+    first = authorizer.authorizer_zip()
     source = token_authorizer.__file__
     times = os.stat(source)
     os.utime(source, (1, 1))  # a file's time must not change the bytes
     try:
-        second = public_api.authorizer_zip()
+        second = authorizer.authorizer_zip()
     finally:
         os.utime(source, ns=(times.st_atime_ns, times.st_mtime_ns))
     assert first == second
@@ -340,11 +341,11 @@ def test_the_authorizer_is_zipped_reproducibly():
 
 
 def test_names_fit_aws_limits():
-    assert public_api.resource_name("yolo", "api") == "sm-detect-yolo-api"
-    long_name = public_api.resource_name("y" * 63, "authorizer")
+    assert names.resource_name("yolo", "api") == "sm-detect-yolo-api"
+    long_name = names.resource_name("y" * 63, "authorizer")
     digest = hashlib.sha256(b"y" * 63).hexdigest()[:8]
     # shortened, told apart from other long names by the endpoint's digest, still readable
     assert len(long_name) == 64 and long_name.endswith(f"-{digest}-authorizer")
     assert long_name.startswith("sm-detect-yyyy")
-    other = public_api.resource_name("y" * 62 + "z", "authorizer")
+    other = names.resource_name("y" * 62 + "z", "authorizer")
     assert len(other) == 64 and other != long_name

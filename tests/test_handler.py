@@ -43,7 +43,7 @@ def test_input_fn_reads_custom_attributes_from_the_context(model_dir, astronaut_
     request = handler.input_fn(astronaut_jpeg, "image/jpeg", context)
     assert request.params.max_detections == 2
     assert request.image.shape == (512, 512, 3)
-    defaults = handler.settings().request_defaults
+    defaults = handler.settings().defaults
     assert handler.input_fn(astronaut_jpeg, "image/jpeg").params == defaults
 
 
@@ -68,12 +68,12 @@ def test_missing_model_files_are_named(tmp_path):
 
 
 def test_an_endpoint_default_above_the_models_cap_fails_the_load(detector):
-    from inference.settings import ConfigurationError, Settings, check_against_model
+    from inference.settings import ConfigurationError, RequestSettings, check_against_model
 
     metadata = detector.metadata
-    within = Settings.from_environ({"SM_DETECT_MAX_DETECTIONS": "100"})
+    within = RequestSettings.from_environ({"SM_DETECT_MAX_DETECTIONS": "100"})
     check_against_model(within, metadata.classes, metadata.post_nms)
-    beyond = Settings.from_environ({"SM_DETECT_MAX_DETECTIONS": "101"})
+    beyond = RequestSettings.from_environ({"SM_DETECT_MAX_DETECTIONS": "101"})
     with pytest.raises(ConfigurationError, match="at most 100, the detections this model"):
         check_against_model(beyond, metadata.classes, metadata.post_nms)
 

@@ -2,8 +2,8 @@
 
 import pytest
 
+from container.settings import ConfigurationError, Settings, default_workers
 from inference.params import RequestParams
-from inference.settings import ConfigurationError, Settings, default_workers
 
 GIB = 1 << 30
 
@@ -41,8 +41,8 @@ def test_defaults():
     assert settings.base_dir == "/opt/ml" and settings.model_dir == "/opt/ml/model"
     assert (settings.workers, settings.threads_per_worker) == (1, 2)
     assert settings.archive_code == "ignore" and not settings.trusts_archive_code
-    assert settings.request_defaults == RequestParams()
-    assert settings.max_pixels == 40_000_000
+    assert settings.requests.defaults == RequestParams()
+    assert settings.requests.max_pixels == 40_000_000
 
 
 def test_sagemaker_variables():
@@ -82,8 +82,8 @@ def test_request_defaults():
         SM_DETECT_MODE="square320",
         SM_DETECT_MAX_PIXELS="1000",
     )
-    assert settings.request_defaults == RequestParams(0.2, 5, ("cat", "dog"), "square320")
-    assert settings.max_pixels == 1000
+    assert settings.requests.defaults == RequestParams(0.2, 5, ("cat", "dog"), "square320")
+    assert settings.requests.max_pixels == 1000
 
 
 @pytest.mark.parametrize(

@@ -57,8 +57,8 @@ def pretrained_network():
         return model_zoo.get_model(COCO_MODEL, pretrained=True)
     except Exception as error:  # noqa: BLE001 - gluoncv raises bare exceptions for network failures
         raise CommandError(
-            f"could not download GluonCV's pretrained {COCO_MODEL} weights ({error}). "
-            "Without internet access, package with WEIGHTS=random (make) or --weights random"
+            f"could not download GluonCV's pretrained {COCO_MODEL} weights ({error})",
+            remedy="weights",
         ) from None
 
 
@@ -104,7 +104,7 @@ def network_from_file(path, classes=None):
 def build_network(weights, classes=None):
     if weights == "pretrained":
         if classes:
-            raise CommandError("--classes goes with a weights file, not with pretrained weights")
+            raise CommandError("a class list goes with a weights file, not pretrained weights")
         return pretrained_network()
     if weights == "random":
         return random_network(classes)

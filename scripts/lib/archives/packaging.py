@@ -18,10 +18,8 @@ def package(
     quantization=None,
 ):
     """Write the archive; ``quantization`` (a ``Quantization``) when ``precision`` is int8."""
-    if precision not in PRECISIONS:
-        raise CommandError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    if (precision == INT8) != (quantization is not None):
-        raise CommandError("--precision int8 needs --calibration DIR, and only it does")
+    if precision not in PRECISIONS or (precision == INT8) != (quantization is not None):
+        raise ValueError(f"precision {precision!r} with quantization {quantization!r}")
     if quantization is not None:
         quantization.check()  # before minutes of work: the images are there and readable
     classes = export.read_classes(classes_file) if classes_file else None
@@ -53,12 +51,6 @@ class Quantization:
         self.calibration, self.count, self.validate = calibration, count, validate
         self.min_agreement, self.threshold = min_agreement, threshold
         self.mode = mode or preprocess.ASPECT
-        if mode is not None and mode not in preprocess.MODES:
-            raise CommandError(f"--mode must be one of {', '.join(preprocess.MODES)}")
-        if min_agreement is not None and not 0 <= min_agreement <= 1:
-            raise CommandError("--min-agreement is an mAP@0.5 between 0 and 1")
-        if count is not None and count < 1:
-            raise CommandError("--calibration-count must be at least 1")
         self.files = None
 
     def check(self):
@@ -88,13 +80,14 @@ class Quantization:
         if self.min_agreement is not None and math.isnan(totals["map50"]):
             raise CommandError(
                 f"no FP32 detection scores {self.threshold} or more on the validation images, so "
-                "there is no agreement to check: lower --agreement-threshold or validate on "
-                "images with objects; nothing written"
+                "there is no agreement to check, and nothing was written",
+                remedy="agreement_threshold",
             )
         if self.min_agreement is not None and totals["map50"] < self.min_agreement:
             raise CommandError(
-                f"INT8 agrees with FP32 at mAP@0.5 {totals['map50']:.3f}, below "
-                f"--min-agreement {self.min_agreement}: nothing written"
+                f"INT8 agrees with FP32 at mAP@0.5 {totals['map50']:.3f}, below the minimum of "
+                f"{self.min_agreement}: nothing written",
+                remedy="min_agreement",
             )
         written = quantize.record(
             int8_dir, metadata, len(calibration), self.mode, images, totals, self.threshold

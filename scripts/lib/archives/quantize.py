@@ -102,7 +102,8 @@ def split(calibration_folder, count=None, validation_folder=None):
         if len(files) <= held_back:
             raise CommandError(
                 f"{calibration_folder} has {len(files)} image(s): at least 2 are needed, one to "
-                "calibrate and one to validate (or give --validate DIR)"
+                "calibrate and one to validate",
+                remedy="validate",
             )
         calibration, validation = files[:-held_back], files[-held_back:]
     if count:

@@ -13,8 +13,8 @@ import subprocess
 import sys
 import tempfile
 
+from container import settings as serving
 from inference import model, preprocess
-from inference import settings as serving
 from inference.headers import CUSTOM_ATTRIBUTES
 from inference.metadata import ModelMetadata
 from scripts.lib.archives import archive

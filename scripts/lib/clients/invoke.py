@@ -60,10 +60,9 @@ def post_url(url, body, content_type, accept, attributes):
 def post_endpoint(session, endpoint, body, content_type, accept, attributes):
     """A SigV4-signed InvokeEndpoint through boto3, credentials from the standard chain."""
     options = {"CustomAttributes": attributes} if attributes else {}
-    with aws.one_line_errors():
-        response = session.client(aws.RUNTIME).invoke_endpoint(
-            EndpointName=endpoint, Body=body, ContentType=content_type, Accept=accept, **options
-        )
+    response = session.client(aws.RUNTIME).invoke_endpoint(
+        EndpointName=endpoint, Body=body, ContentType=content_type, Accept=accept, **options
+    )
     return response["Body"].read()
 
 
@@ -91,10 +90,9 @@ class AsyncEndpoint:
         if digest not in self.uploaded:
             uri = f"{self.input_prefix}{uuid.uuid4().hex}-{self.name}"
             bucket, key = s3.parse_uri(uri)
-            with (
-                aws.one_line_errors(),
-                tqdm(total=len(body), unit="B", unit_scale=True, desc=f"uploading to {uri}") as bar,
-            ):
+            with tqdm(
+                total=len(body), unit="B", unit_scale=True, desc=f"uploading to {uri}"
+            ) as bar:
                 self.session.client("s3").upload_fileobj(
                     io.BytesIO(body), bucket, key, Callback=bar.update
                 )
@@ -103,14 +101,13 @@ class AsyncEndpoint:
 
     def send(self, body, content_type, accept, attributes):
         options = {"CustomAttributes": attributes} if attributes else {}
-        with aws.one_line_errors():
-            queued = self.session.client(aws.RUNTIME).invoke_endpoint_async(
-                EndpointName=self.endpoint,
-                InputLocation=self.upload(body),
-                ContentType=content_type,
-                Accept=accept,
-                **options,
-            )
+        queued = self.session.client(aws.RUNTIME).invoke_endpoint_async(
+            EndpointName=self.endpoint,
+            InputLocation=self.upload(body),
+            ContentType=content_type,
+            Accept=accept,
+            **options,
+        )
         say(f"queued as {queued['InferenceId']}; the answer goes to {queued['OutputLocation']}")
         return self.wait(queued["OutputLocation"], queued.get("FailureLocation"))
 
@@ -139,9 +136,8 @@ class AsyncEndpoint:
     def read(self, uri):
         """The object's bytes, or None while it is not there."""
         bucket, key = s3.parse_uri(uri)
-        with aws.one_line_errors():
-            found = aws.get_or_none(self.session.client("s3").get_object, Bucket=bucket, Key=key)
-            return found["Body"].read() if found else None
+        found = aws.get_or_none(self.session.client("s3").get_object, Bucket=bucket, Key=key)
+        return found["Body"].read() if found else None
 
 
 def server_url(text):

@@ -7,7 +7,6 @@ one is printed, with its arguments, and answered with an empty response. boto3 i
 when a client is first needed, so that ``--help`` and the serving image do without it.
 """
 
-import contextlib
 import functools
 import json
 import os
@@ -51,10 +50,9 @@ class Aws:
             for key, value in (("endpoint_url", runtime_url), ("verify", runtime_verify))
             if value
         }
-        with one_line_errors():  # an unknown --profile fails here
-            import boto3
+        import boto3
 
-            self.session = boto3.Session(region_name=region, profile_name=profile)
+        self.session = boto3.Session(region_name=region, profile_name=profile)
         self._clients = dict(clients or {})
         self._placeholders_said = set()
 
@@ -65,10 +63,7 @@ class Aws:
             self.say_placeholder(PLACEHOLDER_REGION, "no AWS region is configured")
             return PLACEHOLDER_REGION
         if not region:
-            raise CommandError(
-                "no AWS region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION "
-                "(or a profile's region)"
-            )
+            raise CommandError("no AWS region is configured", remedy="region")
         return region
 
     def say_placeholder(self, placeholder, why):
@@ -159,45 +154,28 @@ def get_or_none(call, **arguments):
         raise
 
 
-@contextlib.contextmanager
-def one_line_errors():
-    """AWS failures as one line the user can act on, not a traceback."""
+def failure(error):
+    """An AWS failure (botocore's, boto3's) as the one line the user can act on: a
+    ``CommandError``, or None for any other exception. The command line asks this once, where
+    commands are run."""
+    if type(error).__module__.split(".")[0] not in ("botocore", "boto3"):
+        return None
     import botocore.exceptions
     from boto3.exceptions import S3UploadFailedError
 
-    try:
-        yield
-    except botocore.exceptions.ClientError as error:
+    if isinstance(error, botocore.exceptions.ClientError):
         details = error.response.get("Error", {})
-        raise CommandError(
+        return CommandError(
             f"{error.operation_name} failed: {details.get('Code', 'Error')}: "
             f"{details.get('Message', error)}"
-        ) from None
-    except botocore.exceptions.NoCredentialsError:
-        raise CommandError(
+        )
+    if isinstance(error, botocore.exceptions.NoCredentialsError):
+        return CommandError(
             "no AWS credentials found: configure them with `aws configure`, "
             "`aws sso login`, AWS_PROFILE or an instance role"
-        ) from None
-    except botocore.exceptions.SSLError as error:
-        raise CommandError(
-            f"{error} (a self-signed certificate, such as `sm-detect gateway`'s? pass its "
-            "certificate with --ca-bundle)"
-        ) from None
-    except (botocore.exceptions.BotoCoreError, S3UploadFailedError) as error:
-        raise CommandError(str(error)) from None
-
-
-def add_options(parser):
-    """--region, --profile and --dry-run, the same on every AWS subcommand."""
-    parser.add_argument("--region", help="AWS region (default: from the AWS configuration)")
-    parser.add_argument("--profile", help="AWS profile (default: from the AWS configuration)")
-    parser.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="say what would be done and print the AWS calls that would change something; "
-        "nothing reaches AWS, no credentials needed",
-    )
-
-
-def from_args(args):
-    return Aws(region=args.region, profile=args.profile, dry_run=args.dry_run)
+        )
+    if isinstance(error, botocore.exceptions.SSLError):
+        return CommandError(str(error), remedy="ca_bundle")
+    if isinstance(error, botocore.exceptions.BotoCoreError | S3UploadFailedError):
+        return CommandError(str(error))
+    return None

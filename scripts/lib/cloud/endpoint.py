@@ -8,10 +8,10 @@ import time
 
 from scripts.lib.cloud import roles
 from scripts.lib.cloud.aws import get_or_none
+from scripts.lib.cloud.names import TAG_KEY
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say, wait_until_settled
 
-TAG_KEY = "sm-detect:endpoint"
 DEFAULT_INSTANCE_TYPE = "ml.c5.xlarge"
 VARIANT = "AllTraffic"
 SETTLED = {"InService", "Failed", "OutOfService"}
@@ -74,7 +74,7 @@ def async_inference_config(
 def data_capture_config(destination, percent=100):
     """SageMaker's DataCaptureConfig: requests and answers, ``percent`` of them, to S3."""
     if not 0 < percent <= 100:
-        raise CommandError(f"--capture-percent must be above 0 and at most 100, got {percent}")
+        raise CommandError(f"the capture percentage must be above 0 and at most 100, not {percent}")
     return {
         "EnableCapture": True,
         "InitialSamplingPercentage": percent,
@@ -116,7 +116,7 @@ def deploy(
     (``data_capture_config()``) records its traffic in S3.
     """
     if async_inference and serverless:
-        raise CommandError("an asynchronous endpoint runs on instances: drop --serverless")
+        raise CommandError("an asynchronous endpoint runs on instances, not serverless")
     sagemaker = aws.client("sagemaker")
     if not role and aws.dry_run:
         role = "ROLE_ARN"
@@ -225,24 +225,3 @@ def teardown(aws, endpoint):
         sagemaker.delete_model(ModelName=name)
         say(f"deleted model {name}")
     return containers
-
-
-def plan_teardown(endpoint, everything):
-    """What ``teardown`` would delete, said without asking AWS (a dry run makes no reads)."""
-    from scripts.lib.cloud.public_api import plan_removal
-
-    targets = [
-        *plan_removal(endpoint),
-        f"the autoscaling of endpoint/{endpoint}/variant/{VARIANT} and its alarm, if any",
-        f"endpoint {endpoint}, if it exists",
-        f"every endpoint configuration tagged {TAG_KEY}={endpoint}",
-        f"every model tagged {TAG_KEY}={endpoint}",
-    ]
-    if everything:
-        targets += [
-            "the model archives in S3 that those models name (ModelDataUrl)",
-            "the ECR repositories of their images (images in other registries are left alone)",
-        ]
-    say("[dry run] would delete:")
-    for target in targets:
-        say(f"[dry run]   {target}")

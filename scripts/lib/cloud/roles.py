@@ -65,12 +65,13 @@ def find_execution_role(aws):
         candidates += [role for role in page.get("Roles", []) if trusts_sagemaker(role)]
     if not candidates:
         raise CommandError(
-            "no SageMaker execution role found; pass --role ARN, or create one, e.g.\n"
-            "  aws iam create-role --role-name sm-detect-endpoint "
+            "no SageMaker execution role found",
+            remedy="role",
+            detail="\n  aws iam create-role --role-name sm-detect-endpoint "
             f"--assume-role-policy-document '{json.dumps(TRUST_POLICY)}'\n"
             "  aws iam put-role-policy --role-name sm-detect-endpoint --policy-name sm-detect "
             f"--policy-document '{json.dumps(LEAST_PRIVILEGE_POLICY)}'\n"
-            "(replace BUCKET/PREFIX, REGION and ACCOUNT)"
+            "(replace BUCKET/PREFIX, REGION and ACCOUNT)",
         )
     candidates.sort(key=lambda role: ("SageMaker" not in role["RoleName"], role["RoleName"]))
     return candidates[0]["Arn"]

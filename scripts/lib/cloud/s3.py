@@ -46,7 +46,7 @@ def ensure_bucket(aws, bucket, create):
     if get_or_none(s3.head_bucket, Bucket=bucket) is not None:
         return
     if not create:
-        raise CommandError(f"bucket {bucket} does not exist; pass --create-bucket to create it")
+        raise CommandError(f"bucket {bucket} does not exist", remedy="create_bucket")
     options = (
         {}
         if aws.region == "us-east-1"

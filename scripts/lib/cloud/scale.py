@@ -49,13 +49,17 @@ def scale(
     ``asynchronous`` None: ask SageMaker (a dry run, which asks nothing, needs it given).
     """
     if not 0 <= minimum <= maximum or maximum < 1:
-        raise CommandError(f"need 0 <= --min <= --max and --max >= 1, got {minimum} and {maximum}")
+        raise CommandError(
+            f"the fewest instances must be 0 or more, the most 1 or more and no fewer: got "
+            f"{minimum} and {maximum}"
+        )
     if asynchronous is None:
         asynchronous = is_async(aws, endpoint)
     if minimum == 0 and not asynchronous:
         raise CommandError(
             f"{endpoint} is a real-time endpoint, which needs an instance to answer: only an "
-            "asynchronous endpoint (`sm-detect deploy --async-output ...`) can scale to zero"
+            "asynchronous endpoint can scale to zero",
+            remedy="async_output",
         )
     autoscaling = aws.client("application-autoscaling")
     target = {

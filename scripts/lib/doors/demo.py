@@ -39,7 +39,7 @@ PAGE_FILES = {
     "/demo.css": ("demo.css", "text/css"),
     "/demo.js": ("demo.js", "text/javascript"),
 }
-PARAMETERS = ("threshold", "max_detections", "classes", "mode")
+PARAMETERS = tuple(attribute.name for attribute in params.ATTRIBUTES)
 MAX_BODY_BYTES = 6 << 20
 TIMEOUT_SECONDS = 120
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")

@@ -71,8 +71,7 @@ def load_credentials(path=None, environ=os.environ):
         )
     if not found:
         raise CommandError(
-            "the gateway needs credentials to check signatures against: "
-            "--credentials FILE or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
+            "the gateway has no credentials to check signatures against", remedy="credentials"
         )
     return found
 

@@ -24,10 +24,7 @@ def default_model():
     """The newest archive under build/, or a message saying how to make one."""
     archives = sorted(glob.glob(DEFAULT_ARCHIVES), key=os.path.getmtime)
     if not archives:
-        raise CommandError(
-            f"no model given and none found ({DEFAULT_ARCHIVES}): pass --model, or make one "
-            "with `sm-detect package` (or `make serve`)"
-        )
+        raise CommandError(f"no model given and none found ({DEFAULT_ARCHIVES})", remedy="model")
     return archives[-1]
 
 
