@@ -90,8 +90,9 @@ def predict_fn(data: Request, detector: model.Detector) -> Prediction:
     )
     ids, scores, boxes = detector(tensor)
     # boxes come in the resized image's pixels, wherever it sits on the canvas (top left)
+    image_height, image_width = data.image.shape[:2]
     height, width = preprocess.input_shape(
-        *data.image.shape[:2], data.params.mode, metadata.short, metadata.max_size
+        image_height, image_width, data.params.mode, metadata.short, metadata.max_size
     )
     return Prediction(
         request=data,

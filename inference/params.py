@@ -9,6 +9,8 @@ misspelt ``treshold`` does not silently do nothing.
 
 import dataclasses
 import math
+from collections.abc import Callable
+from typing import Any
 
 from inference.errors import InvalidParameter
 from inference.modes import ASPECT, check_mode
@@ -83,7 +85,7 @@ class Attribute:
 
     name: str
     variable: str
-    parse: object
+    parse: Callable[[str], Any]
 
 
 ATTRIBUTES = (

@@ -46,7 +46,7 @@ class Limits:
 class Refused(Exception):
     """A request the door refuses before its handler has anything to do with it."""
 
-    def __init__(self, status, code, message):
+    def __init__(self, status: int, code: str, message: str):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
 
@@ -82,7 +82,7 @@ class Share:
         self.size += size
 
 
-async def read_body(request, limits, share):
+async def read_body(request: web.Request, limits: Limits, share: "Share") -> bytes:
     """The request's body as sent, within the limits; ``Refused`` otherwise."""
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
@@ -260,12 +260,12 @@ CREDENTIALS = re.compile(
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def mask(text):
+def mask(text: str) -> str:
     """``text`` with credentials, signatures and tokens replaced by ``***``."""
     return CREDENTIALS.sub(lambda found: found[1] + "***", text)
 
 
-def printable(text):
+def printable(text: str) -> str:
     """``text`` with control characters escaped, so that a value cannot forge a log line."""
     return CONTROL.sub(lambda found: found[0].encode("unicode_escape").decode("ascii"), text)
 

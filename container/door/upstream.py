@@ -6,6 +6,7 @@ public API's twin forward to a server's ``/invocations`` over HTTP. Failures (``
 """
 
 import dataclasses
+from collections.abc import Mapping
 
 from aiohttp import ClientSession, ClientTimeout, UnixConnector
 from multidict import CIMultiDict
@@ -22,10 +23,10 @@ class Answer:
 class Upstream:
     """``base_url`` (e.g. ``http://127.0.0.1:8080``), reached through ``unix_socket`` if given."""
 
-    def __init__(self, base_url, unix_socket=None):
+    def __init__(self, base_url: str, unix_socket: str | None = None):
         self.base_url = base_url.rstrip("/")
         self.unix_socket = unix_socket
-        self.session = None
+        self.session: ClientSession | None = None
 
     def attach(self, app):
         """Open the session when ``app`` starts, close it when it stops."""
@@ -38,11 +39,21 @@ class Upstream:
         self.session = ClientSession(connector=connector, auto_decompress=False)
 
     async def close(self, _app=None):
-        await self.session.close()
+        if self.session:
+            await self.session.close()
 
-    async def post(self, path, body, headers, timeout_seconds):
+    @property
+    def opened(self) -> ClientSession:
+        """The session; ``attach`` opens it when the application starts."""
+        if self.session is None:
+            raise RuntimeError("the upstream's session is not open: attach it to the app")
+        return self.session
+
+    async def post(
+        self, path: str, body: bytes, headers: Mapping[str, str], timeout_seconds: float
+    ) -> Answer:
         timeout = ClientTimeout(total=timeout_seconds)
-        async with self.session.post(
+        async with self.opened.post(
             self.base_url + path, data=body, headers=headers, timeout=timeout
         ) as answer:
             return Answer(
@@ -52,9 +63,9 @@ class Upstream:
                 CIMultiDict(answer.headers),
             )
 
-    async def get_json(self, path, timeout_seconds):
+    async def get_json(self, path: str, timeout_seconds: float) -> tuple[int, object]:
         """(status, the decoded JSON body, or None when it is not JSON)."""
-        async with self.session.get(
+        async with self.opened.get(
             self.base_url + path, timeout=ClientTimeout(total=timeout_seconds)
         ) as answer:
             try:
