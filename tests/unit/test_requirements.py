@@ -1,6 +1,6 @@
 """The dependency sets: each package pinned once, every set included in the local one, nothing
 installed unpinned. (That the serving code needs nothing outside the serving set is shown by the
-image, which holds that set alone: tests/test_image.py.)"""
+image, which holds that set alone: tests/serving/test_image.py.)"""
 
 import os
 import re

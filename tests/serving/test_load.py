@@ -18,11 +18,11 @@ import psutil
 import pytest
 import requests
 
-from tests.helpers import encode_image
+from tests.helpers import REPO, encode_image
 from tests.servers import pinged, running_server, wait_until
 
 pytestmark = pytest.mark.server
-LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "load.lua")
+LUA = os.path.join(REPO, "tests", "load.lua")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 One JSON line per request with its inference id and stage times, CloudWatch Embedded Metric
 Format documents checked against the format's specification, no health checks at INFO. (A
-worker killed under load, and the retry that loses no request: tests/test_load.py.)
+worker killed under load, and the retry that loses no request: tests/serving/test_load.py.)
 """
 
 import json

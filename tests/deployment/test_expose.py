@@ -2,7 +2,8 @@
 
 moto stores API Gateway, Lambda, IAM and SSM resources but runs nothing (no integration, no
 authorizer function): the requests' contract is tested against the local twin instead
-(tests/test_public_gateway.py), and the authorizer's code in process (tests/test_authorizer.py).
+(tests/deployment/test_public_gateway.py), and the authorizer's code in process
+(tests/deployment/test_authorizer.py).
 moto also loses a REST API's binary media types: that call is checked with botocore's Stubber.
 """
 
