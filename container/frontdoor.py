@@ -16,11 +16,12 @@ import time
 
 from aiohttp import ClientError, web
 
-from container import guard, readiness
+from container import readiness
+from container.door import guard
+from container.door.responses import error_response, json_errors
+from container.door.upstream import Upstream
 from container.metrics import Metrics
 from container.record import SERVER_TIMING, Record, inference_id, server_timing
-from container.responses import error_response, json_errors
-from container.upstream import Upstream
 from inference.errors import parse_error
 from inference.headers import (
     CUSTOM_ATTRIBUTES,

@@ -21,6 +21,7 @@ import traceback
 from sagemaker_inference import environment
 
 from container import readiness, record
+from container.settings import LOG_LEVEL
 from inference import encode, handler
 from inference.errors import RequestError, error_document
 from inference.headers import CUSTOM_ATTRIBUTES, INFERENCE_ID
@@ -48,7 +49,8 @@ def configure_logging():
     output.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
     logger.addHandler(output)
     logger.propagate = False
-    logger.setLevel(handler.settings().log_level)
+    # the level is the server's setting; the worker reads only that variable, checked at start
+    logger.setLevel(os.environ.get(LOG_LEVEL, "INFO").upper())
 
 
 def answer(index, item, context):

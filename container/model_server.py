@@ -20,7 +20,7 @@ import xml.sax.saxutils
 
 import psutil
 
-from inference.settings import JSON, TEXT
+from container.settings import JSON, TEXT
 
 MODEL_NAME = "model"  # the name the front door calls the model by
 MANAGEMENT_SOCKET = "management.sock"  # the longest name in the run directory

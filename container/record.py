@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import re
 import uuid
+from collections.abc import Mapping
 
 SERVER_TIMING = "Server-Timing"
 IMAGE_FACTS = "X-Sm-Detect-Image"  # worker -> door only
@@ -22,21 +23,21 @@ STAGES = ("decode", "forward", "encode")
 logger = logging.getLogger("sm-detect.request")
 
 
-def inference_id(given):
+def inference_id(given: str | None) -> str | None:
     """The caller's id, or a new one when none was given; ``None`` for an invalid one."""
     if not given:
         return uuid.uuid4().hex
     return given if VALID_INFERENCE_ID.fullmatch(given) else None
 
 
-def server_timing(stages_ms):
+def server_timing(stages_ms: dict[str, float]) -> str:
     """``{"decode": 1.25}`` -> ``decode;dur=1.25``."""
     return ", ".join(f"{stage};dur={milliseconds:.2f}" for stage, milliseconds in stages_ms.items())
 
 
-def parse_server_timing(header):
+def parse_server_timing(header: str | None) -> dict[str, float]:
     """``decode;dur=1.25, forward;dur=400`` -> ``{"decode": 1.25, "forward": 400.0}``."""
-    stages = {}
+    stages: dict[str, float] = {}
     for metric in (header or "").split(","):
         name, *parameters = (part.strip() for part in metric.split(";"))
         for parameter in parameters:
@@ -49,11 +50,11 @@ def parse_server_timing(header):
     return stages
 
 
-def image_facts(detections, pixels):
+def image_facts(detections: int, pixels: int) -> str:
     return f"detections={detections};pixels={pixels}"
 
 
-def parse_image_facts(header):
+def parse_image_facts(header: str | None) -> tuple[int | None, int | None]:
     """``detections=3;pixels=442368`` -> ``(3, 442368)``; ``(None, None)`` when absent."""
     facts = dict(part.partition("=")[::2] for part in (header or "").split(";") if "=" in part)
     try:
@@ -76,10 +77,10 @@ class Record:
     response_bytes: int = 0
     detections: int | None = None
     pixels: int | None = None
-    stages_ms: dict = dataclasses.field(default_factory=dict)
+    stages_ms: dict[str, float] = dataclasses.field(default_factory=dict)
     retried: bool = False
 
-    def take_worker_report(self, headers):
+    def take_worker_report(self, headers: Mapping[str, str]) -> None:
         """The stage times and image facts the worker sent with its answer."""
         self.stages_ms = {
             stage: value
@@ -88,8 +89,8 @@ class Record:
         }
         self.detections, self.pixels = parse_image_facts(headers.get(IMAGE_FACTS))
 
-    def fields(self):
-        fields = {
+    def fields(self) -> dict[str, object]:
+        fields: dict[str, object] = {
             "inference_id": self.inference_id,
             "status": self.status,
             "latency_ms": round(self.latency_ms, 2),
@@ -106,5 +107,5 @@ class Record:
             fields["error"] = self.error_code
         return fields
 
-    def log(self):
+    def log(self) -> None:
         logger.info("POST /invocations %d", self.status, extra={"fields": self.fields()})

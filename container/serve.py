@@ -1,6 +1,6 @@
 """The ``serve`` entrypoint: what SageMaker runs as ``docker run IMAGE serve``.
 
-It reads the settings (``inference.settings``), checks the model before starting anything, then
+It reads the settings (``container.settings``), checks the model before starting anything, then
 runs two things until SIGTERM: the front door on SageMaker's port, and multi-model-server behind
 it on Unix sockets in a private directory (``container.model_server``). SIGTERM drains the front
 door (requests in flight are answered) and then stops the model server, within SageMaker's 30 s.
@@ -17,12 +17,13 @@ import sys
 import tempfile
 import time
 
-from container import guard, listening, logs
+from container.door import guard, listening, logs
+from container.door.responses import error_response
 from container.frontdoor import FrontDoor
 from container.metrics import Metrics
 from container.model_server import MANAGEMENT_SOCKET, MODEL_NAME, ModelServer, ServeError
-from container.responses import error_response
-from inference.settings import JSON, ConfigurationError, Settings, check_against_model
+from container.settings import JSON, ConfigurationError, Settings
+from inference.settings import check_against_model
 
 DRAIN_SECONDS = 20  # of SageMaker's 30 s between SIGTERM and SIGKILL
 SOCKET_PATH_MAX_BYTES = 107  # sun_path holds 108 bytes, the last one a NUL
@@ -39,7 +40,7 @@ def check_model_dir(model_dir, settings):
         metadata = model.check_model(model_dir)
     except (OSError, ValueError) as error:
         raise ServeError(f"cannot serve {model_dir}: {error}") from None
-    check_against_model(settings, metadata.classes, metadata.post_nms)
+    check_against_model(settings.requests, metadata.classes, metadata.post_nms)
     return metadata
 
 

@@ -89,7 +89,8 @@ def decode_npy(body: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     stream = io.BytesIO(body)
     try:
         version = np.lib.format.read_magic(stream)
-        shape, _, dtype = np.lib.format._read_array_header(stream, version)
+        # the header alone, before any data: numpy keeps that reader private
+        shape, _, dtype = np.lib.format._read_array_header(stream, version)  # type: ignore[attr-defined]
     except (ValueError, SyntaxError, TypeError, EOFError) as error:
         raise InvalidInput(f"the body is not a valid .npy file: {error}") from None
     if dtype.hasobject:

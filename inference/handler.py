@@ -14,18 +14,18 @@ import numpy as np
 from inference import decode, encode, model, params, postprocess, preprocess
 from inference.errors import InvalidParameter
 from inference.headers import CUSTOM_ATTRIBUTES
-from inference.settings import Settings, check_against_model
+from inference.settings import RequestSettings, check_against_model
 
 logger = logging.getLogger(__name__)
 
 
 @functools.cache
-def settings() -> Settings:
+def settings() -> RequestSettings:
     """The environment's settings, read once.
 
     ``model_fn`` reads them, so a bad value fails the model load, not every request.
     """
-    return Settings.from_environ(os.environ)
+    return RequestSettings.from_environ(os.environ)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +57,7 @@ def request_headers(context) -> dict[str, str]:
 def model_fn(model_dir: str, context=None) -> model.Detector:
     """Load the detector; the endpoint's settings are checked against it first."""
     gpu_id = context.system_properties.get("gpu_id") if context is not None else None
-    mode = settings().request_defaults.mode
+    mode = settings().defaults.mode
     detector = model.load_detector(model_dir, model.choose_context(gpu_id), mode)
     check_against_model(settings(), detector.metadata.classes, detector.metadata.post_nms)
     return detector
@@ -73,7 +73,7 @@ def prepare(body: bytes, content_type: str | None, custom_attributes: str | None
     endpoint = settings()
     return Request(
         decode.decode(body, content_type, endpoint.max_pixels),
-        endpoint.request_defaults.with_attributes(custom_attributes),
+        endpoint.defaults.with_attributes(custom_attributes),
     )
 
 
@@ -90,8 +90,9 @@ def predict_fn(data: Request, detector: model.Detector) -> Prediction:
     )
     ids, scores, boxes = detector(tensor)
     # boxes come in the resized image's pixels, wherever it sits on the canvas (top left)
+    image_height, image_width = data.image.shape[:2]
     height, width = preprocess.input_shape(
-        *data.image.shape[:2], data.params.mode, metadata.short, metadata.max_size
+        image_height, image_width, data.params.mode, metadata.short, metadata.max_size
     )
     return Prediction(
         request=data,

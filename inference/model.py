@@ -17,7 +17,7 @@ from inference.metadata import INT8, ModelMetadata
 SYMBOL_FILE = "model-symbol.json"
 PARAMS_FILE = "model-0000.params"
 METADATA_FILE = "model.json"
-# the same network as GluonCV exports it, before scripts/lib/detection_head.py; not served
+# the same network as GluonCV exports it, before scripts/lib/archives/detection_head.py; not served
 GLUONCV_SYMBOL_FILE = "gluoncv-symbol.json"
 
 logger = logging.getLogger(__name__)

@@ -1,18 +1,19 @@
 """Request parameters: ``X-Amzn-SageMaker-Custom-Attributes`` over per-endpoint defaults.
 
 The header reads ``threshold=0.5,max_detections=20,classes=dog;person,mode=square320``. Defaults
-come from the environment (``SM_DETECT_THRESHOLD``, ``SM_DETECT_MAX_DETECTIONS``,
-``SM_DETECT_CLASSES``, ``SM_DETECT_MODE``, read by ``settings``) so one image can serve endpoints
-with different needs.
-Unknown keys are refused rather than ignored, so a misspelt ``treshold`` does not silently do
-nothing.
+come from the environment (``SM_DETECT_THRESHOLD``, ...: ``ATTRIBUTES`` names each attribute's
+variable and parser, for the header, the environment and every client alike) so one image can
+serve endpoints with different needs. Unknown keys are refused rather than ignored, so a
+misspelt ``treshold`` does not silently do nothing.
 """
 
 import dataclasses
 import math
+from collections.abc import Callable
+from typing import Any
 
-from inference import preprocess
 from inference.errors import InvalidParameter
+from inference.modes import ASPECT, check_mode
 
 MAX_DETECTIONS_LIMIT = 1000
 
@@ -22,7 +23,7 @@ class RequestParams:
     threshold: float = 0.5
     max_detections: int = 100
     classes: tuple = ()  # empty: every class
-    mode: str = preprocess.ASPECT  # how the image is sized for the network, see preprocess
+    mode: str = ASPECT  # how the image is sized for the network, see preprocess
 
     def with_attributes(self, header: str | None) -> "RequestParams":
         """These parameters overridden by a Custom-Attributes header value."""
@@ -77,9 +78,20 @@ def parse_classes(text: str) -> tuple[str, ...]:
     return names
 
 
-PARSERS = {
-    "threshold": parse_threshold,
-    "max_detections": parse_max_detections,
-    "classes": parse_classes,
-    "mode": preprocess.check_mode,
-}
+@dataclasses.dataclass(frozen=True)
+class Attribute:
+    """One Custom-Attributes key: its ``RequestParams`` field, its environment default's variable,
+    and the parser that checks a value (a ``RequestError`` when it cannot be taken)."""
+
+    name: str
+    variable: str
+    parse: Callable[[str], Any]
+
+
+ATTRIBUTES = (
+    Attribute("threshold", "SM_DETECT_THRESHOLD", parse_threshold),
+    Attribute("max_detections", "SM_DETECT_MAX_DETECTIONS", parse_max_detections),
+    Attribute("classes", "SM_DETECT_CLASSES", parse_classes),
+    Attribute("mode", "SM_DETECT_MODE", check_mode),
+)
+PARSERS = {attribute.name: attribute.parse for attribute in ATTRIBUTES}

@@ -128,7 +128,11 @@ def to_tensor(
     pixels = mx.nd.array(image, dtype="uint8")
     if (height, width) != image.shape[:2]:
         keeps_aspect = mode in (ASPECT, EXACT)
-        interp = BICUBIC if keeps_aspect else interpolation(*image.shape[:2], height, width)
+        interp = (
+            BICUBIC
+            if keeps_aspect
+            else interpolation(image.shape[0], image.shape[1], height, width)
+        )
         pixels = mx.image.imresize(pixels, width, height, interp=interp)
     tensor = mx.nd.image.normalize(mx.nd.image.to_tensor(pixels), mean=mean, std=std)
     tensor = tensor.expand_dims(0)

@@ -26,6 +26,7 @@ from scripts.commands import (
     up,
     upload,
 )
+from scripts.commands.options import worded
 from scripts.lib.errors import CommandError
 
 # what a command needs beyond the serving set, which is all the serving image holds
@@ -125,8 +126,7 @@ def main(argv=None):
     try:
         return args.run(args) or 0
     except CommandError as error:
-        print(f"sm-detect {args.command}: {error}", file=sys.stderr)
-        return 1
+        return user_mistake(args, error)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -145,7 +145,17 @@ def main(argv=None):
         )
         return 1
     except Exception as error:  # noqa: BLE001 - anything else is a bug, reported as one
-        return report_bug(args, error)
+        from scripts.lib.cloud import aws
+
+        # AWS's failures (credentials, permissions, a throttled or refused call) are the
+        # user's to act on: translated here, once, for every command
+        translated = aws.failure(error)
+        return user_mistake(args, translated) if translated else report_bug(args, error)
+
+
+def user_mistake(args, error):
+    print(f"sm-detect {args.command}: {worded(error)}", file=sys.stderr)
+    return 1
 
 
 def report_bug(args, error):

@@ -24,6 +24,18 @@ def serverless_config(text):
     return memory, concurrency
 
 
+def utc_time(text):
+    """``2026-12-01`` or ``2026-12-01T10:00[:00][Z]`` -> an aware UTC datetime."""
+    from scripts.lib.cloud.captures import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"takes a date or a time like 2026-12-01T10:00, got {text!r}"
+        ) from None
+
+
 def endpoint_name(text):
     """A name SageMaker takes: 1 to 63 letters, digits and inner hyphens."""
     if not SAGEMAKER_NAME.fullmatch(text):
@@ -61,6 +73,17 @@ def whole_number(minimum, maximum=None):
 def port_number(text):
     """A TCP port to listen on; 0 lets the system pick a free one."""
     return whole_number(0, 65535)(text)
+
+
+def share(text):
+    """A number from 0 to 1 (a threshold, an mAP)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"takes a number from 0 to 1, got {text!r}")
+    return value
 
 
 def positive_number(text):

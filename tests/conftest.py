@@ -10,7 +10,7 @@ import pytest
 import requests
 import skimage.data
 
-from scripts.lib import archive
+from scripts.lib.archives import archive
 from tests.helpers import AWS_REGION, IMAGE, REPO, SM_DETECT, encode_image
 from tests.servers import Server, running_server, start_on_free_port
 
@@ -34,7 +34,7 @@ def astronaut_jpeg(photos):
 @pytest.fixture(scope="session")
 def reference_net():
     """The network the packaged model is exported from, as a plain GluonCV block."""
-    from scripts.lib.export import random_network
+    from scripts.lib.archives.export import random_network
 
     return random_network()
 

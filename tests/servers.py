@@ -5,8 +5,8 @@ import os
 
 import requests
 
-from container.listening import BOUND_PATTERN
-from scripts.lib.processes import (
+from container.door.listening import BOUND_PATTERN
+from scripts.lib.local.processes import (
     BIN_DIR,
     Server,
     ServerFailed,
@@ -14,7 +14,7 @@ from scripts.lib.processes import (
     start_on_free_port,
     wait_until,
 )
-from scripts.lib.processes import server_env as base_server_env
+from scripts.lib.local.processes import server_env as base_server_env
 
 START_TIMEOUT_SECONDS = 180
 

@@ -1,6 +1,7 @@
 """sm-detect demo: a page that shows the detector's boxes on your photos, in front of a local
 server (--url) or a deployed endpoint (--endpoint, signed here with your AWS credentials)."""
 
+from scripts.commands.options import add_aws_options, aws_session
 from scripts.option_types import endpoint_name, port_number
 
 SUMMARY = "a web page that draws the detections on your photos"
@@ -12,8 +13,7 @@ def add_arguments(parser):
         "--url", help="a server's address, e.g. http://127.0.0.1:8080 (the default target)"
     )
     target.add_argument("--endpoint", type=endpoint_name, help="a SageMaker endpoint's name")
-    parser.add_argument("--region", help="the endpoint's AWS region")
-    parser.add_argument("--profile", help="AWS profile for the endpoint")
+    add_aws_options(parser, dry_run=False)
     parser.add_argument("--endpoint-url", help="another runtime address for --endpoint")
     parser.add_argument("--ca-bundle", help="CA certificate to trust for --endpoint-url")
     parser.add_argument(
@@ -31,17 +31,11 @@ def add_arguments(parser):
 
 
 def run(args):
-    from scripts.lib import aws, demo
+    from scripts.lib.doors import demo
 
     if args.endpoint:
-        with aws.one_line_errors():
-            session = aws.Aws(
-                region=args.region,
-                profile=args.profile,
-                runtime_url=args.endpoint_url,
-                runtime_verify=args.ca_bundle,
-            )
-            target = demo.EndpointTarget(session, args.endpoint)
+        session = aws_session(args, runtime_url=args.endpoint_url, runtime_verify=args.ca_bundle)
+        target = demo.EndpointTarget(session, args.endpoint)
     else:
         target = demo.UrlTarget(args.url or "http://127.0.0.1:8080")
     demo.serve(demo.Demo(target, args.host, args.allow_host), args.host, args.port)

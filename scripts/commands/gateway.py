@@ -66,7 +66,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from scripts.lib import certificates, gateway
+    from scripts.lib.doors import certificates, gateway
     from scripts.lib.errors import CommandError
 
     if bool(args.cert) != bool(args.key):
@@ -91,8 +91,8 @@ def run(args):
 
 
 def run_public(args, cert, key):
-    from container import responses
-    from scripts.lib import gateway, public_gateway
+    from container.door import responses
+    from scripts.lib.doors import gateway, public_gateway
     from scripts.lib.errors import CommandError
 
     if bool(args.api_key) == bool(args.token_secret_env):

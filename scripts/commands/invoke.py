@@ -3,7 +3,7 @@
 import functools
 
 from inference.modes import MODES
-from scripts.lib import aws
+from scripts.commands.options import add_aws_options, aws_session
 from scripts.option_types import endpoint_name
 
 SUMMARY = "detect objects in an image"
@@ -16,8 +16,7 @@ def add_arguments(parser):
     target.add_argument(
         "--endpoint", type=endpoint_name, help="a SageMaker endpoint's name (signed HTTPS)"
     )
-    parser.add_argument("--region", help="the endpoint's AWS region")
-    parser.add_argument("--profile", help="AWS profile for the endpoint")
+    add_aws_options(parser, dry_run=False)
     parser.add_argument(
         "--endpoint-url",
         help="another runtime address for --endpoint, e.g. "
@@ -58,8 +57,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    from scripts.lib import invoke
-    from scripts.lib.endpoint import invocations_url
+    from scripts.lib.clients import invoke
+    from scripts.lib.cloud.endpoint import invocations_url
     from scripts.lib.errors import CommandError
 
     attributes = invoke.custom_attributes(
@@ -71,12 +70,7 @@ def run(args):
     if args.asynchronous and not (args.endpoint and args.input_prefix):
         raise CommandError("--async needs --endpoint and --input-prefix s3://BUCKET/PREFIX/")
     if args.endpoint:
-        session = aws.Aws(
-            region=args.region,
-            profile=args.profile,
-            runtime_url=args.endpoint_url,
-            runtime_verify=args.ca_bundle,
-        )
+        session = aws_session(args, runtime_url=args.endpoint_url, runtime_verify=args.ca_bundle)
         if args.asynchronous:
             endpoint = invoke.AsyncEndpoint(
                 session, args.endpoint, args.input_prefix, args.async_timeout, name=args.image

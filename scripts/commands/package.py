@@ -1,6 +1,9 @@
 """sm-detect package: export the detector into the model.tar.gz SageMaker unpacks, in FP32 or,
 calibrated on your images, in INT8."""
 
+from inference.modes import MODES
+from scripts.option_types import share, whole_number
+
 SUMMARY = "export the model into model.tar.gz"
 
 
@@ -18,12 +21,15 @@ def add_arguments(parser):
     )
     parser.add_argument("--output", "-o", default="build/model.tar.gz", help="archive to write")
     int8 = parser.add_argument_group("INT8 (oneDNN on the CPU's integer units)")
-    int8.add_argument("--precision", default="fp32", help="fp32, or int8")
+    int8.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="precision")
     int8.add_argument(
         "--calibration", metavar="DIR", help="images to calibrate INT8 on, as they will be served"
     )
     int8.add_argument(
-        "--calibration-count", type=int, metavar="N", help="use at most N calibration images"
+        "--calibration-count",
+        type=whole_number(1),
+        metavar="N",
+        help="use at most N calibration images",
     )
     int8.add_argument(
         "--validate",
@@ -33,24 +39,32 @@ def add_arguments(parser):
     )
     int8.add_argument(
         "--min-agreement",
-        type=float,
+        type=share,
         metavar="MAP",
         help="fail below this mAP@0.5 of INT8 against FP32 (0 to 1)",
     )
     int8.add_argument(
         "--agreement-threshold",
-        type=float,
+        type=share,
         default=0.5,
         help="FP32 detections scoring this or more are the reference",
     )
     int8.add_argument(
-        "--mode", default="aspect", help="the request mode calibration images are prepared in"
+        "--mode",
+        choices=MODES,
+        default="aspect",
+        help="the request mode calibration images are prepared in",
     )
 
 
 def run(args):
-    from scripts.lib.packaging import Quantization, package
+    from scripts.lib.archives.packaging import Quantization, package
+    from scripts.lib.errors import CommandError
 
+    if (args.precision == "int8") != bool(args.calibration):
+        raise CommandError("--precision int8 needs --calibration DIR, and only it does")
+    if args.classes and args.weights == "pretrained":
+        raise CommandError("--classes goes with a weights file, not with pretrained weights")
     quantization = None
     if args.calibration:
         quantization = Quantization(

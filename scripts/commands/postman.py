@@ -19,6 +19,6 @@ def add_arguments(parser):
 
 
 def run(args):
-    from scripts.lib import postman
+    from scripts.lib.clients import postman
 
     postman.write(args.endpoint, args.region, args.output, args.image, args.public_url)

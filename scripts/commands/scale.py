@@ -1,7 +1,7 @@
 """sm-detect scale: autoscale an endpoint: on invocations per instance, or for an asynchronous
 endpoint on its queue, down to zero instances with --min 0."""
 
-from scripts.lib import aws
+from scripts.commands.options import add_aws_options, aws_session
 from scripts.option_types import endpoint_name
 
 SUMMARY = "autoscale an endpoint"
@@ -25,30 +25,34 @@ def add_arguments(parser):
         default=5,
         help="asynchronous: queued requests per instance to aim for",
     )
-    aws.add_options(parser)
+    add_aws_options(parser)
 
 
 def run(args):
-    from scripts.lib import scale
+    from scripts.lib.cloud import scale
+    from scripts.lib.errors import CommandError
     from scripts.lib.progress import say
 
-    with aws.one_line_errors():
-        session = aws.from_args(args)
-        asynchronous = None
-        if session.dry_run:
-            # a dry run asks AWS nothing: --min 0 is only for an asynchronous endpoint
-            asynchronous = args.min == 0
-            kind = "asynchronous" if asynchronous else "real-time"
-            say(
-                f"[dry run] would ask SageMaker whether {args.endpoint} is asynchronous; "
-                f"shown as {kind}"
-            )
-        scale.scale(
-            session,
-            args.endpoint,
-            args.min,
-            args.max,
-            target_invocations=args.target_invocations,
-            target_backlog=args.target_backlog,
-            asynchronous=asynchronous,
+    if not 0 <= args.min <= args.max or args.max < 1:
+        raise CommandError(
+            f"need 0 <= --min <= --max and --max >= 1, got {args.min} and {args.max}"
         )
+    session = aws_session(args)
+    asynchronous = None
+    if session.dry_run:
+        # a dry run asks AWS nothing: --min 0 is only for an asynchronous endpoint
+        asynchronous = args.min == 0
+        kind = "asynchronous" if asynchronous else "real-time"
+        say(
+            f"[dry run] would ask SageMaker whether {args.endpoint} is asynchronous; "
+            f"shown as {kind}"
+        )
+    scale.scale(
+        session,
+        args.endpoint,
+        args.min,
+        args.max,
+        target_invocations=args.target_invocations,
+        target_backlog=args.target_backlog,
+        asynchronous=asynchronous,
+    )

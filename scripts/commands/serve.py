@@ -28,6 +28,6 @@ def add_arguments(parser):
 
 
 def run(args):
-    from scripts.lib.serve import serve
+    from scripts.lib.local.serve import serve
 
     return serve(args.model, port=args.port, host=args.host, base_dir=args.base_dir)

@@ -5,7 +5,7 @@ plan (once), so that API Gateway throttles and counts each subject on its own.""
 
 import os
 
-from scripts.lib import aws
+from scripts.commands.options import add_aws_options, aws_session
 from scripts.lib.authorizer.token_authorizer import MAX_TTL_SECONDS
 from scripts.option_types import endpoint_name, whole_number
 
@@ -31,14 +31,14 @@ def add_arguments(parser):
         metavar="NAME",
         help="environment variable holding the secret, 32 bytes or more (the local twin's)",
     )
-    parser.add_argument("--region", help="AWS region (default: from the AWS configuration)")
-    parser.add_argument("--profile", help="AWS profile (default: from the AWS configuration)")
+    add_aws_options(parser, dry_run=False)
 
 
 def run(args):
     from scripts.lib.authorizer import token_authorizer
+    from scripts.lib.cloud import public_api
+    from scripts.lib.cloud.names import secret_parameter
     from scripts.lib.errors import CommandError
-    from scripts.lib.public_api import TOKEN, Exposure, secret_parameter
 
     if not args.subject.strip() or not args.subject.isprintable():
         raise CommandError("--subject must name someone in printable characters")
@@ -47,12 +47,15 @@ def run(args):
         if not secret:
             raise CommandError(f"the environment variable {args.secret_env} is not set")
     else:
-        with aws.one_line_errors():
-            session = aws.Aws(region=args.region, profile=args.profile)
-            secret = session.client("ssm").get_parameter(
-                Name=secret_parameter(args.endpoint), WithDecryption=True
-            )["Parameter"]["Value"]
-            Exposure(session, args.endpoint, auth=TOKEN).register_caller(args.subject, secret)
+        session = aws_session(args)
+        secret = session.client("ssm").get_parameter(
+            Name=secret_parameter(args.endpoint), WithDecryption=True
+        )["Parameter"]["Value"]
+        api = public_api.PublicApi(session, args.endpoint, auth=public_api.TOKEN)
+        try:
+            public_api.register_caller(api, args.subject, secret)
+        except public_api.NoUsagePlan as error:
+            raise CommandError(str(error), remedy="expose_token") from None
     try:
         print(token_authorizer.mint(args.subject, args.ttl, secret))
     except ValueError as error:

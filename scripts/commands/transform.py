@@ -2,8 +2,8 @@
 
 import argparse
 
-from scripts.lib import aws
-from scripts.lib.endpoint import DEFAULT_INSTANCE_TYPE
+from scripts.commands.options import add_aws_options, aws_session
+from scripts.lib.cloud.endpoint import DEFAULT_INSTANCE_TYPE
 from scripts.option_types import whole_number
 
 SUMMARY = "batch transform a prefix of images"
@@ -16,19 +16,18 @@ def add_arguments(parser):
     parser.add_argument("--instance-type", default=DEFAULT_INSTANCE_TYPE, help="instance type")
     parser.add_argument("--instance-count", type=whole_number(1), default=1, help="instances")
     parser.add_argument("--poll-seconds", type=float, default=30, help=argparse.SUPPRESS)
-    aws.add_options(parser)
+    add_aws_options(parser)
 
 
 def run(args):
-    from scripts.lib import transform
+    from scripts.lib.cloud import transform
 
-    with aws.one_line_errors():
-        transform.transform(
-            aws.from_args(args),
-            args.model,
-            args.input,
-            args.output,
-            args.instance_type,
-            args.instance_count,
-            poll_seconds=args.poll_seconds,
-        )
+    transform.transform(
+        aws_session(args),
+        args.model,
+        args.input,
+        args.output,
+        args.instance_type,
+        args.instance_count,
+        poll_seconds=args.poll_seconds,
+    )

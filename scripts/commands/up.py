@@ -1,8 +1,8 @@
 """sm-detect up: from weights to a serving endpoint in one command, safe to repeat."""
 
 from scripts.commands.deploy import add_deploy_options, deploy_from_args
+from scripts.commands.options import add_aws_options, aws_session
 from scripts.commands.push import add_push_options
-from scripts.lib import aws
 
 SUMMARY = "package, upload, build, push and deploy"
 
@@ -24,20 +24,19 @@ def add_arguments(parser):
         help="model archive to use or create (default: build/model.tar.gz)",
     )
     add_push_options(parser)
-    aws.add_options(parser)
+    add_aws_options(parser)
 
 
 def run(args):
-    from scripts.lib.up import up
+    from scripts.lib.cloud.up import up
 
-    with aws.one_line_errors():
-        session = aws.from_args(args)
-        up(
-            session,
-            args.archive,
-            args.weights,
-            args.s3,
-            args.create_bucket,
-            (args.image, args.repository, args.tag, args.registry),
-            lambda model_data, image: deploy_from_args(session, args, model_data, image),
-        )
+    session = aws_session(args)
+    up(
+        session,
+        args.archive,
+        args.weights,
+        args.s3,
+        args.create_bucket,
+        (args.image, args.repository, args.tag, args.registry),
+        lambda model_data, image: deploy_from_args(session, args, model_data, image),
+    )

@@ -1,6 +1,6 @@
 """sm-detect upload: put model.tar.gz in S3, once."""
 
-from scripts.lib import aws
+from scripts.commands.options import add_aws_options, aws_session
 
 SUMMARY = "upload model.tar.gz to S3"
 
@@ -11,11 +11,10 @@ def add_arguments(parser):
     parser.add_argument(
         "--create-bucket", action="store_true", help="create the bucket when it does not exist"
     )
-    aws.add_options(parser)
+    add_aws_options(parser)
 
 
 def run(args):
-    from scripts.lib import s3
+    from scripts.lib.cloud import s3
 
-    with aws.one_line_errors():
-        print(s3.upload(aws.from_args(args), args.archive, args.destination, args.create_bucket))
+    print(s3.upload(aws_session(args), args.archive, args.destination, args.create_bucket))

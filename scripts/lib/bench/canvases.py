@@ -12,7 +12,7 @@ import numpy as np
 
 from inference import decode, postprocess, preprocess
 from inference.params import RequestParams
-from scripts.lib import agreement
+from scripts.lib.archives import agreement
 from scripts.lib.bench import images
 
 SCORE_TOLERANCE, BOX_TOLERANCE = 1e-4, 0.5

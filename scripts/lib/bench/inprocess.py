@@ -95,7 +95,7 @@ def trunk(model_dir):
     import mxnet as mx
 
     from inference import model
-    from scripts.lib.quantize import RAW_MAPS
+    from scripts.lib.archives.quantize import RAW_MAPS
 
     paths = model.model_files(model_dir)
     internals = mx.sym.load(paths[model.SYMBOL_FILE]).get_internals()

@@ -74,7 +74,7 @@ def onednn_peaks(repeats=5, channels=1024, side=64):
     from mxnet import gluon
     from mxnet.contrib.quantization import quantize_net_v2
 
-    from scripts.lib.quantize import native_stderr_silenced
+    from scripts.lib.archives.quantize import native_stderr_silenced
 
     data = mx.sym.var("data")
     conv = mx.sym.Convolution(data, num_filter=channels, kernel=(1, 1), no_bias=True, name="c")

@@ -5,28 +5,12 @@ Every ratio is between figures of the same run; every time is a median unless ma
 
 import statistics
 
-from scripts.lib.bench import shapes_report
+from scripts.lib.bench import shapes_report, targets
 from scripts.lib.bench.markdown import table
 
 # GluonCV's model zoo, yolo3_darknet53_coco, COCO val2017 mAP[.5:.95] at each square input
 PUBLISHED_AP = {"square320": 33.6, "square416": 36.0, "square608": 37.0}
 AP_SOURCE = "https://cv.gluon.ai/model_zoo/detection.html"
-TARGETS = {
-    "latency_vs_aws": 1.3,
-    "throughput_vs_aws": 1.1,
-    "overhead": 1.03,
-    "gemm_share": 0.85,
-    "throughput_vs_forward": 0.95,
-    "square416": 1.3,
-    "square320": 2.0,
-    "cold_start_seconds": 10.0,
-    "rss_bytes": 3 << 29,  # 1.5 GiB, every bucket warmed (issue 24's bound)
-    "int8_latency_vs_fp32": 2.0,
-    "int8_latency_vs_aws": 3.0,
-    "int8_throughput_vs_aws": 2.0,
-    "int8_vs_openvino": 1.3,
-    "int8_rss_bytes": 2 << 30,
-}
 
 
 def median(values):
@@ -35,11 +19,6 @@ def median(values):
 
 def ms(seconds):
     return f"{seconds * 1000:.0f} ms"
-
-
-def verdict(value, target, higher_is_better=True):
-    met = value >= target if higher_is_better else value <= target
-    return "met" if met else "**not met**"
 
 
 class Report:
@@ -80,7 +59,7 @@ class Report:
             self.modes_section(),
             shapes_report.memory_section(self.figures.get("shapes")),
             shapes_report.canvases_section(self.figures.get("canvases")),
-            self.targets_section(),
+            targets.section(self),
         ]
         return "\n\n".join(part for part in parts if part) + "\n"
 
@@ -299,103 +278,3 @@ class Report:
             f"{rates[1] / seed_rate:.2f}",
             PUBLISHED_AP.get(mode, "as GluonCV's `load_test`"),
         ]
-
-    def targets_section(self):
-        ref, lines = self.reference, []
-        if "aws" in self.served and "ours" in self.served:
-            aws = self.served["aws"]["sizes"][ref]
-            ours = self.served["ours"]["sizes"][ref]
-            speedup = aws["latency"][50] / ours["latency"][50]
-            lines.append(
-                f"- p50 at c=1 vs C ({ref}): {speedup:.2f}x faster, target "
-                f"{TARGETS['latency_vs_aws']}x: {verdict(speedup, TARGETS['latency_vs_aws'])}"
-            )
-            for stack in [s for s in self.served if s != "aws"]:
-                if 4 in self.figures["settings"]["concurrency"]:
-                    ratio = self.rate(stack, ref, 4) / self.rate("aws", ref, 4)
-                    lines.append(
-                        f"- images/s at c=4 vs C ({ref}), `{stack}`: {ratio:.2f}x, target "
-                        f"{TARGETS['throughput_vs_aws']}x: "
-                        f"{verdict(ratio, TARGETS['throughput_vs_aws'])}"
-                    )
-        if "ours" in self.served:
-            for label in self.images:
-                overhead = self.served["ours"]["sizes"][label]["latency"][
-                    50
-                ] / self.forward_seconds(label)
-                lines.append(
-                    f"- serving overhead ({label}): p50 / B = {overhead:.3f}, target <= "
-                    f"{TARGETS['overhead']}: {verdict(overhead, TARGETS['overhead'], False)}"
-                )
-                for level in (4, 8):
-                    if level in self.figures["settings"]["concurrency"]:
-                        share = self.rate("ours", label, level) * self.forward_seconds(label)
-                        lines.append(
-                            f"- images/s at c={level} x B ({label}): {share:.2f}, target "
-                            f">= {TARGETS['throughput_vs_forward']}: "
-                            f"{verdict(share, TARGETS['throughput_vs_forward'])}"
-                        )
-        forward = self.forward(ref)
-        share = forward["flops"] / self.forward_seconds(ref) / 1e9 / self.fp32_peak
-        lines.append(
-            f"- forward pass at {share:.0%} of oneDNN's FP32 peak ({ref}), target "
-            f"{TARGETS['gemm_share']:.0%}: {verdict(share, TARGETS['gemm_share'])}"
-        )
-        modes = self.served.get("ours", {}).get("modes", {})
-        for mode in ("square416", "square320"):
-            if mode in modes:
-                ratio = modes[mode]["images_per_second"][1] * self.seed_seconds(ref)
-                lines.append(
-                    f"- {mode} images/s vs A: {ratio:.2f}x, target {TARGETS[mode]}x: "
-                    f"{verdict(ratio, TARGETS[mode])}"
-                )
-        for stack, served in self.served.items():
-            if stack == "aws":
-                continue
-            first = served["cold_start"]["first_answer"]
-            rss = max(served["peak_rss_bytes"] or [0])
-            lines.append(
-                f"- `{stack}` cold start to first answer {first:.1f} s (target <= "
-                f"{TARGETS['cold_start_seconds']:.0f} s: "
-                f"{verdict(first, TARGETS['cold_start_seconds'], False)}); peak RSS per worker "
-                f"{rss / 2**20:.0f} MiB (target <= {TARGETS['rss_bytes'] >> 20} MiB: "
-                f"{verdict(rss, TARGETS['rss_bytes'], False)})"
-            )
-        lines += self.int8_targets()
-        return "## Targets\n\n" + "\n".join(lines)
-
-    def int8_targets(self):
-        if "ours-int8" not in self.served:
-            return []
-        ref, lines = self.reference, []
-        int8 = self.served["ours-int8"]["sizes"][ref]
-        comparisons = [("ours", "int8_latency_vs_fp32"), ("aws", "int8_latency_vs_aws")]
-        for stack, target in comparisons:
-            if stack in self.served:
-                ratio = self.served[stack]["sizes"][ref]["latency"][50] / int8["latency"][50]
-                lines.append(
-                    f"- INT8 p50 at c=1 vs `{stack}` ({ref}): {ratio:.2f}x faster, target "
-                    f"{TARGETS[target]}x: {verdict(ratio, TARGETS[target])}"
-                )
-        if "aws" in self.served and 4 in self.figures["settings"]["concurrency"]:
-            ratio = self.rate("ours-int8", ref, 4) / self.rate("aws", ref, 4)
-            target = TARGETS["int8_throughput_vs_aws"]
-            lines.append(
-                f"- INT8 images/s at c=4 vs C ({ref}): {ratio:.2f}x, target {target}x: "
-                f"{verdict(ratio, target)}"
-            )
-        peers = self.in_process.get("peers", {})
-        if peers.get("openvino_fp32") and "mxnet_int8" in peers:
-            ratio = median(peers["openvino_fp32"]["seconds"]) / median(peers["mxnet_int8"])
-            target = TARGETS["int8_vs_openvino"]
-            lines.append(
-                f"- INT8 trunk forward vs OpenVINO FP32: {ratio:.2f}x faster, target {target}x: "
-                f"{verdict(ratio, target)}"
-            )
-        rss = max(self.served["ours-int8"]["peak_rss_bytes"] or [0])
-        lines.append(
-            f"- INT8 peak RSS per worker {rss / 2**20:.0f} MiB, target <= "
-            f"{TARGETS['int8_rss_bytes'] >> 20} MiB: "
-            f"{verdict(rss, TARGETS['int8_rss_bytes'], False)}"
-        )
-        return lines

@@ -13,11 +13,11 @@ import subprocess
 import sys
 import tempfile
 
+from container import settings as serving
 from inference import model, preprocess
-from inference import settings as serving
 from inference.headers import CUSTOM_ATTRIBUTES
 from inference.metadata import ModelMetadata
-from scripts.lib import archive
+from scripts.lib.archives import archive
 from scripts.lib.bench import canvases, images, load, machine, servers, shapes
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say, step
@@ -222,7 +222,7 @@ class BenchRun:
 
     def int8_model(self):
         """The same weights quantized to INT8, calibrated on the benchmark's own images."""
-        from scripts.lib import quantize
+        from scripts.lib.archives import quantize
 
         int8_dir = os.path.join(self.work_dir, "int8", "model")
         os.makedirs(os.path.dirname(int8_dir))

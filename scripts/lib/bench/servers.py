@@ -14,7 +14,7 @@ import psutil
 import requests
 
 from scripts.lib.bench import seed
-from scripts.lib.processes import Server, free_port, server_env, wait_until
+from scripts.lib.local.processes import Server, free_port, server_env, wait_until
 
 START_TIMEOUT_SECONDS = 300
 

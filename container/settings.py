@@ -1,0 +1,152 @@
+"""The server's settings: its port, payload limit, model server workers and threads, timeouts,
+logs and metrics, read once per process from the environment, checked, and frozen.
+
+SageMaker configures a container through environment variables (``SAGEMAKER_*``) and this
+project adds its own (``SM_DETECT_*``), named below. They are read in one place, from a mapping
+(the process environment, or a dict in tests), into one read-only object, the request path's
+own settings (``inference.settings``) with them. A value that cannot work ends start-up with one
+line that names the variable, the value and what is allowed.
+"""
+
+import dataclasses
+import os
+from collections.abc import Mapping
+
+from inference.settings import ConfigurationError, Reader, RequestSettings
+
+TUNING = "SM_DETECT_TUNING"
+WORKERS = "SAGEMAKER_MODEL_SERVER_WORKERS"
+LOG_FORMAT = "SM_DETECT_LOG_FORMAT"
+HOST = "SM_DETECT_HOST"
+PORT = "SAGEMAKER_BIND_TO_PORT"
+MAX_PAYLOAD_MB = "SAGEMAKER_MAX_PAYLOAD_IN_MB"
+BASE_DIR = "SAGEMAKER_BASE_DIR"
+THREADS = "OMP_NUM_THREADS"
+TIMEOUT = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
+RESTART_AFTER = "SM_DETECT_RESTART_AFTER"
+ARCHIVE_CODE_VARIABLE = "SM_DETECT_ARCHIVE_CODE"
+LOG_LEVEL = "SM_DETECT_LOG_LEVEL"
+METRICS = "SM_DETECT_METRICS"
+METRICS_NAMESPACE = "SM_DETECT_METRICS_NAMESPACE"
+ENDPOINT_NAME = "SM_DETECT_ENDPOINT_NAME"
+VARIANT_NAME = "SM_DETECT_VARIANT_NAME"
+
+DEFAULT_PORT = 8080
+DEFAULT_HOST = "0.0.0.0"
+DEFAULT_BASE_DIR = "/opt/ml"
+DEFAULT_TIMEOUT_SECONDS = 60
+DEFAULT_MAX_PAYLOAD_MB = 6  # SageMaker's own limit for real-time endpoints
+DEFAULT_RESTART_AFTER_SECONDS = 60
+# a worker's peak under shape-diverse traffic, every bucket warmed (docs/PERFORMANCE.md: 1.24
+# GiB FP32, 1.80 GiB INT8 measured), with room to spare
+WORKER_MEMORY_BYTES = {"fp32": 3 << 29, "int8": 9 << 28}  # 1.5 GiB, 2.25 GiB
+LATENCY, THROUGHPUT = "latency", "throughput"
+TUNINGS = (LATENCY, THROUGHPUT)
+IGNORE, TRUST = "ignore", "trust"
+ARCHIVE_CODES = (IGNORE, TRUST)
+TEXT, JSON = "text", "json"
+LOG_FORMATS = (TEXT, JSON)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+ON, OFF = "on", "off"
+DEFAULT_METRICS_NAMESPACE = "sm-detect"
+
+
+def default_workers(
+    cpus: int, memory_bytes: int, tuning: str = LATENCY, precision: str = "fp32"
+) -> int:
+    """Workers for ``tuning``, as many as memory allows, at least one.
+
+    ``latency``: one worker per two cores, each forward pass on two OpenMP threads, so a lone
+    request is answered soonest. ``throughput``: one single-threaded worker per core, which
+    keeps every core busy with the least synchronisation and answers the most requests per
+    second under load (docs/PERFORMANCE.md has both curves). MMS's own default, one worker per
+    core each with a pool of every core's threads, oversubscribes the cores.
+    """
+    wanted = cpus if tuning == THROUGHPUT else cpus // 2
+    return max(1, min(wanted, memory_bytes // WORKER_MEMORY_BYTES[precision]))
+
+
+def physical_memory_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything the server is configured with, the request path's settings included (checked
+    here, at start, so that a bad one stops the server rather than every worker)."""
+
+    # the front door
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_MB << 20
+    # the model server
+    base_dir: str = DEFAULT_BASE_DIR
+    workers: int = 1
+    threads_per_worker: int = 1
+    tuning: str = LATENCY
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+    restart_after_seconds: int = DEFAULT_RESTART_AFTER_SECONDS
+    archive_code: str = IGNORE
+    # what the server writes: its log lines, and CloudWatch metrics in them
+    log_format: str = TEXT
+    log_level: str = "INFO"
+    metrics: bool = False
+    metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
+    endpoint_name: str = ""  # the metrics' dimensions, set by `sm-detect deploy`
+    variant_name: str = ""
+    # each request's defaults, and the decoder's pixel limit, as the workers read them
+    requests: RequestSettings = dataclasses.field(default_factory=RequestSettings)
+
+    @property
+    def model_dir(self):
+        return os.path.join(self.base_dir, "model")
+
+    @property
+    def trusts_archive_code(self):
+        return self.archive_code == TRUST
+
+    @classmethod
+    def from_environ(
+        cls,
+        environ: Mapping[str, str],
+        cpus: int | None = None,
+        memory_bytes: int | None = None,
+        precision: str = "fp32",
+    ) -> "Settings":
+        """Read ``environ`` (a mapping); raises ``ConfigurationError`` on the first bad value.
+
+        Unless set, the workers are as many as the tuning wants and memory holds for a model of
+        ``precision``."""
+        read = Reader(environ)
+        cpus = cpus or os.cpu_count() or 1
+        tuning = read.choice(TUNING, TUNINGS, LATENCY)
+        workers = read.whole(WORKERS, None, minimum=1) or (
+            default_workers(cpus, memory_bytes or physical_memory_bytes(), tuning, precision)
+        )
+        log_format = read.choice(LOG_FORMAT, LOG_FORMATS, TEXT)
+        return cls(
+            host=read.text(HOST, DEFAULT_HOST),
+            port=read.whole(PORT, DEFAULT_PORT, minimum=0, maximum=65535),
+            max_payload_bytes=read.whole(MAX_PAYLOAD_MB, DEFAULT_MAX_PAYLOAD_MB, 1) << 20,
+            base_dir=read.text(BASE_DIR, DEFAULT_BASE_DIR),
+            workers=workers,
+            threads_per_worker=read.whole(THREADS, max(1, cpus // workers), 1),
+            tuning=tuning,
+            timeout_seconds=read.whole(TIMEOUT, DEFAULT_TIMEOUT_SECONDS, minimum=1),
+            restart_after_seconds=read.whole(
+                RESTART_AFTER, DEFAULT_RESTART_AFTER_SECONDS, minimum=1
+            ),
+            archive_code=read.choice(ARCHIVE_CODE_VARIABLE, ARCHIVE_CODES, IGNORE),
+            log_format=log_format,
+            log_level=read.choice(LOG_LEVEL, LOG_LEVELS, "INFO", str.upper),
+            # CloudWatch's documents where CloudWatch Logs reads them (JSON lines, the image's
+            # format); not among a terminal's text lines unless asked for
+            metrics=read.choice(METRICS, (ON, OFF), ON if log_format == JSON else OFF) == ON,
+            metrics_namespace=read.text(METRICS_NAMESPACE, DEFAULT_METRICS_NAMESPACE),
+            endpoint_name=read.text(ENDPOINT_NAME, ""),
+            variant_name=read.text(VARIANT_NAME, ""),
+            requests=RequestSettings.from_environ(environ),
+        )
+
+
+__all__ = ["ConfigurationError", "Settings", "default_workers"]

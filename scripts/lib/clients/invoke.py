@@ -1,0 +1,206 @@
+"""Invoke: send an image to a server (``--url``) or a SageMaker endpoint, show what came back."""
+
+import hashlib
+import io
+import json
+import mimetypes
+import os
+import shlex
+import time
+import uuid
+
+import requests
+from tqdm import tqdm
+
+from inference.errors import parse_error
+from inference.headers import CUSTOM_ATTRIBUTES
+from scripts.lib.cloud import aws, s3
+from scripts.lib.errors import CommandError
+from scripts.lib.progress import say
+
+TIMEOUT_SECONDS = 120
+
+
+def custom_attributes(**values):
+    """``threshold=0.5,classes=dog;cat`` from the options that were given."""
+    return ",".join(f"{key}={value}" for key, value in values.items() if value is not None)
+
+
+def content_type_of(path):
+    """``image/jpeg`` or ``image/png`` by the file's name; any other image is sent as SageMaker's
+    ``application/x-image``, which every image server understands as "look at the bytes"."""
+    media_type, _ = mimetypes.guess_type(path)
+    return media_type if media_type in ("image/jpeg", "image/png") else "application/x-image"
+
+
+def read_image(path):
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror}") from None
+
+
+def post_url(url, body, content_type, accept, attributes):
+    """POST to a server's /invocations (``sm-detect serve`` or the container)."""
+    headers = {"Content-Type": content_type, "Accept": accept}
+    if attributes:
+        headers[CUSTOM_ATTRIBUTES] = attributes
+    try:
+        response = requests.post(
+            url.rstrip("/") + "/invocations", data=body, headers=headers, timeout=TIMEOUT_SECONDS
+        )
+    except requests.RequestException as error:
+        raise CommandError(f"could not reach {url}: {error}") from None
+    if response.status_code >= 400:
+        raise CommandError(f"{response.status_code} from {url}: {describe_error(response.text)}")
+    return response.content
+
+
+def post_endpoint(session, endpoint, body, content_type, accept, attributes):
+    """A SigV4-signed InvokeEndpoint through boto3, credentials from the standard chain."""
+    options = {"CustomAttributes": attributes} if attributes else {}
+    response = session.client(aws.RUNTIME).invoke_endpoint(
+        EndpointName=endpoint, Body=body, ContentType=content_type, Accept=accept, **options
+    )
+    return response["Body"].read()
+
+
+class AsyncEndpoint:
+    """InvokeEndpointAsync: the image uploaded once, each answer waited for in S3.
+
+    ``send`` has the same signature as ``post_url`` and ``post_endpoint``.
+    """
+
+    def __init__(
+        self, session, endpoint, input_prefix, timeout_seconds, name="image", poll_seconds=2.0
+    ):
+        s3.parse_uri(input_prefix)
+        self.name = os.path.basename(name)
+        self.session = session
+        self.endpoint = endpoint
+        self.input_prefix = input_prefix if input_prefix.endswith("/") else input_prefix + "/"
+        self.timeout_seconds = timeout_seconds
+        self.poll_seconds = poll_seconds
+        self.uploaded = {}
+
+    def upload(self, body):
+        """The image's s3:// address, uploaded with a progress bar the first time."""
+        digest = hashlib.sha256(body).hexdigest()
+        if digest not in self.uploaded:
+            uri = f"{self.input_prefix}{uuid.uuid4().hex}-{self.name}"
+            bucket, key = s3.parse_uri(uri)
+            with tqdm(
+                total=len(body), unit="B", unit_scale=True, desc=f"uploading to {uri}"
+            ) as bar:
+                self.session.client("s3").upload_fileobj(
+                    io.BytesIO(body), bucket, key, Callback=bar.update
+                )
+            self.uploaded[digest] = uri
+        return self.uploaded[digest]
+
+    def send(self, body, content_type, accept, attributes):
+        options = {"CustomAttributes": attributes} if attributes else {}
+        queued = self.session.client(aws.RUNTIME).invoke_endpoint_async(
+            EndpointName=self.endpoint,
+            InputLocation=self.upload(body),
+            ContentType=content_type,
+            Accept=accept,
+            **options,
+        )
+        say(f"queued as {queued['InferenceId']}; the answer goes to {queued['OutputLocation']}")
+        return self.wait(queued["OutputLocation"], queued.get("FailureLocation"))
+
+    def wait(self, output, failure):
+        """The answer's bytes once it is in S3; the failure's message as a CommandError."""
+        started = time.monotonic()
+        with tqdm(desc="waiting for the answer", unit="s", bar_format="{desc}: {elapsed}") as bar:
+            while True:
+                for location, failed in ((output, False), (failure, True)):
+                    found = location and self.read(location)
+                    if found is not None:
+                        if failed:
+                            raise CommandError(
+                                f"the endpoint could not answer ({location}): "
+                                f"{describe_error(found.decode(errors='replace'))}"
+                            )
+                        return found
+                if time.monotonic() - started > self.timeout_seconds:
+                    raise CommandError(
+                        f"no answer in {output} after {self.timeout_seconds:.0f} s; it may "
+                        "still come (the request stays queued)"
+                    )
+                time.sleep(self.poll_seconds)
+                bar.update(self.poll_seconds)
+
+    def read(self, uri):
+        """The object's bytes, or None while it is not there."""
+        bucket, key = s3.parse_uri(uri)
+        found = aws.get_or_none(self.session.client("s3").get_object, Bucket=bucket, Key=key)
+        return found["Body"].read() if found else None
+
+
+def server_url(text):
+    """A server's address as given, ``http://`` assumed when no scheme is (as curl does)."""
+    return text if "://" in text else f"http://{text}"
+
+
+def curl_command(image_path, attributes, url, signing_region=None, ca_bundle=None):
+    """The same request as a curl command; signed by curl's own SigV4 code for an endpoint
+    (``signing_region``), keys read from the environment when it runs, never printed."""
+    parts = ["curl --fail-with-body -sS"]
+    if signing_region:
+        parts += [
+            f"--aws-sigv4 'aws:amz:{signing_region}:sagemaker'",
+            '--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"',
+        ]
+        if os.environ.get("AWS_SESSION_TOKEN"):
+            parts.append('-H "x-amz-security-token: $AWS_SESSION_TOKEN"')
+    if ca_bundle:
+        parts.append(f"--cacert {shlex.quote(ca_bundle)}")
+    parts += [f"-H 'Content-Type: {content_type_of(image_path)}'", "-H 'Accept: application/json'"]
+    if attributes:
+        parts.append("-H " + shlex.quote(f"{CUSTOM_ATTRIBUTES}: {attributes}"))
+    parts += [f"--data-binary @{shlex.quote(image_path)}", shlex.quote(url)]
+    return " \\\n  ".join(parts)
+
+
+def describe_error(text):
+    parsed = parse_error(text)
+    return f"{parsed[0]}: {parsed[1]}" if parsed else text[:500]
+
+
+def report(response, raw=False):
+    if raw:
+        print(json.dumps(response, indent=2))
+        return
+    image = response["image"]
+    detections = response["detections"]
+    print(
+        f"{response['model']}: {len(detections)} detection(s) in {image['width']}x{image['height']}"
+    )
+    if detections:
+        print(f"{'label':<16}{'score':>7}  {'xmin':>8}{'ymin':>8}{'xmax':>8}{'ymax':>8}")
+    for detection in detections:
+        box = detection["box"]
+        print(
+            f"{detection['label']:<16}{detection['score']:>7.3f}  "
+            f"{box['xmin']:>8.1f}{box['ymin']:>8.1f}{box['xmax']:>8.1f}{box['ymax']:>8.1f}"
+        )
+
+
+def invoke(send, image_path, attributes, draw=None, raw=False):
+    """``send(body, content_type, accept, attributes) -> bytes`` does the transport."""
+    body, content_type = read_image(image_path), content_type_of(image_path)
+    if draw and not os.path.isdir(os.path.dirname(os.path.abspath(draw))):
+        raise CommandError(f"cannot write {draw}: its folder does not exist")
+    report(json.loads(send(body, content_type, "application/json", attributes)), raw=raw)
+    if draw:
+        accept = "image/png" if draw.lower().endswith(".png") else "image/jpeg"
+        drawn = send(body, content_type, accept, attributes)
+        try:
+            with open(draw, "wb") as file:
+                file.write(drawn)
+        except OSError as error:
+            raise CommandError(f"cannot write {draw}: {error.strerror}") from None
+        say(f"wrote {draw}")

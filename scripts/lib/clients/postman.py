@@ -1,0 +1,142 @@
+"""A Postman collection (v2.1) and environment for an endpoint and its public API.
+
+The signed requests use Postman's AWS Signature auth; the public API's use an API key
+(``x-api-key``) or a bearer token. Secrets live only in the environment's variables (empty, marked
+secret); the collection refers to ``{{accessKey}}``, ``{{secretKey}}``, ``{{sessionToken}}``,
+``{{apiKey}}`` and ``{{token}}``. Newman, Postman's command-line runner, runs it in the tests.
+"""
+
+import json
+import os
+import uuid
+
+from inference.headers import CUSTOM_ATTRIBUTES
+from scripts.lib.cloud.endpoint import runtime_url
+from scripts.lib.progress import say
+
+SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
+# any image file: the server reads the format from the bytes
+ANY_IMAGE = {"key": "Content-Type", "value": "application/x-image"}
+
+
+def image_body(image_path):
+    return {"mode": "file", "file": {"src": image_path or ""}}
+
+
+def signed_request(name, accept, image_path):
+    return {
+        "name": name,
+        "request": {
+            "method": "POST",
+            "header": [
+                ANY_IMAGE,
+                {"key": "Accept", "value": accept},
+                {"key": CUSTOM_ATTRIBUTES, "value": "{{customAttributes}}"},
+            ],
+            "body": image_body(image_path),
+            "url": {
+                "raw": "{{baseUrl}}/endpoints/{{endpoint}}/invocations",
+                "host": ["{{baseUrl}}"],
+                "path": ["endpoints", "{{endpoint}}", "invocations"],
+            },
+        },
+    }
+
+
+def public_request(name, auth, image_path):
+    """A request to the public API that ``sm-detect expose`` makes (or its local twin)."""
+    return {
+        "name": name,
+        "request": {
+            "auth": auth,
+            "method": "POST",
+            "header": [ANY_IMAGE, {"key": "Accept", "value": "application/json"}],
+            "body": image_body(image_path),
+            "url": {
+                "raw": "{{publicUrl}}?attributes={{customAttributes}}",
+                "host": ["{{publicUrl}}"],
+                "query": [{"key": "attributes", "value": "{{customAttributes}}"}],
+            },
+        },
+    }
+
+
+def collection(endpoint, region, image_path=None):
+    auth = [
+        {"key": key, "value": value, "type": "string"}
+        for key, value in (
+            ("accessKey", "{{accessKey}}"),
+            ("secretKey", "{{secretKey}}"),
+            ("sessionToken", "{{sessionToken}}"),
+            ("region", "{{region}}"),
+            ("service", "sagemaker"),
+        )
+    ]
+    api_key = {
+        "type": "apikey",
+        "apikey": [
+            {"key": "key", "value": "x-api-key", "type": "string"},
+            {"key": "value", "value": "{{apiKey}}", "type": "string"},
+            {"key": "in", "value": "header", "type": "string"},
+        ],
+    }
+    bearer = {
+        "type": "bearer",
+        "bearer": [{"key": "token", "value": "{{token}}", "type": "string"}],
+    }
+    return {
+        "info": {
+            "_postman_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{region}/{endpoint}")),
+            "name": f"sm-detect {endpoint} ({region})",
+            "schema": SCHEMA,
+        },
+        "auth": {"type": "awsv4", "awsv4": auth},
+        "item": [
+            signed_request("Detect objects (JSON)", "application/json", image_path),
+            signed_request("Detect objects (annotated image)", "image/jpeg", image_path),
+            public_request("Public API with an API key", api_key, image_path),
+            public_request("Public API with a bearer token", bearer, image_path),
+        ],
+    }
+
+
+def environment(endpoint, region, public_url=""):
+    def variable(key, value="", secret=False):
+        return {
+            "key": key,
+            "value": value,
+            "type": "secret" if secret else "default",
+            "enabled": True,
+        }
+
+    return {
+        "name": f"sm-detect {endpoint} ({region})",
+        "values": [
+            variable("baseUrl", runtime_url(region)),
+            variable("endpoint", endpoint),
+            variable("region", region),
+            variable("customAttributes", "threshold=0.5"),
+            variable("accessKey", secret=True),
+            variable("secretKey", secret=True),
+            variable("sessionToken", secret=True),
+            variable("publicUrl", public_url),
+            variable("apiKey", secret=True),
+            variable("token", secret=True),
+        ],
+        "_postman_variable_scope": "environment",
+    }
+
+
+def write(endpoint, region, directory, image_path=None, public_url=""):
+    os.makedirs(directory, exist_ok=True)
+    paths = []
+    for name, document in (
+        ("collection", collection(endpoint, region, image_path)),
+        ("environment", environment(endpoint, region, public_url)),
+    ):
+        path = os.path.join(directory, f"sm-detect-{endpoint}.postman_{name}.json")
+        with open(path, "w", encoding="utf-8") as file:
+            json.dump(document, file, indent=2)
+        say(f"wrote {path}")
+        paths.append(path)
+    return paths

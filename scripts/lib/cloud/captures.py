@@ -1,0 +1,187 @@
+"""Data capture read back: SageMaker's capture files in S3 become a folder of images and answers.
+
+An endpoint deployed with ``--data-capture s3://BUCKET/PREFIX`` has SageMaker write JSON Lines
+files under ``PREFIX/ENDPOINT/VARIANT/yyyy/mm/dd/hh/``; each line is one request and its answer
+(``captureData.endpointInput`` and ``endpointOutput``, each with its ``observedContentType``, its
+``encoding`` (BASE64, JSON or CSV) and its ``data``) with ``eventMetadata`` (``eventId``,
+``inferenceTime``). Each captured image is written as ``EVENT_ID.EXT`` (NPY and JSON requests
+are turned into PNG and the file they carry), its JSON answer as ``EVENT_ID.json``: a folder that
+``sm-detect package --precision int8 --calibration`` reads as it is.
+"""
+
+import base64
+import collections
+import datetime
+import hashlib
+import io
+import json
+import os
+import re
+
+from scripts.lib.cloud import s3
+from scripts.lib.progress import say
+
+EXTENSIONS = {
+    "JPEG": "jpg",
+    "PNG": "png",
+    "GIF": "gif",
+    "BMP": "bmp",
+    "TIFF": "tif",
+    "WEBP": "webp",
+}
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+MAX_EVENT_ID = 200  # SageMaker's are UUIDs, or the caller's inference id (at most 64)
+
+
+def parse_time(text):
+    """``2026-12-01`` or ``2026-12-01T10:00[:00][Z]`` -> an aware UTC datetime."""
+    moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))  # ValueError if not
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+class BadEvent(Exception):
+    """A captured event that cannot be exported; ``str()`` is why, counted once per reason."""
+
+
+def payload(capture):
+    """The bytes of a captured request or answer, whatever their encoding."""
+    data = capture.get("data", "")
+    if not isinstance(data, str):
+        raise BadEvent("data that is not a string")
+    if str(capture.get("encoding", "")).upper() == "BASE64":
+        try:
+            return base64.b64decode(data, validate=True)
+        except ValueError:
+            raise BadEvent("data that is not valid base64") from None
+    return data.encode("utf-8")
+
+
+def image_file(body, content_type):
+    """(bytes, extension) of the image in a captured request, checked by the server's decoder.
+
+    NPY and JSON requests become the PNG and the image file they carry; anything the decoder
+    refuses (not an image, a decompression bomb, a crafted file) is a ``BadEvent``.
+    """
+    from PIL import Image
+
+    from inference import content_types, decode
+    from inference.errors import RequestError
+
+    media_type = content_types.base(content_type)
+    if media_type == content_types.JSON:
+        try:
+            body = base64.b64decode(json.loads(body)["image"], validate=True)
+        except (ValueError, KeyError, TypeError):
+            raise BadEvent("JSON requests that hold no base64 image") from None
+    try:
+        if media_type == content_types.NPY:
+            png = io.BytesIO()
+            Image.fromarray(decode.decode_npy(body)).save(png, format="PNG")
+            return png.getvalue(), "png"
+        decode.decode_image(body)
+    except RequestError as error:
+        raise BadEvent(f"requests the decoder refuses ({error.code})") from None
+    with Image.open(io.BytesIO(body)) as image:
+        image_format = image.format
+    return body, EXTENSIONS.get(image_format, image_format.lower())
+
+
+def capture_files(aws, location):
+    """The keys of the JSON Lines capture files under ``location``, oldest path first."""
+    bucket, prefix = s3.parse_uri(location)
+    pages = aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+    return bucket, sorted(key for key in keys if key.endswith(".jsonl"))
+
+
+def events(aws, location):
+    """Each captured event of the capture files under ``location``: a dict, or a ``BadEvent``."""
+    bucket, keys = capture_files(aws, location)
+    for key in keys:
+        body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        for line in body.splitlines():
+            if not line.strip():
+                continue
+            try:
+                event = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                yield BadEvent("lines that are not UTF-8")
+                continue
+            except ValueError:
+                yield BadEvent("lines that are not JSON")
+                continue
+            yield event if isinstance(event, dict) else BadEvent("lines that are not JSON objects")
+
+
+def event_name(metadata, number, taken):
+    """A file name for the event, unique in this export: its id made safe for a file name, with
+    a digest of the id when making it safe changed it (``a/b`` and ``a_b`` stay apart)."""
+    event_id = metadata.get("eventId")
+    if event_id is None:
+        return f"event-{number}"
+    if not isinstance(event_id, str) or not 1 <= len(event_id) <= MAX_EVENT_ID:
+        raise BadEvent(f"event ids that are not strings of 1 to {MAX_EVENT_ID} characters")
+    name = SAFE_NAME.sub("_", event_id)
+    if name != event_id or name in taken:
+        name = f"{name}-{hashlib.sha256(event_id.encode()).hexdigest()[:8]}"
+    if name in taken:
+        raise BadEvent("events whose id came twice")
+    taken.add(name)
+    return name
+
+
+def captured_request(event, since):
+    """(metadata, request capture, answer capture) of an event to export; None when too old."""
+    metadata, captured = event.get("eventMetadata"), event.get("captureData")
+    if not isinstance(metadata, dict) or not isinstance(captured, dict):
+        raise BadEvent("events without eventMetadata and captureData objects")
+    when = metadata.get("inferenceTime")
+    if since:
+        try:
+            if not when or parse_time(str(when)) < since:
+                return None
+        except ValueError:
+            raise BadEvent("events whose inferenceTime is not a time") from None
+    request, answer = captured.get("endpointInput"), captured.get("endpointOutput")
+    if not isinstance(request, dict) or not isinstance(request.get("observedContentType"), str):
+        raise BadEvent("events without a request and its content type")
+    return metadata, request, answer if isinstance(answer, dict) else None
+
+
+def export(aws, location, output, since=None):
+    """Write the captured images and their answers under ``output``; returns (images, answers).
+
+    An event that cannot be exported is skipped and counted, by reason; the others are kept.
+    """
+    os.makedirs(output, exist_ok=True)
+    images = answers = 0
+    skipped, taken = collections.Counter(), set()
+    for number, event in enumerate(events(aws, location)):
+        try:
+            if isinstance(event, BadEvent):
+                raise event
+            found = captured_request(event, since)
+            if found is None:
+                continue
+            metadata, request, answer = found
+            body, extension = image_file(payload(request), request["observedContentType"])
+            name = event_name(metadata, number, taken)
+            answer_body = (
+                payload(answer)
+                if answer and "json" in str(answer.get("observedContentType", ""))
+                else None
+            )
+        except BadEvent as bad:
+            skipped[str(bad)] += 1
+            continue
+        with open(os.path.join(output, f"{name}.{extension}"), "wb") as file:
+            file.write(body)
+        images += 1
+        if answer_body is not None:
+            with open(os.path.join(output, f"{name}.json"), "wb") as file:
+                file.write(answer_body)
+            answers += 1
+    for reason, count in sorted(skipped.items()):
+        say(f"skipped {count} captured event(s): {reason}")
+    say(f"wrote {images} image(s) and {answers} answer(s) to {output}")
+    return images, answers

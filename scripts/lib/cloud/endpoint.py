@@ -1,0 +1,227 @@
+"""SageMaker endpoints: create or update in place, wait with progress, tear down what we made.
+
+Every model and endpoint configuration gets a unique name and the tag ``sm-detect:endpoint``,
+so teardown finds exactly what was created for an endpoint, and nothing else.
+"""
+
+import time
+
+from scripts.lib.cloud import roles
+from scripts.lib.cloud.aws import get_or_none
+from scripts.lib.cloud.names import TAG_KEY
+from scripts.lib.errors import CommandError
+from scripts.lib.progress import say, wait_until_settled
+
+DEFAULT_INSTANCE_TYPE = "ml.c5.xlarge"
+VARIANT = "AllTraffic"
+SETTLED = {"InService", "Failed", "OutOfService"}
+# SageMaker lets an asynchronous request be up to 1 GB; the container takes 128 MB. An image the
+# decoder accepts (SM_DETECT_MAX_PIXELS, 40 million pixels) is at most 120 MB even stored
+# uncompressed (BMP, TIFF, NPY), and every body is held in memory while it is read and decoded.
+ASYNC_MAX_PAYLOAD_MB = 128
+# captured answers in these types are stored as text; images (requests and drawn answers) are
+# stored as they were sent, base64-encoded, which is what `sm-detect captures` reads back
+CAPTURED_AS_TEXT = ["application/json", "application/jsonlines"]
+
+
+def unique_name(base, suffix=""):
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    return f"{base[: 63 - len(stamp) - len(suffix) - 1]}{suffix}-{stamp}"
+
+
+def runtime_url(region):
+    """SageMaker's runtime (where InvokeEndpoint goes) in ``region``."""
+    return f"https://runtime.sagemaker.{region}.amazonaws.com"
+
+
+def invocations_url(endpoint, region=None, base=None):
+    """InvokeEndpoint's URL, at SageMaker's runtime in ``region`` or at another ``base``."""
+    return f"{(base or runtime_url(region)).rstrip('/')}/endpoints/{endpoint}/invocations"
+
+
+def describe(aws, endpoint):
+    """The endpoint's description, or None when there is no such endpoint."""
+    described = get_or_none(aws.client("sagemaker").describe_endpoint, EndpointName=endpoint)
+    return described if described and described.get("EndpointStatus") else None
+
+
+def production_variant(model_name, instance_type, instance_count, serverless):
+    variant = {"VariantName": VARIANT, "ModelName": model_name}
+    if serverless:
+        memory, concurrency = serverless
+        variant["ServerlessConfig"] = {"MemorySizeInMB": memory, "MaxConcurrency": concurrency}
+    else:
+        variant.update(InstanceType=instance_type, InitialInstanceCount=instance_count)
+    return variant
+
+
+def async_inference_config(
+    output, failure=None, max_concurrency=None, success_topic=None, error_topic=None
+):
+    """SageMaker's AsyncInferenceConfig: where answers and failures go, who is told."""
+    output_config = {"S3OutputPath": output}
+    if failure:
+        output_config["S3FailurePath"] = failure
+    topics = {"SuccessTopic": success_topic, "ErrorTopic": error_topic}
+    if any(topics.values()):
+        output_config["NotificationConfig"] = {k: v for k, v in topics.items() if v}
+    config = {"OutputConfig": output_config}
+    if max_concurrency:
+        config["ClientConfig"] = {"MaxConcurrentInvocationsPerInstance": max_concurrency}
+    return config
+
+
+def data_capture_config(destination, percent=100):
+    """SageMaker's DataCaptureConfig: requests and answers, ``percent`` of them, to S3."""
+    if not 0 < percent <= 100:
+        raise CommandError(f"the capture percentage must be above 0 and at most 100, not {percent}")
+    return {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": percent,
+        "DestinationS3Uri": destination,
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {"JsonContentTypes": CAPTURED_AS_TEXT},
+    }
+
+
+def container_environment(endpoint, environment, asynchronous):
+    """The container's environment: the user's, with what the server should know of its place.
+
+    The endpoint and variant name the server's CloudWatch metrics; an asynchronous endpoint
+    takes larger bodies, unless the user chose a limit.
+    """
+    settings = {"SM_DETECT_ENDPOINT_NAME": endpoint, "SM_DETECT_VARIANT_NAME": VARIANT}
+    if asynchronous:
+        settings["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = str(ASYNC_MAX_PAYLOAD_MB)
+    return {**settings, **(environment or {})}
+
+
+def deploy(
+    aws,
+    endpoint,
+    model_data,
+    image,
+    role=None,
+    instance_type=DEFAULT_INSTANCE_TYPE,
+    instance_count=1,
+    serverless=None,
+    environment=None,
+    poll_seconds=30,
+    async_inference=None,
+    data_capture=None,
+):
+    """Create (or update in place) ``endpoint`` serving ``image`` with ``model_data``.
+
+    ``async_inference`` (``async_inference_config()``) makes it asynchronous; ``data_capture``
+    (``data_capture_config()``) records its traffic in S3.
+    """
+    if async_inference and serverless:
+        raise CommandError("an asynchronous endpoint runs on instances, not serverless")
+    sagemaker = aws.client("sagemaker")
+    if not role and aws.dry_run:
+        role = "ROLE_ARN"
+        say("[dry run] would look for a role SageMaker can assume (iam.list_roles): ROLE_ARN")
+    elif not role:
+        role = roles.find_execution_role(aws)
+        say(f"execution role: {role}")
+    tags = [{"Key": TAG_KEY, "Value": endpoint}]
+    model_name = unique_name(endpoint)
+    sagemaker.create_model(
+        ModelName=model_name,
+        ExecutionRoleArn=role,
+        Tags=tags,
+        PrimaryContainer={
+            "Image": image,
+            "ModelDataUrl": model_data,
+            "Environment": container_environment(endpoint, environment, bool(async_inference)),
+        },
+    )
+    config_name = unique_name(endpoint, "-config")
+    options = {}
+    if async_inference:
+        options["AsyncInferenceConfig"] = async_inference
+    if data_capture:
+        options["DataCaptureConfig"] = data_capture
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=config_name,
+        Tags=tags,
+        ProductionVariants=[
+            production_variant(model_name, instance_type, instance_count, serverless)
+        ],
+        **options,
+    )
+    if aws.dry_run:
+        say(f"[dry run] would update endpoint {endpoint} in place if it exists, else create it:")
+        sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=config_name, Tags=tags)
+        say(f"[dry run] would wait until {endpoint} is InService")
+    elif describe(aws, endpoint):
+        sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
+        say(f"updating endpoint {endpoint} in place with {config_name}")
+        wait_in_service(aws, endpoint, poll_seconds)
+    else:
+        sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=config_name, Tags=tags)
+        say(f"creating endpoint {endpoint} with {config_name}")
+        wait_in_service(aws, endpoint, poll_seconds)
+    say(f"invoke URL: {invocations_url(endpoint, aws.region)}")
+    say(f"try it:     sm-detect invoke --endpoint {endpoint} --region {aws.region} IMAGE")
+    return model_name, config_name
+
+
+def wait_in_service(aws, endpoint, poll_seconds=30, timeout_seconds=3600):
+    """Poll until the endpoint settles; Failed ends in SageMaker's FailureReason."""
+    wait_until_settled(
+        f"endpoint {endpoint}",
+        lambda: describe(aws, endpoint),
+        "EndpointStatus",
+        "InService",
+        SETTLED | {"Missing"},
+        poll_seconds,
+        timeout_seconds,
+    )
+
+
+def tagged_resources(aws, endpoint):
+    """(model names, endpoint config names) this tool created for ``endpoint``."""
+    sagemaker = aws.client("sagemaker")
+
+    def ours(arn):
+        tags = sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
+        return {"Key": TAG_KEY, "Value": endpoint} in tags
+
+    models = [
+        m["ModelName"]
+        for page in sagemaker.get_paginator("list_models").paginate(NameContains=endpoint)
+        for m in page.get("Models", [])
+        if ours(m["ModelArn"])
+    ]
+    configs = [
+        c["EndpointConfigName"]
+        for page in sagemaker.get_paginator("list_endpoint_configs").paginate(NameContains=endpoint)
+        for c in page.get("EndpointConfigs", [])
+        if ours(c["EndpointConfigArn"])
+    ]
+    return models, configs
+
+
+def teardown(aws, endpoint):
+    """Delete the endpoint and the models and configs made for it.
+
+    Returns the deleted models' containers (image and model data), for ``teardown --all``.
+    """
+    sagemaker = aws.client("sagemaker")
+    models, configs = tagged_resources(aws, endpoint)
+    containers = [
+        sagemaker.describe_model(ModelName=name).get("PrimaryContainer", {}) for name in models
+    ]
+    if describe(aws, endpoint):
+        sagemaker.delete_endpoint(EndpointName=endpoint)
+        say(f"deleted endpoint {endpoint}")
+    else:
+        say(f"no endpoint {endpoint}")
+    for name in configs:
+        sagemaker.delete_endpoint_config(EndpointConfigName=name)
+        say(f"deleted endpoint config {name}")
+    for name in models:
+        sagemaker.delete_model(ModelName=name)
+        say(f"deleted model {name}")
+    return containers

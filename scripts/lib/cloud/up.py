@@ -1,0 +1,63 @@
+"""``up``: package, upload, image, push and deploy, each step skipped when already done."""
+
+import os
+import shutil
+import subprocess
+
+from scripts.lib.cloud import push, s3
+from scripts.lib.errors import CommandError
+from scripts.lib.progress import say
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def image_exists(image):
+    for tool in ("docker", "podman", "buildah"):
+        if shutil.which(tool):
+            check = (
+                [tool, "image", "inspect", image]
+                if tool != "buildah"
+                else [tool, "inspect", "--type", "image", image]
+            )
+            if subprocess.run(check, capture_output=True).returncode == 0:
+                return True
+    return False
+
+
+def build_image(image, dry_run):
+    script = os.path.join(REPO, "container", "build-image.sh")
+    if dry_run:
+        say(f"[dry run] would build {image} with {script}")
+        return
+    if not os.path.isfile(script):
+        raise CommandError(f"{image} is not built and {script} is missing: build the image first")
+    if subprocess.run(["bash", script, image], cwd=REPO).returncode != 0:
+        raise CommandError(f"building {image} failed")
+
+
+def up(aws, archive, weights, destination, create_bucket, push_options, deploy):
+    """Run each step that is not done yet; ``deploy(model_data, image_uri)`` is the last.
+
+    ``push_options``: (image, repository, tag, registry) as ``sm-detect push`` takes them.
+    """
+    from scripts.lib.archives.packaging import package
+
+    image = push_options[0]
+    if os.path.isfile(archive):
+        say(f"[1/5] package: {archive} exists, skipped")
+    elif aws.dry_run:
+        say(f"[1/5] package: [dry run] would package {weights} weights into {archive}")
+    else:
+        say(f"[1/5] package: {archive}")
+        package(weights, archive)
+    say("[2/5] upload")
+    model_data = s3.upload(aws, archive, destination, create_bucket)
+    if image_exists(image):
+        say(f"[3/5] image: {image} exists, skipped")
+    else:
+        say(f"[3/5] image: building {image}")
+        build_image(image, aws.dry_run)
+    say("[4/5] push")
+    image_uri = push.push(aws, *push_options)
+    say("[5/5] deploy")
+    return deploy(model_data, image_uri)

@@ -1,0 +1,301 @@
+"""A local stand-in for SageMaker's signed front door (``runtime.sagemaker.REGION.amazonaws.com``).
+
+It answers ``POST /endpoints/{name}/invocations`` as SageMaker's runtime does: the SigV4 signature
+is checked first (403 with AWS's error shape otherwise, nothing forwarded), an unknown endpoint is
+404, a body over 6 MB is 413, and the request goes to the container (``--upstream``) with its
+Content-Type, Accept and Custom-Attributes. A container error or a container slower than 60 s
+comes back as AWS's ModelError (424), so clients' error handling is exercised locally too.
+Given where answers go (``--async-output``), it also answers ``POST
+/endpoints/{name}/async-invocations``, InvokeEndpointAsync, with answers written to S3
+(``async_invocations``).
+"""
+
+import asyncio
+import configparser
+import logging
+import os
+import ssl
+import time
+
+from aiohttp import ClientError, web
+
+from container.door import guard, listening, logs
+from container.door.upstream import Upstream
+from inference.headers import CUSTOM_ATTRIBUTES, INFERENCE_ID, MAX_CUSTOM_ATTRIBUTES, attributes_fit
+from scripts.lib.doors.async_invocations import DEFAULT_MAX_INPUT_BYTES, AsyncInvocations, Invalid
+from scripts.lib.doors.sigv4_verifier import Credentials, SignatureError, authorize, verify
+from scripts.lib.errors import CommandError
+
+logger = logging.getLogger("sm-detect.gateway")
+
+MAX_BODY_BYTES = 6 * 1024 * 1024
+UPSTREAM_TIMEOUT_SECONDS = 60
+FORWARDED = ("Content-Type", "Accept", CUSTOM_ATTRIBUTES, INFERENCE_ID)
+# the runtime's error types for what the door refuses before the model sees anything
+AWS_ERROR_TYPES = {
+    400: "ValidationError",
+    408: "RequestTimeout",
+    413: "ValidationError",
+    415: "ValidationError",
+    503: "ServiceUnavailable",
+}
+
+
+def aws_error(status, error_type, message, **fields):
+    """An error in the shape AWS's runtime answers with (what boto3 parses)."""
+    return web.json_response(
+        {"message": message, **fields}, status=status, headers={"x-amzn-ErrorType": error_type}
+    )
+
+
+def load_credentials(path=None, environ=os.environ):
+    """Access key id -> Credentials, from an AWS credentials file (every profile) or the env."""
+    found = {}
+    if path:
+        parser = configparser.ConfigParser()
+        if not parser.read(path):
+            raise CommandError(f"cannot read credentials file {path}")
+        for section in parser.sections():
+            entry = parser[section]
+            if "aws_access_key_id" in entry and "aws_secret_access_key" in entry:
+                found[entry["aws_access_key_id"]] = Credentials(
+                    entry["aws_access_key_id"],
+                    entry["aws_secret_access_key"],
+                    entry.get("aws_session_token"),
+                )
+    elif environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY"):
+        found[environ["AWS_ACCESS_KEY_ID"]] = Credentials(
+            environ["AWS_ACCESS_KEY_ID"],
+            environ["AWS_SECRET_ACCESS_KEY"],
+            environ.get("AWS_SESSION_TOKEN"),
+        )
+    if not found:
+        raise CommandError(
+            "the gateway has no credentials to check signatures against", remedy="credentials"
+        )
+    return found
+
+
+def masked(access_key):
+    return access_key[:4] + "..." + access_key[-4:] if len(access_key) > 8 else "..."
+
+
+class Gateway:
+    def __init__(
+        self,
+        endpoint,
+        upstream,
+        region,
+        credentials,
+        timeout_seconds=UPSTREAM_TIMEOUT_SECONDS,
+        max_body_bytes=MAX_BODY_BYTES,
+        async_output=None,
+        async_failure=None,
+        async_max_input_bytes=DEFAULT_MAX_INPUT_BYTES,
+    ):
+        self.endpoint = endpoint
+        self.upstream = Upstream(upstream)
+        # InvokeEndpointAsync, when the twin is given where its answers go
+        self.asynchronous = (
+            AsyncInvocations(
+                self.upstream,
+                async_output,
+                async_failure,
+                region,
+                max_input_bytes=async_max_input_bytes,
+            )
+            if async_output
+            else None
+        )
+        self.region = region
+        self.credentials = credentials
+        self.timeout_seconds = timeout_seconds
+        self.limits = guard.Limits(max_body_bytes=max_body_bytes)
+        self.budget = guard.Budget(self.limits.buffered_bytes)
+
+    def application(self):
+        app = web.Application()
+        app.router.add_post("/endpoints/{name}/invocations", self.invoke)
+        if self.asynchronous:
+            app.router.add_post("/endpoints/{name}/async-invocations", self.invoke_async)
+            app.on_cleanup.insert(0, self.asynchronous.close)
+        app.router.add_route("*", "/{tail:.*}", self.unknown_operation)
+        self.upstream.attach(app)
+        return app
+
+    async def unknown_operation(self, request):
+        self.log(request, 404, "rejected", "unknown operation")
+        return aws_error(404, "UnknownOperationException", "Unknown operation")
+
+    async def invoke(self, request):
+        """InvokeEndpoint: the container's answer."""
+        return await self.checked(request, self.forward)
+
+    async def invoke_async(self, request):
+        """InvokeEndpointAsync: 202 and where the answer will be; the work goes on after."""
+
+        async def queue(request, body):
+            try:
+                job = self.asynchronous.job(
+                    request.headers, body, request.headers.get(CUSTOM_ATTRIBUTES, "")
+                )
+            except (Invalid, CommandError) as error:
+                return aws_error(400, "ValidationError", str(error))
+            self.asynchronous.queue(job)
+            return web.json_response(
+                {"InferenceId": job.inference_id},
+                status=202,
+                headers={
+                    "X-Amzn-SageMaker-OutputLocation": job.output_location,
+                    "X-Amzn-SageMaker-FailureLocation": job.failure_location,
+                },
+            )
+
+        return await self.checked(request, queue)
+
+    async def checked(self, request, answer):
+        """``answer(request, body)`` for a signed request to this endpoint; AWS's errors else."""
+        started = time.perf_counter()
+        raw_path, _, raw_query = request.raw_path.partition("?")
+        headers = list(request.headers.items())
+        try:
+            # who is asking is settled from the headers alone: a stranger's body is never read
+            claim = authorize(headers, self.credentials, self.region)
+        except SignatureError as error:
+            self.log(request, 403, "rejected", error.code)
+            return aws_error(403, error.code, error.message)
+        attributes = request.headers.get(CUSTOM_ATTRIBUTES, "")
+        if not attributes_fit(attributes):
+            # before the signature: the runtime's rule, and no agreed encoding to sign beyond it
+            self.log(request, 400, "rejected", "custom attributes")
+            return aws_error(
+                400,
+                "ValidationError",
+                f"CustomAttributes must be at most {MAX_CUSTOM_ATTRIBUTES} visible US-ASCII "
+                "characters",
+            )
+        with self.budget.holding() as share:
+            try:
+                body = await guard.read_body(request, self.limits, share)
+            except guard.Refused as refused:
+                self.log(request, refused.status, "rejected", refused.code)
+                return aws_error(refused.status, AWS_ERROR_TYPES[refused.status], refused.message)
+            try:
+                key = verify(
+                    request.method,
+                    raw_path,
+                    raw_query,
+                    headers,
+                    body,
+                    self.credentials,
+                    self.region,
+                    authorization=claim,
+                )
+            except SignatureError as error:
+                self.log(request, 403, "rejected", error.code)
+                return aws_error(403, error.code, error.message)
+            name = request.match_info["name"]
+            if name != self.endpoint:
+                self.log(request, 404, "rejected", "unknown endpoint", key)
+                return aws_error(404, "ValidationError", f"Endpoint {name} not found.")
+            response = await answer(request, body)
+        self.log(
+            request,
+            response.status,
+            "forwarded",
+            f"{(time.perf_counter() - started) * 1000:.0f} ms",
+            key,
+        )
+        return response
+
+    async def forward(self, request, body):
+        headers = {name: request.headers[name] for name in FORWARDED if name in request.headers}
+        try:
+            answer = await self.upstream.post("/invocations", body, headers, self.timeout_seconds)
+        except TimeoutError:
+            return model_error(
+                0,
+                "Your invocation timed out while waiting for a response from "
+                f"container primary after {self.timeout_seconds} s.",
+            )
+        except ClientError as error:
+            return model_error(0, f"Could not reach the container: {error}")
+        if answer.status >= 400:
+            return model_error(answer.status, answer.body.decode(errors="replace"))
+        return web.Response(
+            body=answer.body,
+            status=answer.status,
+            headers={
+                "Content-Type": answer.media_type,
+                "x-Amzn-Invoked-Production-Variant": "AllTraffic",
+            },
+        )
+
+    def log(self, request, status, outcome, detail, key=None):
+        # no bodies, no signatures, no secrets: the key id is shortened as well, and the path
+        # is shown with its control characters escaped, so that it cannot forge a log line
+        logger.info(
+            "%s %s %d %s %s%s",
+            guard.printable(request.method),
+            guard.printable(request.path),
+            status,
+            outcome,
+            detail,
+            f" key={masked(key)}" if key else "",
+        )
+
+
+def model_error(original_status, original_message):
+    kind = "client" if 400 <= original_status < 500 else "server"
+    return aws_error(
+        424,
+        "ModelError",
+        f"Received {kind} error ({original_status}) from primary with message "
+        f'"{original_message[:1000]}".',
+        OriginalStatusCode=original_status,
+        OriginalMessage=original_message[:1000],
+        ErrorCode=f"{kind.capitalize()}Error",
+    )
+
+
+def serve(gateway, host, port, cert, key):
+    """Serve ``gateway`` over HTTPS until SIGTERM or SIGINT; port 0 picks a free port."""
+    queued = f", async answers to {gateway.asynchronous.output}" if gateway.asynchronous else ""
+    serve_https(
+        gateway.application(),
+        gateway.limits,
+        aws_error,
+        host,
+        port,
+        cert,
+        key,
+        lambda url: (
+            f"{url}/endpoints/{gateway.endpoint}/invocations -> {gateway.upstream.base_url} "
+            f"(region {gateway.region}, certificate {cert}{queued})"
+        ),
+    )
+
+
+def serve_https(application, limits, error_response, host, port, cert, key, describe):
+    """Serve ``application`` behind the guard over TLS; ``describe(url)`` for the log."""
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        tls.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as error:
+        raise CommandError(
+            f"cannot use the TLS certificate {cert} with key {key}: "
+            f"{getattr(error, 'strerror', None) or error}"
+        ) from None
+    logs.configure()
+
+    def announce(url):
+        logger.info("%s: %s", listening.ANNOUNCEMENT.format(url=url), describe(url))
+
+    try:
+        asyncio.run(
+            listening.serve_until_stopped(
+                application, host, port, limits, error_response, tls, announce
+            )
+        )
+    except OSError as error:
+        raise CommandError(f"cannot listen on {host}:{port}: {error.strerror}") from None

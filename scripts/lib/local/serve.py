@@ -1,0 +1,91 @@
+"""Serve outside a container: lay out a SageMaker-like base dir, then run the `serve` entrypoint.
+
+SageMaker unpacks ModelDataUrl into /opt/ml/model; here the archive is unpacked (safely) into
+``BASE/model`` and ``SAGEMAKER_BASE_DIR=BASE`` points the server at it. A base directory this
+command made for itself is removed when the server stops, whether it stopped cleanly or failed
+to start.
+"""
+
+import contextlib
+import glob
+import os
+import shutil
+import signal
+import tempfile
+
+from scripts.lib.archives import archive
+from scripts.lib.errors import CommandError
+from scripts.lib.progress import say, step
+
+DEFAULT_ARCHIVES = "build/model*.tar.gz"  # what `make serve` and `sm-detect package` write
+
+
+def default_model():
+    """The newest archive under build/, or a message saying how to make one."""
+    archives = sorted(glob.glob(DEFAULT_ARCHIVES), key=os.path.getmtime)
+    if not archives:
+        raise CommandError(f"no model given and none found ({DEFAULT_ARCHIVES})", remedy="model")
+    return archives[-1]
+
+
+def lay_out(model, base_dir):
+    model_dir = os.path.join(base_dir, "model")
+    if os.path.isdir(model):
+        if os.path.realpath(model) != os.path.realpath(model_dir):
+            shutil.rmtree(model_dir, ignore_errors=True)
+            shutil.copytree(model, model_dir)
+    elif os.path.isfile(model):
+        shutil.rmtree(model_dir, ignore_errors=True)
+        with step(f"unpacking {model} into {model_dir}"):
+            archive.safe_extract(model, model_dir)
+    else:
+        raise CommandError(f"{model} does not exist; create it with `sm-detect package`")
+    return model_dir
+
+
+@contextlib.contextmanager
+def base_directory(base_dir=None):
+    """``base_dir``, or a temporary one that is removed afterwards."""
+    if base_dir:
+        yield os.path.abspath(base_dir)
+        return
+    made = tempfile.mkdtemp(prefix="sm-detect-serve-")
+    try:
+        yield made
+    finally:
+        shutil.rmtree(made, ignore_errors=True)
+
+
+def describe(model_dir):
+    """``yolo3_darknet53_coco, 80 classes, int8`` from the model's metadata."""
+    from inference.metadata import ModelMetadata
+    from inference.model import METADATA_FILE
+
+    try:
+        with open(os.path.join(model_dir, METADATA_FILE), encoding="utf-8") as file:
+            metadata = ModelMetadata.from_json(file.read())
+    except (OSError, ValueError, KeyError, TypeError):
+        return "no readable model.json"  # the server says what is wrong with it
+    return f"{metadata.name}, {len(metadata.classes)} classes, {metadata.precision}"
+
+
+def serve(model=None, port=None, host="127.0.0.1", base_dir=None):
+    """Serve ``model`` (an archive or a model directory) until stopped; returns the exit code."""
+    chosen = "" if model else f" (the newest {DEFAULT_ARCHIVES}; --model picks another)"
+    model = model or default_model()
+    # until the server installs its own handler, SIGTERM unwinds, so the base dir is removed
+    signal.signal(signal.SIGTERM, exit_on_signal)
+    with base_directory(base_dir) as base:
+        model_dir = lay_out(model, base)
+        say(f"serving {model}: {describe(model_dir)}{chosen}")
+        environ = dict(os.environ, SAGEMAKER_BASE_DIR=base, SM_DETECT_HOST=host)
+        if port is not None:
+            environ["SAGEMAKER_BIND_TO_PORT"] = str(port)
+
+        from container import serve as entrypoint
+
+        return entrypoint.run(environ)
+
+
+def exit_on_signal(signal_number, _frame):
+    raise SystemExit(128 + signal_number)

@@ -1,0 +1,65 @@
+"""Memory under shape-diverse traffic: a stream of photos, no two of the same size, sent to a
+real server in the default mode, FP32 and INT8. Every answer is a 200 with its boxes inside the
+image, and each worker's memory stays within a bound and stops growing once the stream is under
+way (every input shape was prepared when the model loaded). The figures are printed; the full
+240-photo run is ``sm-detect bench --shapes 240`` (BENCHMARKS.md).
+"""
+
+import pytest
+
+from inference.metadata import ModelMetadata
+from scripts.lib.archives import archive
+from scripts.lib.bench import shapes
+from tests.helpers import cli, encode_image
+from tests.servers import running_server
+
+pytestmark = pytest.mark.server
+PHOTOS = 32
+GROWTH_BOUND_MIB = 64  # over the last three quarters of the stream
+PEAK_BOUND_MIB = {"fp32": 1536, "int8": 2048}
+
+
+@pytest.fixture(scope="module")
+def int8_archive(tmp_path_factory, photos, weights_file):
+    folder = tmp_path_factory.mktemp("calibration")
+    for name, photo in photos.items():
+        (folder / f"{name}.jpg").write_bytes(encode_image(photo, "JPEG"))
+    output = tmp_path_factory.mktemp("int8") / "model-int8.tar.gz"
+    made = cli(
+        "package",
+        "--weights",
+        str(weights_file),
+        "--precision",
+        "int8",
+        "--calibration",
+        str(folder),
+        "--output",
+        str(output),
+        env=None,
+    )
+    assert made.returncode == 0, made.stderr[-3000:]
+    return output
+
+
+def metadata_of(model_file, tmp_path):
+    archive.safe_extract(str(model_file), str(tmp_path / "unpacked"))
+    return ModelMetadata.from_json((tmp_path / "unpacked" / "model.json").read_text())
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_many_photo_shapes_leave_memory_bounded(precision, model_archive, int8_archive, tmp_path):
+    model_file = int8_archive if precision == "int8" else model_archive
+    metadata = metadata_of(model_file, tmp_path)
+    assert metadata.precision == precision
+    with running_server(model_file, tmp_path / "server") as server:
+        assert f"{2 * len(metadata.buckets) - 1} input shape(s) of mode aspect warmed" in (
+            server.log
+        )
+        streamed = shapes.stream(server.url, str(tmp_path / "server"), PHOTOS, metadata=metadata)
+    print(f"\n{precision}: {streamed.summary()}")
+    assert streamed.failures == []
+    assert len(streamed.rss_start_mib) == 1  # the tests' servers have one worker
+    assert streamed.growth_last_three_quarters_mib <= GROWTH_BOUND_MIB
+    assert streamed.peak_mib <= PEAK_BOUND_MIB[precision]
+    # the stream reached most canvases: the bound holds because there are no others
+    assert len(streamed.latency_by_canvas) >= len(metadata.buckets)
