@@ -66,9 +66,10 @@ def model_dir(tmp_path_factory, model_archive):
     return directory
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory, model_archive):
-    """One real server (front door + multi-model-server) per test module."""
+    """One real server (front door + multi-model-server) for every test that only calls it;
+    a test that stops, kills or reconfigures a server starts its own."""
     with running_server(model_archive, tmp_path_factory.mktemp("server")) as running:
         yield running
 
