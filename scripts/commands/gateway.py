@@ -3,7 +3,7 @@
 
 import os
 
-from scripts.commands.expose import add_public_api_options
+from scripts.commands.options import add_public_api_options
 from scripts.option_types import endpoint_name, port_number, whole_number
 
 SUMMARY = "a local SageMaker runtime (signed), or the public API (--public), before a server"

@@ -1,8 +1,12 @@
 """sm-detect up: from weights to a serving endpoint in one command, safe to repeat."""
 
-from scripts.commands.deploy import add_deploy_options, deploy_from_args
-from scripts.commands.options import add_aws_options, aws_session
-from scripts.commands.push import add_push_options
+from scripts.commands.options import (
+    add_aws_options,
+    add_deploy_options,
+    add_push_options,
+    aws_session,
+    deploy_from_args,
+)
 
 SUMMARY = "package, upload, build, push and deploy"
 
