@@ -6,6 +6,8 @@ PORT    ?= 8080
 HOST    ?= 127.0.0.1
 WEIGHTS ?= pretrained
 CLASSES ?=
+PRECISION ?= fp32
+CALIBRATION ?=
 IMAGE   ?= sm-detect:latest
 MODEL_ARCHIVE ?=
 
@@ -13,7 +15,7 @@ BIN := $(VENV)/bin
 NEWMAN := tests/newman/node_modules/.bin/newman
 # one archive per choice of weights, rebuilt when the request path it carries in code/ changes
 WEIGHTS_TAG := $(if $(filter pretrained random,$(WEIGHTS)),$(WEIGHTS),$(basename $(notdir $(WEIGHTS))))
-MODEL ?= build/model-$(WEIGHTS_TAG).tar.gz
+MODEL ?= build/model-$(WEIGHTS_TAG)$(if $(filter int8,$(PRECISION)),-int8).tar.gz
 PIP := $(BIN)/python -m pip install --disable-pip-version-check --quiet
 
 .PHONY: serve test dev bench notebook test-tools lint image java venv clean
@@ -67,7 +69,8 @@ image:
 	bash container/build-image.sh $(IMAGE) $(if $(MODEL_ARCHIVE),--build-arg MODEL_ARCHIVE=$(MODEL_ARCHIVE))
 
 $(MODEL): $(VENV)/.runtime $(wildcard inference/*.py)
-	$(BIN)/sm-detect package --weights $(WEIGHTS) $(if $(CLASSES),--classes $(CLASSES)) --output $@
+	$(BIN)/sm-detect package --weights $(WEIGHTS) $(if $(CLASSES),--classes $(CLASSES)) \
+	    --precision $(PRECISION) $(if $(CALIBRATION),--calibration $(CALIBRATION)) --output $@
 
 ifneq ($(MODEL),$(BENCH_MODEL))
 $(BENCH_MODEL): $(VENV)/.runtime $(wildcard inference/*.py)

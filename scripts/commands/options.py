@@ -4,6 +4,7 @@ Commands import their shared options from here, never from each other.
 """
 
 import argparse
+import tempfile
 
 from scripts.lib.cloud.endpoint import DEFAULT_INSTANCE_TYPE
 from scripts.option_types import (
@@ -182,3 +183,50 @@ def add_public_api_options(parser):
         metavar="ORIGIN",
         help="a browser origin that may call the API, e.g. https://app.example.com (repeatable)",
     )
+
+
+def add_precision_options(parser):
+    """--precision and --calibration, for ``package`` and ``up``."""
+    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="precision")
+    parser.add_argument(
+        "--calibration",
+        metavar="DIR",
+        help="images to calibrate INT8 on, as they will be served; without it, the packaging "
+        "set's sample photographs (a start: your own traffic calibrates best)",
+    )
+
+
+def package_from_args(args, output):
+    """Package the model the options describe into ``output`` (``package`` and ``up``)."""
+    from scripts.lib.archives.packaging import Quantization, package
+    from scripts.lib.errors import CommandError
+
+    if args.calibration and args.precision != "int8":
+        raise CommandError("--calibration goes with --precision int8")
+    if getattr(args, "classes", None) and args.weights == "pretrained":
+        raise CommandError("--classes goes with a weights file, not with pretrained weights")
+    classes = getattr(args, "classes", None)
+    if args.precision != "int8":
+        return package(args.weights, output, classes)
+    with tempfile.TemporaryDirectory(prefix="sm-detect-samples-") as samples_dir:
+        quantization = Quantization(
+            args.calibration or sample_photos(samples_dir),
+            count=getattr(args, "calibration_count", None),
+            validate=getattr(args, "validate", None),
+            min_agreement=getattr(args, "min_agreement", None),
+            threshold=getattr(args, "agreement_threshold", 0.5),
+            mode=getattr(args, "mode", None),
+        )
+        return package(args.weights, output, classes, args.precision, quantization)
+
+
+def sample_photos(folder):
+    from scripts.lib.archives.samples import write_sample_photos
+    from scripts.lib.progress import say
+
+    count = write_sample_photos(folder)
+    say(
+        f"calibrating on the {count} sample photographs of the packaging set (--calibration "
+        "DIR for your own; `sm-detect captures` makes one from an endpoint's traffic)"
+    )
+    return folder

@@ -2,6 +2,7 @@
 calibrated on your images, in INT8."""
 
 from inference.modes import MODES
+from scripts.commands.options import add_precision_options, package_from_args
 from scripts.option_types import share, whole_number
 
 SUMMARY = "export the model into model.tar.gz"
@@ -21,10 +22,7 @@ def add_arguments(parser):
     )
     parser.add_argument("--output", "-o", default="build/model.tar.gz", help="archive to write")
     int8 = parser.add_argument_group("INT8 (oneDNN on the CPU's integer units)")
-    int8.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="precision")
-    int8.add_argument(
-        "--calibration", metavar="DIR", help="images to calibrate INT8 on, as they will be served"
-    )
+    add_precision_options(int8)
     int8.add_argument(
         "--calibration-count",
         type=whole_number(1),
@@ -58,21 +56,4 @@ def add_arguments(parser):
 
 
 def run(args):
-    from scripts.lib.archives.packaging import Quantization, package
-    from scripts.lib.errors import CommandError
-
-    if (args.precision == "int8") != bool(args.calibration):
-        raise CommandError("--precision int8 needs --calibration DIR, and only it does")
-    if args.classes and args.weights == "pretrained":
-        raise CommandError("--classes goes with a weights file, not with pretrained weights")
-    quantization = None
-    if args.calibration:
-        quantization = Quantization(
-            args.calibration,
-            count=args.calibration_count,
-            validate=args.validate,
-            min_agreement=args.min_agreement,
-            threshold=args.agreement_threshold,
-            mode=args.mode,
-        )
-    package(args.weights, args.output, args.classes, args.precision, quantization)
+    package_from_args(args, args.output)

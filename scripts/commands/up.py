@@ -3,9 +3,11 @@
 from scripts.commands.options import (
     add_aws_options,
     add_deploy_options,
+    add_precision_options,
     add_push_options,
     aws_session,
     deploy_from_args,
+    package_from_args,
 )
 
 SUMMARY = "package, upload, build, push and deploy"
@@ -27,6 +29,7 @@ def add_arguments(parser):
         default="build/model.tar.gz",
         help="model archive to use or create (default: build/model.tar.gz)",
     )
+    add_precision_options(parser)
     add_push_options(parser)
     add_aws_options(parser)
 
@@ -38,7 +41,10 @@ def run(args):
     up(
         session,
         args.archive,
-        args.weights,
+        (
+            f"{args.weights} weights ({args.precision})",
+            lambda: package_from_args(args, args.archive),
+        ),
         args.s3,
         args.create_bucket,
         (args.image, args.repository, args.tag, args.registry),

@@ -109,7 +109,22 @@ def test_up_offline_neither_downloads_nor_builds(offline_env, tmp_path):
         "--image",
         "sm-detect:never-built",
     )
-    assert f"would package pretrained weights into {archive}" in said
+    assert f"would package pretrained weights (fp32) into {archive}" in said
+    int8 = dry_run(
+        offline_env,
+        "up",
+        "--endpoint",
+        "yolo",
+        "--s3",
+        "s3://bucket/models/",
+        "--archive",
+        str(archive),
+        "--image",
+        "sm-detect:never-built",
+        "--precision",
+        "int8",
+    )
+    assert f"would package pretrained weights (int8) into {archive}" in int8
     assert "would build sm-detect:never-built" in said
     assert "[dry run] sagemaker.create_endpoint(" in said
     assert not archive.exists()

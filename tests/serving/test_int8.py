@@ -159,7 +159,7 @@ def test_a_gpu_is_refused_at_load_with_one_line(int8_dir, monkeypatch):
     "args, message",
     [
         (["--precision", "int4", "--calibration", "{calibration}"], "invalid choice: 'int4'"),
-        (["--precision", "int8"], "needs --calibration DIR"),
+        (["--calibration", "{calibration}"], "--calibration goes with --precision int8"),
         (["--precision", "int8", "--calibration", "{empty}"], "holds no image this server reads"),
         (["--precision", "int8", "--calibration", "{texts}"], "holds no image this server reads"),
         (["--precision", "int8", "--calibration", "{one}"], "at least 2 are needed, one to"),
@@ -203,3 +203,16 @@ def test_below_the_minimum_agreement_nothing_is_written(image_folders, tmp_path)
     assert result.returncode == 1
     assert "below the minimum of 0.999: nothing written; lower --min-agreement" in result.stderr
     assert not output.exists() and not list(tmp_path.glob("out*"))
+
+
+def test_without_calibration_images_the_sample_photographs_calibrate(weights_file, tmp_path):
+    # `make serve PRECISION=int8`: INT8 one flag away, nothing else to give
+    output = tmp_path / "model-int8.tar.gz"
+    result = package("--weights", str(weights_file), "--precision", "int8", "-o", str(output))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "calibrating on the 6 sample photographs" in result.stderr
+    archive.safe_extract(str(output), str(tmp_path / "model"))
+    metadata = json.loads((tmp_path / "model" / model.METADATA_FILE).read_text())
+    assert metadata["precision"] == "int8"
+    assert metadata["quantization"]["calibration_images"] == 5  # one held back to validate
+    assert len(metadata["agreement"]["images"]) == 1

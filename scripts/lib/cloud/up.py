@@ -35,21 +35,22 @@ def build_image(image, dry_run):
         raise CommandError(f"building {image} failed")
 
 
-def up(aws, archive, weights, destination, create_bucket, push_options, deploy):
+def up(aws, archive, packaging, destination, create_bucket, push_options, deploy):
     """Run each step that is not done yet; ``deploy(model_data, image_uri)`` is the last.
 
-    ``push_options``: (image, repository, tag, registry) as ``sm-detect push`` takes them.
+    ``packaging``: (what is packaged, in words; a callable that packages it into ``archive``),
+    used when the archive is missing; ``push_options``: (image, repository, tag, registry) as
+    ``sm-detect push`` takes them.
     """
-    from scripts.lib.archives.packaging import package
-
+    described, make_archive = packaging
     image = push_options[0]
     if os.path.isfile(archive):
         say(f"[1/5] package: {archive} exists, skipped")
     elif aws.dry_run:
-        say(f"[1/5] package: [dry run] would package {weights} weights into {archive}")
+        say(f"[1/5] package: [dry run] would package {described} into {archive}")
     else:
         say(f"[1/5] package: {archive}")
-        package(weights, archive)
+        make_archive()
     say("[2/5] upload")
     model_data = s3.upload(aws, archive, destination, create_bucket)
     if image_exists(image):
