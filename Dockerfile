@@ -57,7 +57,8 @@ FROM ${BASE_IMAGE}
 
 LABEL org.opencontainers.image.title="sm-detect" \
       org.opencontainers.image.description="GluonCV YOLOv3 object detector for SageMaker endpoints" \
-      com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true
+      com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true \
+      com.amazonaws.sagemaker.capabilities.multi-models=true
 
 # Python 3.11 from Debian (the virtual environment's interpreter); tini as PID 1 so SIGTERM
 # reaches the server and children are reaped; libgomp/libquadmath for MXNet's OpenBLAS build.

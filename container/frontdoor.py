@@ -21,12 +21,14 @@ from container.door import guard
 from container.door.responses import error_response, json_errors
 from container.door.upstream import Upstream
 from container.metrics import Metrics
+from container.multi_model import ModelRegistry
 from container.record import SERVER_TIMING, Record, inference_id, server_timing
 from inference.errors import parse_error
 from inference.headers import (
     CUSTOM_ATTRIBUTES,
     INFERENCE_ID,
     MAX_CUSTOM_ATTRIBUTES,
+    TARGET_MODEL,
     attributes_fit,
 )
 
@@ -53,6 +55,7 @@ class FrontDoor:
         workers,
         ready_dir,
         metrics=None,
+        models=None,
     ):
         self.ready_dir = ready_dir
         self.metrics = metrics or Metrics("sm-detect", enabled=False)
@@ -64,6 +67,8 @@ class FrontDoor:
         self.workers = workers
         self.inference = Upstream(MODEL_SERVER_URL, inference_socket)
         self.management = Upstream(MODEL_SERVER_URL, management_socket)
+        # a multi-model endpoint's models: ``models`` is (their root, the memory they may take)
+        self.registry = ModelRegistry(self.management, *models, workers) if models else None
         self.in_flight = 0
         self.draining = False
         self.has_been_ready = False  # since the model server (re)started
@@ -73,13 +78,19 @@ class FrontDoor:
         app.router.add_get("/ping", self.ping)
         app.router.add_post("/invocations", self.invocations)
         app.router.add_get("/execution-parameters", self.execution_parameters)
+        if self.registry:
+            self.registry.attach(app, self.invoke)
         self.inference.attach(app)
         self.management.attach(app)
         app.middlewares.append(json_errors)
         return app
 
     async def ready(self):
-        """True while a worker that loaded the model lives and MMS lists a READY worker."""
+        """True while a worker that loaded the model lives and MMS lists a READY worker; for a
+        multi-model endpoint, while MMS answers (it starts with no model)."""
+        if self.registry:
+            self.has_been_ready = await self.registry.ready()
+            return self.has_been_ready
         if not readiness.live_workers(self.ready_dir):
             return False
         try:
@@ -117,8 +128,19 @@ class FrontDoor:
         )
 
     async def invocations(self, request):
+        if self.registry:
+            return error_response(
+                404,
+                "ModelNotFound",
+                "this endpoint serves many models: invoke one, /models/NAME/invoke",
+            )
+        return await self.invoke(request, self.model_name)
+
+    async def invoke(self, request, model_name):
+        """An invocation of ``model_name``: /invocations, or a multi-model endpoint's model."""
         started = time.perf_counter()
         record = Record(inference_id=inference_id(request.headers.get(INFERENCE_ID)) or "")
+        record.target_model = guard.printable(request.headers.get(TARGET_MODEL, "")[:200])
         if self.draining:
             response = error_response(503, "ShuttingDown", "the server is stopping")
         elif not self.has_been_ready and not await self.ready():
@@ -138,7 +160,7 @@ class FrontDoor:
         else:
             self.in_flight += 1
             try:
-                response = await self.forward(request, record)
+                response = await self.forward(request, record, model_name)
             except guard.Refused as refused:
                 response = error_response(refused.status, refused.code, refused.message)
             finally:
@@ -153,7 +175,7 @@ class FrontDoor:
         await self.metrics.record(record)
         return response
 
-    async def forward(self, request, record):
+    async def forward(self, request, record, model_name):
         record.content_type = guard.printable(request.headers.get("Content-Type", "")[:100])
         record.accept = guard.printable(request.headers.get("Accept", "")[:100])
         attributes = request.headers.get(CUSTOM_ATTRIBUTES, "")
@@ -172,12 +194,14 @@ class FrontDoor:
             }
             headers[INFERENCE_ID] = record.inference_id
             try:
-                answer = await self.predict(body, headers, record)
+                answer = await self.predict(body, headers, record, model_name)
             except TimeoutError:
                 return error_response(504, "ModelTimeout", "the model did not answer in time")
             except ClientError as error:
                 return error_response(503, "ModelUnavailable", f"model server unreachable: {error}")
         record.take_worker_report(answer.headers)
+        if answer.status == 404 and self.registry and not is_our_error(answer.body):
+            return error_response(404, "ModelNotFound", f"model {model_name} is not loaded")
         if answer.status >= 400 and not is_our_error(answer.body):
             return model_server_error(answer.status, answer.body)
         headers = {"Content-Type": answer.media_type}
@@ -185,14 +209,14 @@ class FrontDoor:
             headers[SERVER_TIMING] = server_timing(record.stages_ms)
         return web.Response(body=answer.body, status=answer.status, headers=headers)
 
-    async def predict(self, body, headers, record):
+    async def predict(self, body, headers, record, model_name):
         """The model server's answer; asked again once if the worker died under the request.
 
         Inference has no side effects, so a request whose worker was killed (out of memory, a
         crash) is sent again, and the caller sees a slower answer instead of an error. An
         error the model answered is never retried.
         """
-        path = f"/predictions/{self.model_name}"
+        path = f"/predictions/{model_name}"
         try:
             answer = await self.inference.post(path, body, headers, self.timeout_seconds)
         except ClientError as error:

@@ -64,6 +64,8 @@ class Metrics:
         metrics.set_dimensions(self.dimensions, use_default=False)
         if request.error_code:
             metrics.put_dimensions({**self.dimensions, "ErrorCode": request.error_code})
+        if request.target_model:
+            metrics.put_dimensions({**self.dimensions, "TargetModel": request.target_model})
         metrics.put_metric("Latency", request.latency_ms, "Milliseconds")
         metrics.put_metric("Errors", 1 if request.error_code else 0, "Count")
         for stage, milliseconds in request.stages_ms.items():

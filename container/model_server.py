@@ -67,7 +67,8 @@ class ModelServer:
             "use_native_io": "true",
             "enable_envvars_config": "true",
             "decode_input_request": "false",
-            "load_models": "ALL",
+            # the one model at start; a multi-model endpoint starts with none
+            **({} if settings.multi_model else {"load_models": "ALL"}),
             "default_service_handler": HANDLER,
             "default_workers_per_model": settings.workers,
             "default_response_timeout": minutes,
@@ -132,7 +133,16 @@ class ModelServer:
             self.config_file,
             "--log-config",
             self.log_config_file,
-            # MMS finds a model by its path relative to the store
+            *self.models(),
+        ]
+
+    def models(self):
+        """The model store and the model to load at start; a multi-model endpoint loads none:
+        the front door registers each when SageMaker asks (``container.multi_model``)."""
+        if self.settings.multi_model:
+            return ["--model-store", self.settings.models_dir]
+        # MMS finds a model by its path relative to the store
+        return [
             "--model-store",
             os.path.dirname(self.settings.model_dir),
             "--models",

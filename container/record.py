@@ -79,6 +79,7 @@ class Record:
     pixels: int | None = None
     stages_ms: dict[str, float] = dataclasses.field(default_factory=dict)
     retried: bool = False
+    target_model: str = ""  # a multi-model endpoint's model, as the caller named it
 
     def take_worker_report(self, headers: Mapping[str, str]) -> None:
         """The stage times and image facts the worker sent with its answer."""
@@ -103,6 +104,8 @@ class Record:
             **{f"{stage}_ms": round(value, 2) for stage, value in self.stages_ms.items()},
             "retried": self.retried,
         }
+        if self.target_model:
+            fields["target_model"] = self.target_model
         if self.error_code:
             fields["error"] = self.error_code
         return fields

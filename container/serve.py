@@ -9,6 +9,7 @@ Everything this run made (its private directory, leftover workers) is gone when 
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -22,7 +23,7 @@ from container.door.responses import error_response
 from container.frontdoor import FrontDoor
 from container.metrics import Metrics
 from container.model_server import MANAGEMENT_SOCKET, MODEL_NAME, ModelServer, ServeError
-from container.settings import JSON, ConfigurationError, Settings
+from container.settings import JSON, WORKERS, ConfigurationError, Settings
 from inference.settings import check_against_model
 
 DRAIN_SECONDS = 20  # of SageMaker's 30 s between SIGTERM and SIGKILL
@@ -63,9 +64,15 @@ def run(environ):
             settings.variant_name,
             enabled=settings.metrics,
         )
-        metadata = check_model_dir(settings.model_dir, settings)
-        # the workers memory holds depend on the model's precision
-        settings = Settings.from_environ(environ, precision=metadata.precision)
+        if settings.multi_model:
+            if not os.path.isdir(settings.models_dir):
+                raise ServeError(f"the models root {settings.models_dir} is not a directory")
+            # one worker per model unless set: the models share the machine
+            settings = dataclasses.replace(settings, workers=int(environ.get(WORKERS) or 1))
+        else:
+            metadata = check_model_dir(settings.model_dir, settings)
+            # the workers memory holds depend on the model's precision
+            settings = Settings.from_environ(environ, precision=metadata.precision)
         return asyncio.run(serve(settings, environ, metrics))
     except (ConfigurationError, ServeError) as error:
         print(f"sm-detect serve: {error}", file=sys.stderr)
@@ -99,6 +106,9 @@ async def serve(settings, environ, metrics):
         workers=settings.workers,
         ready_dir=ready_dir,
         metrics=metrics,
+        models=(settings.models_dir, settings.models_memory_bytes)
+        if settings.multi_model
+        else None,
     )
     runner = guard.runner(front_door.application(), front_door.limits)
     await runner.setup()

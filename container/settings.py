@@ -30,10 +30,15 @@ METRICS = "SM_DETECT_METRICS"
 METRICS_NAMESPACE = "SM_DETECT_METRICS_NAMESPACE"
 ENDPOINT_NAME = "SM_DETECT_ENDPOINT_NAME"
 VARIANT_NAME = "SM_DETECT_VARIANT_NAME"
+MULTI_MODEL = "SAGEMAKER_MULTI_MODEL"
+MODELS_DIR = "SM_DETECT_MODELS_DIR"
+MODELS_MEMORY_MB = "SM_DETECT_MODELS_MEMORY_MB"
 
 DEFAULT_PORT = 8080
 DEFAULT_HOST = "0.0.0.0"
 DEFAULT_BASE_DIR = "/opt/ml"
+DEFAULT_MODELS_DIR = "/opt/ml/models"  # where SageMaker puts a multi-model endpoint's models
+RESERVED_MEMORY_BYTES = 1 << 30  # the front door, MMS's frontend, the system
 DEFAULT_TIMEOUT_SECONDS = 60
 DEFAULT_MAX_PAYLOAD_MB = 6  # SageMaker's own limit for real-time endpoints
 DEFAULT_RESTART_AFTER_SECONDS = 60
@@ -94,6 +99,11 @@ class Settings:
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
     endpoint_name: str = ""  # the metrics' dimensions, set by `sm-detect deploy`
     variant_name: str = ""
+    # a multi-model endpoint: models loaded on demand from under ``models_dir``, as many as
+    # ``models_memory_bytes`` holds
+    multi_model: bool = False
+    models_dir: str = DEFAULT_MODELS_DIR
+    models_memory_bytes: int = 0
     # each request's defaults, and the decoder's pixel limit, as the workers read them
     requests: RequestSettings = dataclasses.field(default_factory=RequestSettings)
 
@@ -145,6 +155,14 @@ class Settings:
             metrics_namespace=read.text(METRICS_NAMESPACE, DEFAULT_METRICS_NAMESPACE),
             endpoint_name=read.text(ENDPOINT_NAME, ""),
             variant_name=read.text(VARIANT_NAME, ""),
+            multi_model=read.choice(MULTI_MODEL, ("true", "false"), "false", str.lower) == "true",
+            models_dir=read.text(MODELS_DIR, DEFAULT_MODELS_DIR),
+            models_memory_bytes=read.whole(
+                MODELS_MEMORY_MB,
+                max(1, ((memory_bytes or physical_memory_bytes()) - RESERVED_MEMORY_BYTES) >> 20),
+                minimum=1,
+            )
+            << 20,
             requests=RequestSettings.from_environ(environ),
         )
 

@@ -3,6 +3,8 @@
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 MAX_CUSTOM_ATTRIBUTES = 1024  # SageMaker's limit: 1024 visible US-ASCII characters
 INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
+# a multi-model endpoint's TargetModel, passed on by SageMaker for the container's logs
+TARGET_MODEL = "X-Amzn-SageMaker-Target-Model"
 
 
 def attributes_fit(value: str) -> bool:

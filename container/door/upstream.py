@@ -65,8 +65,20 @@ class Upstream:
 
     async def get_json(self, path: str, timeout_seconds: float) -> tuple[int, object]:
         """(status, the decoded JSON body, or None when it is not JSON)."""
-        async with self.opened.get(
-            self.base_url + path, timeout=ClientTimeout(total=timeout_seconds)
+        return await self.call("GET", path, timeout_seconds)
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        timeout_seconds: float,
+        params: Mapping[str, str] | None = None,
+    ) -> tuple[int, object]:
+        """``method`` on ``path`` with query ``params``: (status, the decoded JSON body, or None
+        when it is not JSON)."""
+        timeout = ClientTimeout(total=timeout_seconds)
+        async with self.opened.request(
+            method, self.base_url + path, params=params, timeout=timeout
         ) as answer:
             try:
                 return answer.status, await answer.json(content_type=None)

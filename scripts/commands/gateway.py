@@ -41,6 +41,18 @@ def add_arguments(parser):
         "--async-failure", metavar="S3_URI", help="where failed async requests go (default: output)"
     )
     signed.add_argument(
+        "--model-data",
+        metavar="PREFIX",
+        help="answer as a multi-model endpoint: each request's TargetModel is an archive under "
+        "this s3:// prefix (through the standard AWS chain) or local folder",
+    )
+    signed.add_argument(
+        "--models-dir",
+        metavar="ROOT",
+        help="with --model-data: where archives are unpacked, the --models-dir of the "
+        "`sm-detect serve --multi-model` behind",
+    )
+    signed.add_argument(
         "--async-max-input-mb",
         type=whole_number(1, 1024),
         default=6,
@@ -86,8 +98,19 @@ def run(args):
         async_output=args.async_output,
         async_failure=args.async_failure,
         async_max_input_bytes=args.async_max_input_mb << 20,
+        target_models=target_models(args),
     )
     gateway.serve(service, args.host, args.port, cert, key)
+
+
+def target_models(args):
+    """The multi-model endpoint's archives, when --model-data names them."""
+    from scripts.lib.doors.target_models import TargetModels
+    from scripts.lib.errors import CommandError
+
+    if bool(args.model_data) != bool(args.models_dir):
+        raise CommandError("--model-data and --models-dir go together")
+    return TargetModels(args.model_data, args.models_dir, args.region) if args.model_data else None
 
 
 def run_public(args, cert, key):

@@ -52,6 +52,12 @@ def add_arguments(parser):
         choices=MODES,
         help="how the image is sized for the network (default: the endpoint's, aspect)",
     )
+    parser.add_argument(
+        "--target-model",
+        metavar="NAME",
+        help="a multi-model endpoint's model (its archive under the endpoint's prefix, e.g. "
+        "site-a.tar.gz); with --url, the name the server loaded it as",
+    )
     parser.add_argument("--draw", metavar="OUT", help="write the image with boxes drawn to OUT")
     parser.add_argument("--json", action="store_true", help="print the raw JSON response")
 
@@ -78,14 +84,25 @@ def run(args):
             send = endpoint.send
         elif args.print_curl:
             url = invocations_url(args.endpoint, session.region, args.endpoint_url)
-            print(invoke.curl_command(args.image, attributes, url, session.region, args.ca_bundle))
+            print(
+                invoke.curl_command(
+                    args.image, attributes, url, session.region, args.ca_bundle, args.target_model
+                )
+            )
             return
         else:
-            send = functools.partial(invoke.post_endpoint, session, args.endpoint)
+            send = functools.partial(
+                invoke.post_endpoint, session, args.endpoint, target_model=args.target_model
+            )
     else:
         url = invoke.server_url(args.url or "http://127.0.0.1:8080")
         if args.print_curl:
-            print(invoke.curl_command(args.image, attributes, url.rstrip("/") + "/invocations"))
+            path = f"/models/{args.target_model}/invoke" if args.target_model else "/invocations"
+            print(
+                invoke.curl_command(
+                    args.image, attributes, url.rstrip("/") + path, target_model=args.target_model
+                )
+            )
             return
-        send = functools.partial(invoke.post_url, url)
+        send = functools.partial(invoke.post_url, url, target_model=args.target_model)
     invoke.invoke(send, args.image, attributes, draw=args.draw, raw=args.json)

@@ -31,6 +31,7 @@ REMEDIES = {
     "credentials": "--credentials FILE or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
     "async_output": "deploy with --async-output for an asynchronous endpoint",
     "expose_token": "run `sm-detect expose --endpoint NAME --auth token` first",
+    "models_dir": "give --models-dir the folder the models are unpacked under",
 }
 
 
@@ -69,6 +70,12 @@ def aws_session(args, runtime_url=None, runtime_verify=None):
 
 def add_deploy_options(parser):
     parser.add_argument("--endpoint", type=endpoint_name, required=True, help="endpoint name")
+    parser.add_argument(
+        "--multi-model",
+        action="store_true",
+        help="a multi-model endpoint: --model-data is an s3:// prefix of archives, each loaded "
+        "when a request names it (invoke --target-model NAME.tar.gz)",
+    )
     parser.add_argument("--role", help="SageMaker execution role ARN (default: found in IAM)")
     parser.add_argument("--instance-type", default=DEFAULT_INSTANCE_TYPE, help="instance type")
     parser.add_argument("--instance-count", type=whole_number(1), default=1, help="instances")
@@ -143,6 +150,7 @@ def deploy_from_args(session, args, model_data, image):
         environment=dict(args.env),
         poll_seconds=args.poll_seconds,
         async_inference=asynchronous,
+        multi_model=args.multi_model,
         data_capture=endpoint.data_capture_config(args.data_capture, args.capture_percent)
         if args.data_capture
         else None,

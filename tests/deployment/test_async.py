@@ -534,3 +534,40 @@ def test_bad_capture_lines_are_skipped_and_counted_the_rest_kept(aws_env, photos
         "lines that are not UTF-8": 1,
     }
     assert "wrote 3 image(s) and 3 answer(s)" in result.stderr
+
+
+def test_deploy_a_multi_model_endpoint_over_a_prefix(aws_env, execution_role):
+    result = cli(
+        "deploy",
+        "--endpoint",
+        "many-detectors",
+        "--multi-model",
+        "--model-data",
+        f"s3://{BUCKET}/detectors/",
+        "--image",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/sm-detect:v1",
+        "--poll-seconds",
+        "0.1",
+        env=aws_env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--target-model NAME.tar.gz" in result.stderr  # how to call it
+    sagemaker = client("sagemaker")
+    model = endpoint_config("many-detectors")["ProductionVariants"][0]["ModelName"]
+    container = sagemaker.describe_model(ModelName=model)["PrimaryContainer"]
+    assert container["Mode"] == "MultiModel"
+    assert container["ModelDataUrl"] == f"s3://{BUCKET}/detectors/"
+    refused = cli(
+        "deploy",
+        "--endpoint",
+        "many-serverless",
+        "--multi-model",
+        "--serverless",
+        "2048:2",
+        "--model-data",
+        f"s3://{BUCKET}/detectors/",
+        "--image",
+        "i",
+        env=aws_env,
+    )
+    assert refused.returncode == 1 and "a multi-model endpoint is real-time" in refused.stderr

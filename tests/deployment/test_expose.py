@@ -99,6 +99,9 @@ def test_api_key_mode(aws_env):
         "integration.request.header.X-Amzn-SageMaker-Custom-Attributes": (
             "method.request.querystring.attributes"
         ),
+        "integration.request.header.X-Amzn-SageMaker-Target-Model": (
+            "method.request.querystring.model"
+        ),
     }
     # the role the integration runs as may call this endpoint and nothing else
     role = client("iam").get_role(RoleName="sm-detect-yolo-api")["Role"]

@@ -81,7 +81,7 @@ def test_image_configuration(built_image):
     assert "8080/tcp" in config["ExposedPorts"]
     labels = config["Labels"]
     assert labels["com.amazonaws.sagemaker.capabilities.accept-bind-to-port"] == "true"
-    assert "com.amazonaws.sagemaker.capabilities.multi-models" not in labels
+    assert labels["com.amazonaws.sagemaker.capabilities.multi-models"] == "true"
 
 
 def test_other_commands_run_as_given(container, built_image):

@@ -13,7 +13,7 @@ import requests
 from tqdm import tqdm
 
 from inference.errors import parse_error
-from inference.headers import CUSTOM_ATTRIBUTES
+from inference.headers import CUSTOM_ATTRIBUTES, TARGET_MODEL
 from scripts.lib.cloud import aws, s3
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
@@ -41,14 +41,19 @@ def read_image(path):
         raise CommandError(f"cannot read {path}: {error.strerror}") from None
 
 
-def post_url(url, body, content_type, accept, attributes):
-    """POST to a server's /invocations (``sm-detect serve`` or the container)."""
+def post_url(url, body, content_type, accept, attributes, target_model=None):
+    """POST to a server's /invocations (``sm-detect serve`` or the container), or to a
+    multi-model server's ``target_model``."""
     headers = {"Content-Type": content_type, "Accept": accept}
     if attributes:
         headers[CUSTOM_ATTRIBUTES] = attributes
+    path = "/invocations"
+    if target_model:
+        path = f"/models/{target_model}/invoke"
+        headers[TARGET_MODEL] = target_model
     try:
         response = requests.post(
-            url.rstrip("/") + "/invocations", data=body, headers=headers, timeout=TIMEOUT_SECONDS
+            url.rstrip("/") + path, data=body, headers=headers, timeout=TIMEOUT_SECONDS
         )
     except requests.RequestException as error:
         raise CommandError(f"could not reach {url}: {error}") from None
@@ -57,9 +62,11 @@ def post_url(url, body, content_type, accept, attributes):
     return response.content
 
 
-def post_endpoint(session, endpoint, body, content_type, accept, attributes):
+def post_endpoint(session, endpoint, body, content_type, accept, attributes, target_model=None):
     """A SigV4-signed InvokeEndpoint through boto3, credentials from the standard chain."""
     options = {"CustomAttributes": attributes} if attributes else {}
+    if target_model:
+        options["TargetModel"] = target_model
     response = session.client(aws.RUNTIME).invoke_endpoint(
         EndpointName=endpoint, Body=body, ContentType=content_type, Accept=accept, **options
     )
@@ -145,7 +152,9 @@ def server_url(text):
     return text if "://" in text else f"http://{text}"
 
 
-def curl_command(image_path, attributes, url, signing_region=None, ca_bundle=None):
+def curl_command(
+    image_path, attributes, url, signing_region=None, ca_bundle=None, target_model=None
+):
     """The same request as a curl command; signed by curl's own SigV4 code for an endpoint
     (``signing_region``), keys read from the environment when it runs, never printed."""
     parts = ["curl --fail-with-body -sS"]
@@ -161,6 +170,8 @@ def curl_command(image_path, attributes, url, signing_region=None, ca_bundle=Non
     parts += [f"-H 'Content-Type: {content_type_of(image_path)}'", "-H 'Accept: application/json'"]
     if attributes:
         parts.append("-H " + shlex.quote(f"{CUSTOM_ATTRIBUTES}: {attributes}"))
+    if target_model:
+        parts.append("-H " + shlex.quote(f"{TARGET_MODEL}: {target_model}"))
     parts += [f"--data-binary @{shlex.quote(image_path)}", shlex.quote(url)]
     return " \\\n  ".join(parts)
 

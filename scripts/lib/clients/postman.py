@@ -10,7 +10,7 @@ import json
 import os
 import uuid
 
-from inference.headers import CUSTOM_ATTRIBUTES
+from inference.headers import CUSTOM_ATTRIBUTES, TARGET_MODEL
 from scripts.lib.cloud.endpoint import runtime_url
 from scripts.lib.progress import say
 
@@ -32,6 +32,13 @@ def signed_request(name, accept, image_path):
                 ANY_IMAGE,
                 {"key": "Accept", "value": accept},
                 {"key": CUSTOM_ATTRIBUTES, "value": "{{customAttributes}}"},
+                {
+                    "key": TARGET_MODEL,
+                    "value": "{{targetModel}}",
+                    "disabled": True,
+                    "description": "a multi-model endpoint's model (e.g. site-a.tar.gz): "
+                    "enable, and set targetModel",
+                },
             ],
             "body": image_body(image_path),
             "url": {
@@ -116,6 +123,7 @@ def environment(endpoint, region, public_url=""):
             variable("endpoint", endpoint),
             variable("region", region),
             variable("customAttributes", "threshold=0.5"),
+            variable("targetModel"),
             variable("accessKey", secret=True),
             variable("secretKey", secret=True),
             variable("sessionToken", secret=True),

@@ -109,12 +109,16 @@ def deploy(
     poll_seconds=30,
     async_inference=None,
     data_capture=None,
+    multi_model=False,
 ):
     """Create (or update in place) ``endpoint`` serving ``image`` with ``model_data``.
 
     ``async_inference`` (``async_inference_config()``) makes it asynchronous; ``data_capture``
-    (``data_capture_config()``) records its traffic in S3.
+    (``data_capture_config()``) records its traffic in S3; ``multi_model``: ``model_data`` is an
+    S3 prefix of archives, each loaded when a request names it (``TargetModel``).
     """
+    if multi_model and (serverless or async_inference):
+        raise CommandError("a multi-model endpoint is real-time, on instances")
     if async_inference and serverless:
         raise CommandError("an asynchronous endpoint runs on instances, not serverless")
     sagemaker = aws.client("sagemaker")
@@ -134,6 +138,7 @@ def deploy(
             "Image": image,
             "ModelDataUrl": model_data,
             "Environment": container_environment(endpoint, environment, bool(async_inference)),
+            **({"Mode": "MultiModel"} if multi_model else {}),
         },
     )
     config_name = unique_name(endpoint, "-config")
@@ -163,7 +168,8 @@ def deploy(
         say(f"creating endpoint {endpoint} with {config_name}")
         wait_in_service(aws, endpoint, poll_seconds)
     say(f"invoke URL: {invocations_url(endpoint, aws.region)}")
-    say(f"try it:     sm-detect invoke --endpoint {endpoint} --region {aws.region} IMAGE")
+    target = " --target-model NAME.tar.gz" if multi_model else ""
+    say(f"try it:     sm-detect invoke --endpoint {endpoint} --region {aws.region}{target} IMAGE")
     return model_name, config_name
 
 

@@ -21,9 +21,16 @@ from aiohttp import ClientError, web
 
 from container.door import guard, listening, logs
 from container.door.upstream import Upstream
-from inference.headers import CUSTOM_ATTRIBUTES, INFERENCE_ID, MAX_CUSTOM_ATTRIBUTES, attributes_fit
+from inference.headers import (
+    CUSTOM_ATTRIBUTES,
+    INFERENCE_ID,
+    MAX_CUSTOM_ATTRIBUTES,
+    TARGET_MODEL,
+    attributes_fit,
+)
 from scripts.lib.doors.async_invocations import DEFAULT_MAX_INPUT_BYTES, AsyncInvocations, Invalid
 from scripts.lib.doors.sigv4_verifier import Credentials, SignatureError, authorize, verify
+from scripts.lib.doors.target_models import TargetModelError
 from scripts.lib.errors import CommandError
 
 logger = logging.getLogger("sm-detect.gateway")
@@ -92,9 +99,12 @@ class Gateway:
         async_output=None,
         async_failure=None,
         async_max_input_bytes=DEFAULT_MAX_INPUT_BYTES,
+        target_models=None,
     ):
         self.endpoint = endpoint
         self.upstream = Upstream(upstream)
+        # a multi-model endpoint: ``TargetModels`` loads each archive a request names
+        self.target_models = target_models
         # InvokeEndpointAsync, when the twin is given where its answers go
         self.asynchronous = (
             AsyncInvocations(
@@ -211,7 +221,13 @@ class Gateway:
     async def forward(self, request, body):
         headers = {name: request.headers[name] for name in FORWARDED if name in request.headers}
         try:
-            answer = await self.upstream.post("/invocations", body, headers, self.timeout_seconds)
+            path = await self.path_for(request.headers.get(TARGET_MODEL))
+        except TargetModelError as error:
+            return aws_error(error.status, error.error_type, error.message)
+        if path != "/invocations":
+            headers[TARGET_MODEL] = request.headers[TARGET_MODEL]
+        try:
+            answer = await self.upstream.post(path, body, headers, self.timeout_seconds)
         except TimeoutError:
             return model_error(
                 0,
@@ -230,6 +246,24 @@ class Gateway:
                 "x-Amzn-Invoked-Production-Variant": "AllTraffic",
             },
         )
+
+    async def path_for(self, target_model):
+        """Where the container answers: /invocations, or a multi-model endpoint's model."""
+        if self.target_models is None:
+            if target_model:
+                raise TargetModelError(
+                    400,
+                    "ValidationError",
+                    f"Endpoint {self.endpoint} is not a multi-model endpoint and does not support "
+                    "target model header.",
+                )
+            return "/invocations"
+        if not target_model:
+            raise TargetModelError(
+                400, "ValidationError", "Request is missing a target model header."
+            )
+        name = await self.target_models.ensure_loaded(self.upstream, target_model)
+        return f"/models/{name}/invoke"
 
     def log(self, request, status, outcome, detail, key=None):
         # no bodies, no signatures, no secrets: the key id is shortened as well, and the path

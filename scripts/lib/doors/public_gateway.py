@@ -21,13 +21,14 @@ import hmac
 import logging
 import math
 import time
+from urllib.parse import quote
 
 from aiohttp import ClientError, web
 
 from container.door import guard
 from container.door.responses import error_response, json_errors
 from container.door.upstream import Upstream
-from inference.headers import CUSTOM_ATTRIBUTES, MAX_CUSTOM_ATTRIBUTES, attributes_fit
+from inference.headers import CUSTOM_ATTRIBUTES, MAX_CUSTOM_ATTRIBUTES, TARGET_MODEL, attributes_fit
 from scripts.lib.authorizer import token_authorizer
 
 FORWARDED = ("Content-Type", "Accept")
@@ -261,12 +262,16 @@ class PublicGateway:
                     "at most",
                 )
             headers[CUSTOM_ATTRIBUTES] = attributes
+        path = "/invocations"
+        if "model" in request.query:  # a multi-model endpoint's TargetModel
+            target = request.query["model"]
+            if not (target and is_header_text(target) and len(target) <= 1024):
+                raise guard.Refused(400, "InvalidParameter", "model names one of the models")
+            path, headers[TARGET_MODEL] = f"/models/{quote(target, safe='')}/invoke", target
         with self.budget.holding() as share:
             body = await guard.read_body(request, self.limits, share)
             try:
-                answer = await self.upstream.post(
-                    "/invocations", body, headers, self.timeout_seconds
-                )
+                answer = await self.upstream.post(path, body, headers, self.timeout_seconds)
             except TimeoutError:
                 return error_response(504, "GatewayTimeout", "the model did not answer in time")
             except ClientError:

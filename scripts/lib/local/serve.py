@@ -87,5 +87,28 @@ def serve(model=None, port=None, host="127.0.0.1", base_dir=None):
         return entrypoint.run(environ)
 
 
+def serve_many(models_dir, port=None, host="127.0.0.1", base_dir=None):
+    """A multi-model server: models loaded on demand from under ``models_dir`` (SageMaker's
+    /opt/ml/models), none at start; returns the exit code."""
+    if not os.path.isdir(models_dir):
+        raise CommandError(f"{models_dir} is not a directory", remedy="models_dir")
+    signal.signal(signal.SIGTERM, exit_on_signal)
+    with base_directory(base_dir) as base:
+        say(f"serving the models under {models_dir} as a multi-model endpoint (none loaded yet)")
+        environ = dict(
+            os.environ,
+            SAGEMAKER_BASE_DIR=base,
+            SM_DETECT_HOST=host,
+            SAGEMAKER_MULTI_MODEL="true",
+            SM_DETECT_MODELS_DIR=os.path.abspath(models_dir),
+        )
+        if port is not None:
+            environ["SAGEMAKER_BIND_TO_PORT"] = str(port)
+
+        from container import serve as entrypoint
+
+        return entrypoint.run(environ)
+
+
 def exit_on_signal(signal_number, _frame):
     raise SystemExit(128 + signal_number)

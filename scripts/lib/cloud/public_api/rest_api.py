@@ -3,7 +3,7 @@ API Gateway's own errors in the project's shape, and its deployment to the stage
 
 import json
 
-from inference.headers import CUSTOM_ATTRIBUTES
+from inference.headers import CUSTOM_ATTRIBUTES, TARGET_MODEL
 from scripts.lib.cloud.aws import get_or_none
 from scripts.lib.cloud.names import TAG_KEY
 from scripts.lib.cloud.public_api.spec import (
@@ -77,6 +77,7 @@ def post_method(api, api_id, resource_id, role_arn, authorizer_id):
             "method.request.header.Content-Type": False,
             "method.request.header.Accept": False,
             "method.request.querystring.attributes": False,
+            "method.request.querystring.model": False,
         },
     )
     apigateway.put_integration(
@@ -97,6 +98,8 @@ def post_method(api, api_id, resource_id, role_arn, authorizer_id):
             f"integration.request.header.{CUSTOM_ATTRIBUTES}": (
                 "method.request.querystring.attributes"
             ),
+            # a multi-model endpoint's TargetModel
+            f"integration.request.header.{TARGET_MODEL}": "method.request.querystring.model",
         },
     )
     origin = api.cors_headers("method.response.header.")

@@ -1,0 +1,137 @@
+"""A multi-model endpoint on this machine: the signed twin in front of `sm-detect serve
+--multi-model`, reached by boto3 and `sm-detect invoke` with a TargetModel, as on SageMaker."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.helpers import SM_DETECT, cli
+from tests.servers import BIN_DIR, Server, server_env, start_gateway
+
+pytestmark = pytest.mark.server
+REGION = "us-east-1"
+ENDPOINT = "many-detectors"
+KEY, SECRET = "AKIDMULTIMODELTEST01", "multi-model-test-secret-not-real"  # pragma: allowlist secret
+CUSTOM_CLASSES = ("helmet", "vest", "boots")
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory, model_archive):
+    """The endpoint's model data: archives of different class lists under one prefix."""
+    prefix = tmp_path_factory.mktemp("prefix")
+    shutil.copy(model_archive, prefix / "coco.tar.gz")
+    classes = tmp_path_factory.mktemp("classes") / "classes.txt"
+    classes.write_text("\n".join(CUSTOM_CLASSES) + "\n")
+    made = cli(
+        "package",
+        "--weights",
+        "random",
+        "--classes",
+        str(classes),
+        "-o",
+        str(prefix / "site-a.tar.gz"),
+        env=None,
+    )
+    assert made.returncode == 0, made.stderr[-2000:]
+    return prefix
+
+
+@pytest.fixture(scope="module")
+def twin(archives, tmp_path_factory):
+    root = tmp_path_factory.mktemp("multi")
+    models = root / "models"
+    models.mkdir()
+    command = [os.path.join(BIN_DIR, "sm-detect"), "serve", "--multi-model", "--models-dir"]
+    command += [str(models), "--port", "0", "--base-dir", str(root / "base")]
+    server = Server(command, server_env(root), root / "server.log")
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
+    env.pop("AWS_SESSION_TOKEN", None)
+    try:
+        server.wait_for_announcement(180)
+        (root / "gateway").mkdir()
+        options = ["--model-data", str(archives), "--models-dir", str(models)]
+        gateway = start_gateway(server.url, root / "gateway", ENDPOINT, REGION, options, env)
+        gateway.env = env
+        yield gateway
+        gateway.stop()
+    finally:
+        server.stop()
+
+
+def runtime(twin):
+    session = boto3.Session(aws_access_key_id=KEY, aws_secret_access_key=SECRET, region_name=REGION)
+    return session.client("sagemaker-runtime", endpoint_url=twin.url, verify=twin.cert)
+
+
+def detect(twin, body, **options):
+    answer = runtime(twin).invoke_endpoint(
+        EndpointName=ENDPOINT,
+        Body=body,
+        ContentType="image/jpeg",
+        CustomAttributes="threshold=0",
+        **options,
+    )
+    return {d["label"] for d in json.loads(answer["Body"].read())["detections"]}
+
+
+def test_boto3_target_model_reaches_the_right_detector(twin, astronaut_jpeg):
+    custom = detect(twin, astronaut_jpeg, TargetModel="site-a.tar.gz")
+    coco = detect(twin, astronaut_jpeg, TargetModel="coco.tar.gz")
+    assert custom and custom <= set(CUSTOM_CLASSES)
+    assert coco and not coco & set(CUSTOM_CLASSES)
+    # loaded once, kept: the second request of a model does not load it again
+    assert detect(twin, astronaut_jpeg, TargetModel="site-a.tar.gz") <= set(CUSTOM_CLASSES)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({}, "missing a target model header"),
+        ({"TargetModel": "no-such.tar.gz"}, "Failed to find model data"),
+        ({"TargetModel": "../coco.tar.gz"}, "is not a model's path"),
+    ],
+)
+def test_no_or_a_missing_target_model_is_the_runtimes_error(twin, astronaut_jpeg, options, message):
+    with pytest.raises(ClientError) as refused:
+        runtime(twin).invoke_endpoint(
+            EndpointName=ENDPOINT, Body=astronaut_jpeg, ContentType="image/jpeg", **options
+        )
+    assert refused.value.response["Error"]["Code"] == "ValidationError"
+    assert message in refused.value.response["Error"]["Message"]
+
+
+def test_invoke_command_with_a_target_model(twin, astronaut_jpeg, tmp_path):
+    image = tmp_path / "astronaut.jpg"
+    image.write_bytes(astronaut_jpeg)
+    result = subprocess.run(
+        [
+            SM_DETECT,
+            "invoke",
+            "--endpoint",
+            ENDPOINT,
+            "--region",
+            REGION,
+            "--endpoint-url",
+            twin.url,
+            "--ca-bundle",
+            twin.cert,
+            "--target-model",
+            "site-a.tar.gz",
+            "--threshold",
+            "0",
+            "--json",
+            str(image),
+        ],
+        capture_output=True,
+        text=True,
+        env=twin.env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    labels = {d["label"] for d in json.loads(result.stdout)["detections"]}
+    assert labels and labels <= set(CUSTOM_CLASSES)
