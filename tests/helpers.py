@@ -67,3 +67,19 @@ def tiff_with_strip_offsets_of_type(array, field_type):
             struct.pack_into("<H", body, entry + 2, field_type)
             return bytes(body)
     raise AssertionError("no StripOffsets entry")
+
+
+CUSTOM_CLASSES = ("helmet", "vest", "boots")
+
+
+def package_custom_detector(folder, name="custom.tar.gz"):
+    """A fine-tuned detector's archive (GluonCV's yolo3_darknet53_custom, random weights) with
+    its own class list, as `sm-detect package --classes` makes it; its path."""
+    classes = folder / "classes.txt"
+    classes.write_text("\n".join(CUSTOM_CLASSES) + "\n")
+    output = folder / name
+    made = cli(
+        "package", "--weights", "random", "--classes", str(classes), "-o", str(output), env=None
+    )
+    assert made.returncode == 0, made.stderr[-2000:]
+    return output

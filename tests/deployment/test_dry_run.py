@@ -97,33 +97,11 @@ def test_teardown_lists_everything_it_would_delete(offline_env):
 
 def test_up_offline_neither_downloads_nor_builds(offline_env, tmp_path):
     archive = tmp_path / "model.tar.gz"
-    said = dry_run(
-        offline_env,
-        "up",
-        "--endpoint",
-        "yolo",
-        "--s3",
-        "s3://bucket/models/",
-        "--archive",
-        str(archive),
-        "--image",
-        "sm-detect:never-built",
-    )
+    up = ["up", "--endpoint", "yolo", "--s3", "s3://bucket/models/", "--archive", str(archive)]
+    up += ["--image", "sm-detect:never-built"]
+    said = dry_run(offline_env, *up)
     assert f"would package pretrained weights (fp32) into {archive}" in said
-    int8 = dry_run(
-        offline_env,
-        "up",
-        "--endpoint",
-        "yolo",
-        "--s3",
-        "s3://bucket/models/",
-        "--archive",
-        str(archive),
-        "--image",
-        "sm-detect:never-built",
-        "--precision",
-        "int8",
-    )
+    int8 = dry_run(offline_env, *up, "--precision", "int8")
     assert f"would package pretrained weights (int8) into {archive}" in int8
     assert "would build sm-detect:never-built" in said
     assert "[dry run] sagemaker.create_endpoint(" in said

@@ -10,14 +10,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.helpers import SM_DETECT, cli
+from tests.helpers import CUSTOM_CLASSES, SM_DETECT, package_custom_detector
 from tests.servers import BIN_DIR, Server, server_env, start_gateway
 
 pytestmark = pytest.mark.server
 REGION = "us-east-1"
 ENDPOINT = "many-detectors"
 KEY, SECRET = "AKIDMULTIMODELTEST01", "multi-model-test-secret-not-real"  # pragma: allowlist secret
-CUSTOM_CLASSES = ("helmet", "vest", "boots")
 
 
 @pytest.fixture(scope="module")
@@ -25,19 +24,7 @@ def archives(tmp_path_factory, model_archive):
     """The endpoint's model data: archives of different class lists under one prefix."""
     prefix = tmp_path_factory.mktemp("prefix")
     shutil.copy(model_archive, prefix / "coco.tar.gz")
-    classes = tmp_path_factory.mktemp("classes") / "classes.txt"
-    classes.write_text("\n".join(CUSTOM_CLASSES) + "\n")
-    made = cli(
-        "package",
-        "--weights",
-        "random",
-        "--classes",
-        str(classes),
-        "-o",
-        str(prefix / "site-a.tar.gz"),
-        env=None,
-    )
-    assert made.returncode == 0, made.stderr[-2000:]
+    package_custom_detector(prefix, "site-a.tar.gz")
     return prefix
 
 
@@ -108,20 +95,16 @@ def test_no_or_a_missing_target_model_is_the_runtimes_error(twin, astronaut_jpeg
 def test_invoke_command_with_a_target_model(twin, astronaut_jpeg, tmp_path):
     image = tmp_path / "astronaut.jpg"
     image.write_bytes(astronaut_jpeg)
+    target = ["--target-model", "site-a.tar.gz", "--endpoint", ENDPOINT, "--region", REGION]
     result = subprocess.run(
         [
             SM_DETECT,
             "invoke",
-            "--endpoint",
-            ENDPOINT,
-            "--region",
-            REGION,
+            *target,
             "--endpoint-url",
             twin.url,
             "--ca-bundle",
             twin.cert,
-            "--target-model",
-            "site-a.tar.gz",
             "--threshold",
             "0",
             "--json",

@@ -10,11 +10,10 @@ import pytest
 import requests
 
 from scripts.lib.archives import archive
-from tests.helpers import cli
+from tests.helpers import CUSTOM_CLASSES, cli, package_custom_detector
 from tests.servers import BIN_DIR, Server, pinged, server_env, start_gateway
 
 pytestmark = pytest.mark.server
-CUSTOM_CLASSES = ("helmet", "vest", "boots")
 ONE_FP32_MODEL_MIB = 1536  # what the registry counts for an FP32 model's worker
 
 
@@ -24,20 +23,7 @@ def models_root(tmp_path_factory, model_archive):
     root = tmp_path_factory.mktemp("models")
     archive.safe_extract(str(model_archive), str(root / "coco" / "model"))
     shutil.copytree(root / "coco" / "model", root / "coco-copy" / "model")
-    classes = tmp_path_factory.mktemp("classes") / "classes.txt"
-    classes.write_text("\n".join(CUSTOM_CLASSES) + "\n")
-    custom = tmp_path_factory.mktemp("custom") / "custom.tar.gz"
-    made = cli(
-        "package",
-        "--weights",
-        "random",
-        "--classes",
-        str(classes),
-        "-o",
-        str(custom),
-        env=None,
-    )
-    assert made.returncode == 0, made.stderr[-2000:]
+    custom = package_custom_detector(tmp_path_factory.mktemp("custom"))
     archive.safe_extract(str(custom), str(root / "custom" / "model"))
     (root / "not-a-model" / "model").mkdir(parents=True)
     (root / "not-a-model" / "model" / "model.json").write_text("{}")
