@@ -25,6 +25,12 @@ def add_arguments(parser):
     parser.add_argument("--output", "-o", default="BENCHMARKS.md", help="Markdown report to write")
     parser.add_argument("--json", metavar="FILE", help="also write the raw figures as JSON")
     parser.add_argument(
+        "--prices",
+        metavar="FILE",
+        help="instance and managed-API prices to reckon costs with, in the shape of "
+        "scripts/lib/bench/prices.toml (default: that file, with its sources and dates)",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="a smoke run: one image size, two requests per figure, three servers",
@@ -48,4 +54,5 @@ def run(args):
         json_path=args.json,
         quick=args.quick,
         shapes_only=args.shapes,
+        prices_path=args.prices,
     )

@@ -32,6 +32,7 @@ REMEDIES = {
     "async_output": "deploy with --async-output for an asynchronous endpoint",
     "expose_token": "run `sm-detect expose --endpoint NAME --auth token` first",
     "models_dir": "give --models-dir the folder the models are unpacked under",
+    "prices": "give --prices a file in the shape of scripts/lib/bench/prices.toml",
 }
 
 

@@ -48,11 +48,14 @@ def describe(cores=None):
     family = int(info.get("cpu family", "0") or 0)
     clock_ghz = float(info.get("cpu MHz", "0") or 0) / 1000
     lanes = fp32_lanes(vendor, family, flags)
+    # /proc/cpuinfo's "siblings" counts a socket's hardware threads, "cpu cores" its cores
+    threads_per_core = max(1, int(info.get("siblings", 1)) // max(1, int(info.get("cpu cores", 1))))
     return {
         "cpu": info.get("model name", platform.processor() or "unknown"),
         "vendor": vendor,
         "family": family,
         "cores": cores,
+        "physical_cores": max(1, cores // threads_per_core),
         "clock_ghz": round(clock_ghz, 3),
         "flags": sorted(
             flags & {"avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8"}

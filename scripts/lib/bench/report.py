@@ -5,7 +5,7 @@ Every ratio is between figures of the same run; every time is a median unless ma
 
 import statistics
 
-from scripts.lib.bench import shapes_report, targets
+from scripts.lib.bench import cost, shapes_report, targets
 from scripts.lib.bench.markdown import table
 
 # GluonCV's model zoo, yolo3_darknet53_coco, COCO val2017 mAP[.5:.95] at each square input
@@ -22,8 +22,9 @@ def ms(seconds):
 
 
 class Report:
-    def __init__(self, figures):
+    def __init__(self, figures, prices=None):
         self.figures = figures
+        self.prices = prices or cost.Prices.load()
         self.in_process = figures["in_process"]
         self.served = figures["served"]
         self.images = figures["images"]
@@ -51,6 +52,7 @@ class Report:
             "# Benchmarks",
             f"Measured by `{command}`; every ratio is between figures of the same run.",
             self.machine_section(),
+            cost.section(self, self.prices),
             self.in_process_section(),
             self.latency_section(),
             self.throughput_section(),

@@ -60,10 +60,13 @@ class Settings:
         return cls(model=model, photo=photo, sizes=(), stacks=(), shapes=count)
 
 
-def benchmark(model, photo, output, json_path=None, quick=False, shapes_only=None):
+def benchmark(
+    model, photo, output, json_path=None, quick=False, shapes_only=None, prices_path=None
+):
     """Measure, print the report and write it to ``output`` (and the figures to ``json_path``);
-    with ``shapes_only`` (a count), only the shape-diverse part, printed."""
-    from scripts.lib.bench import shapes_report
+    with ``shapes_only`` (a count), only the shape-diverse part, printed. Costs are reckoned
+    from ``prices_path`` (default: the prices the project records)."""
+    from scripts.lib.bench import cost, shapes_report
     from scripts.lib.bench.report import Report
 
     if not os.path.exists(model):
@@ -80,11 +83,12 @@ def benchmark(model, photo, output, json_path=None, quick=False, shapes_only=Non
             + shapes_report.canvases_section(figures["canvases"])
         )
         return
+    prices = cost.Prices.load(prices_path or cost.DEFAULT_PRICES)  # a bad file fails before hours
     settings = Settings.quick(model, photo) if quick else Settings(model=model, photo=photo)
     with tempfile.TemporaryDirectory(prefix="sm-detect-bench-") as work_dir:
         figures = BenchRun(settings, work_dir).measure()
     command = f"sm-detect bench --model {model}" + (" --quick" if quick else "")
-    text = Report(figures).markdown(command)
+    text = Report(figures, prices).markdown(command)
     with open(output, "w", encoding="utf-8") as file:
         file.write(text)
     if json_path:
