@@ -12,6 +12,7 @@ import threading
 
 import mxnet as mx
 import pytest
+import requests
 
 from scripts.lib.bench import inprocess, load, machine
 from tests.helpers import SM_DETECT
@@ -87,7 +88,8 @@ def finite_positive_numbers(document, path="figures"):
 
 @pytest.mark.server
 @pytest.mark.compat
-def test_quick_benchmark_produces_sane_figures(model_archive, tmp_path):
+def test_quick_benchmark_produces_sane_figures(model_archive, tmp_path, server):
+    # `server` runs beside the benchmark, as a user's own server may: it must outlive it
     report, raw = tmp_path / "BENCHMARKS.md", tmp_path / "figures.json"
     command = [SM_DETECT, "bench", "--quick", "--model", str(model_archive)]
     result = subprocess.run(
@@ -129,3 +131,4 @@ def test_quick_benchmark_produces_sane_figures(model_archive, tmp_path):
         assert heading in text
     assert "INT8 p50 at c=1 vs `ours`" in text
     assert text in result.stdout
+    assert requests.get(f"{server.url}/ping", timeout=10).status_code == 200

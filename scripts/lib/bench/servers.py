@@ -19,10 +19,25 @@ from scripts.lib.local.processes import Server, free_port, server_env, wait_unti
 START_TIMEOUT_SECONDS = 300
 
 # AWS's toolkit writes its MMS config to /etc; here it goes to the run's own folder instead.
+# It also adopts whichever MMS frontend it finds first on the machine, and kills that one when
+# it is stopped: another server running beside the benchmark would die with it, so it may only
+# adopt the frontend started with this run's config file.
 START_AWS_TOOLKIT = """
-import sys
+import contextlib, sys
+import psutil
 from sagemaker_inference import model_server
-model_server.MMS_CONFIG_FILE = sys.argv[1]
+config = sys.argv[1]
+model_server.MMS_CONFIG_FILE = config
+
+def this_runs_frontend():
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            command = process.cmdline()
+            if model_server.MMS_NAMESPACE in command and config in command:
+                return process
+    raise RuntimeError("multi-model-server did not start")
+
+model_server._retrieve_mms_server_process = this_runs_frontend
 from sagemaker_mxnet_serving_container import serving
 serving.main()
 """
