@@ -114,7 +114,8 @@ def test_pretrained_offline_names_the_way_out(tmp_path):
     "args, message",
     [
         (["--weights", "/nonexistent.params"], "does not exist"),
-        (["--weights", "pretrained", "--classes", "/dev/null"], "names no classes"),
+        (["--weights", "random", "--classes", "/dev/null"], "names no classes"),
+        (["--weights", "pretrained", "--classes", "/dev/null"], "goes with a weights file"),
     ],
 )
 def test_bad_arguments_are_one_line(tmp_path, args, message):
