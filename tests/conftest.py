@@ -5,13 +5,14 @@ import os
 import subprocess
 import sys
 
+import boto3
 import numpy as np
 import pytest
 import requests
 import skimage.data
 
 from scripts.lib.archives import archive
-from tests.helpers import AWS_REGION, IMAGE, REPO, SM_DETECT, encode_image
+from tests.helpers import AWS_REGION, IMAGE, REPO, SAGEMAKER_TRUST, SM_DETECT, encode_image
 from tests.servers import Server, running_server, start_on_free_port
 
 
@@ -64,6 +65,35 @@ def model_dir(tmp_path_factory, model_archive):
     directory = tmp_path_factory.mktemp("model")
     archive.safe_extract(str(model_archive), str(directory))
     return directory
+
+
+@pytest.fixture(scope="session")
+def int8_model_archive(tmp_path_factory, photos, weights_file):
+    """The INT8 model of ``model_archive``'s weights, calibrated on the photographs."""
+    folder = tmp_path_factory.mktemp("calibration")
+    for name, photo in photos.items():
+        (folder / f"{name}.jpg").write_bytes(encode_image(photo, "JPEG"))
+    output = tmp_path_factory.mktemp("int8") / "model-int8.tar.gz"
+    made = subprocess.run(
+        [
+            SM_DETECT,
+            "package",
+            "--weights",
+            str(weights_file),
+            "--precision",
+            "int8",
+            "--calibration",
+            str(folder),
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr[-3000:]
+    return output
 
 
 @pytest.fixture(scope="session")
@@ -137,3 +167,12 @@ def aws_env(moto_settings, monkeypatch):
     for key, value in moto_settings.items():
         monkeypatch.setenv(key, value)
     return dict(os.environ)
+
+
+@pytest.fixture
+def execution_role(aws_env):
+    """A role SageMaker may assume, where `deploy` looks for one when given none (in moto)."""
+    iam = boto3.client("iam", region_name=AWS_REGION)
+    name = "AmazonSageMaker-ExecutionRole-tests"
+    if not any(role["RoleName"] == name for role in iam.list_roles()["Roles"]):
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=SAGEMAKER_TRUST)

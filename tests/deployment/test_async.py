@@ -20,7 +20,6 @@ import pytest
 from inference.headers import CUSTOM_ATTRIBUTES
 from tests.helpers import (
     AWS_REGION,
-    SAGEMAKER_TRUST,
     cli,
     encode_image,
     png_declaring,
@@ -266,14 +265,6 @@ def endpoint_config(name):
     sagemaker = client("sagemaker")
     config_name = sagemaker.describe_endpoint(EndpointName=name)["EndpointConfigName"]
     return sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
-
-
-@pytest.fixture
-def execution_role(aws_env):
-    iam = client("iam")
-    name = "AmazonSageMaker-ExecutionRole-async"
-    if not any(role["RoleName"] == name for role in iam.list_roles()["Roles"]):
-        iam.create_role(RoleName=name, AssumeRolePolicyDocument=SAGEMAKER_TRUST)
 
 
 def test_deploy_asynchronous_with_data_capture(aws_env, execution_role):

@@ -6,20 +6,19 @@ does not implement (UpdateEndpoint, an endpoint that fails) is stubbed at the bo
 botocore's Stubber, whose stubs are validated against the service model.
 """
 
-import datetime
 import os
 import shutil
 
 import boto3
 import pytest
 import requests
-from botocore.stub import ANY, Stubber
 
 from scripts.lib.cloud import endpoint, names, roles
 from scripts.lib.cloud.aws import Aws
 from scripts.lib.errors import CommandError
 from tests.helpers import IMAGE, SAGEMAKER_TRUST, cli
 from tests.servers import Server, start_on_free_port
+from tests.stubbed_aws import endpoint_description, stub_update_endpoint, stubbed_client
 
 pytestmark = pytest.mark.aws
 REGION = "us-east-1"
@@ -330,13 +329,6 @@ def test_error_from_aws_is_one_line(aws_env, tmp_path):
     )
 
 
-def stubbed_sagemaker():
-    sagemaker = boto3.client(
-        "sagemaker", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    return sagemaker, Stubber(sagemaker)
-
-
 def stub_model_and_config(stubber):
     stubber.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:1:model/m"})
     stubber.add_response(
@@ -356,28 +348,11 @@ def deploy_stubbed(sagemaker):
     )
 
 
-def endpoint_description(status, **extra):
-    now = datetime.datetime(2026, 1, 1)
-    return {
-        "EndpointName": "yolo",
-        "EndpointArn": "arn:aws:sagemaker:us-east-1:1:endpoint/yolo",
-        "EndpointConfigName": "old",
-        "EndpointStatus": status,
-        "CreationTime": now,
-        "LastModifiedTime": now,
-        **extra,
-    }
-
-
 def test_deploy_updates_an_existing_endpoint_in_place():
-    sagemaker, stubber = stubbed_sagemaker()
+    sagemaker, stubber = stubbed_client("sagemaker")
     stub_model_and_config(stubber)
     stubber.add_response("describe_endpoint", endpoint_description("InService"))
-    stubber.add_response(
-        "update_endpoint",
-        {"EndpointArn": "arn:aws:sagemaker:us-east-1:1:endpoint/yolo"},
-        {"EndpointName": "yolo", "EndpointConfigName": ANY},
-    )
+    stub_update_endpoint(stubber)
     stubber.add_response("describe_endpoint", endpoint_description("Updating"))
     stubber.add_response("describe_endpoint", endpoint_description("InService"))
     with stubber:
@@ -386,7 +361,7 @@ def test_deploy_updates_an_existing_endpoint_in_place():
 
 
 def test_failed_endpoint_reports_sagemakers_reason():
-    sagemaker, stubber = stubbed_sagemaker()
+    sagemaker, stubber = stubbed_client("sagemaker")
     stub_model_and_config(stubber)
     stubber.add_client_error(
         "describe_endpoint", "ValidationException", "Could not find endpoint yolo."

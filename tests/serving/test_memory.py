@@ -10,7 +10,6 @@ import pytest
 from inference.metadata import ModelMetadata
 from scripts.lib.archives import archive
 from scripts.lib.bench import shapes
-from tests.helpers import cli, encode_image
 from tests.servers import running_server
 
 pytestmark = pytest.mark.server
@@ -19,36 +18,16 @@ GROWTH_BOUND_MIB = 64  # over the last three quarters of the stream
 PEAK_BOUND_MIB = {"fp32": 1536, "int8": 2048}
 
 
-@pytest.fixture(scope="module")
-def int8_archive(tmp_path_factory, photos, weights_file):
-    folder = tmp_path_factory.mktemp("calibration")
-    for name, photo in photos.items():
-        (folder / f"{name}.jpg").write_bytes(encode_image(photo, "JPEG"))
-    output = tmp_path_factory.mktemp("int8") / "model-int8.tar.gz"
-    made = cli(
-        "package",
-        "--weights",
-        str(weights_file),
-        "--precision",
-        "int8",
-        "--calibration",
-        str(folder),
-        "--output",
-        str(output),
-        env=None,
-    )
-    assert made.returncode == 0, made.stderr[-3000:]
-    return output
-
-
 def metadata_of(model_file, tmp_path):
     archive.safe_extract(str(model_file), str(tmp_path / "unpacked"))
     return ModelMetadata.from_json((tmp_path / "unpacked" / "model.json").read_text())
 
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
-def test_many_photo_shapes_leave_memory_bounded(precision, model_archive, int8_archive, tmp_path):
-    model_file = int8_archive if precision == "int8" else model_archive
+def test_many_photo_shapes_leave_memory_bounded(
+    precision, model_archive, int8_model_archive, tmp_path
+):
+    model_file = int8_model_archive if precision == "int8" else model_archive
     metadata = metadata_of(model_file, tmp_path)
     assert metadata.precision == precision
     with running_server(model_file, tmp_path / "server") as server:
