@@ -156,3 +156,48 @@ def summary(images, references, candidates, threshold=0.0):
         "max_score_difference": max((i.max_score_difference for i in images), default=0.0),
         "sqnr_db": min((i.sqnr_db for i in images), default=math.inf),
     }
+
+
+def table(images, totals, reference="FP32", candidate="INT8", sqnr=True, item="image"):
+    """The agreement as the terminal shows it: one line per image (or other ``item``) and the
+    total; the SQNR column only where raw output maps were compared."""
+    columns = f"{item:<28}{reference[:8]:>9}{candidate[:8]:>9}{'matched':>9}{'mAP@0.5':>9}"
+    lines = [columns + f"{'max |score|':>13}" + (f"{'SQNR dB':>9}" if sqnr else "")]
+    rows = [
+        (
+            image.name,
+            image.reference,
+            image.candidate,
+            image.matched,
+            image.average_precision,
+            image.max_score_difference,
+            image.sqnr_db,
+        )
+        for image in images
+    ]
+    rows.append(
+        (
+            "total",
+            totals["reference_detections"],
+            totals["candidate_detections"],
+            totals["matched"],
+            totals["map50"],
+            totals["max_score_difference"],
+            totals["sqnr_db"],
+        )
+    )
+    for name, reference_count, candidate_count, matched, ap, difference, noise in rows:
+        line = f"{name[:27]:<28}{reference_count:>9}{candidate_count:>9}{matched:>9}"
+        line += f"{shown(ap, 3):>9}{difference:>13.4f}"
+        lines.append(line + (f"{noise:>9.1f}" if sqnr else ""))
+    return "\n".join(lines)
+
+
+def shown(value, digits):
+    """``value`` to ``digits`` places; n/a when there was nothing to measure (NaN)."""
+    return "n/a" if isinstance(value, float) and math.isnan(value) else f"{value:.{digits}f}"
+
+
+def finite(value):
+    """JSON has neither infinity nor NaN: no noise, or nothing to compare, is recorded as null."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value

@@ -60,7 +60,7 @@ class Quantization:
 
     def apply(self, fp32_dir, metadata, work_dir):
         """The INT8 model directory beside ``fp32_dir``, and its metadata."""
-        from scripts.lib.archives import quantize
+        from scripts.lib.archives import agreement, quantize
 
         calibration, validation = self.files
         say(
@@ -76,7 +76,7 @@ class Quantization:
             f"agreement with FP32 (its detections scoring {self.threshold} or more as the "
             "reference):"
         )
-        say(quantize.agreement_table(images, totals))
+        say(agreement.table(images, totals))
         if self.min_agreement is not None and math.isnan(totals["map50"]):
             raise CommandError(
                 f"no FP32 detection scores {self.threshold} or more on the validation images, so "

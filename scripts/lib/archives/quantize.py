@@ -17,7 +17,6 @@ What stays FP32, and why (recorded in ``model.json``):
 
 import contextlib
 import dataclasses
-import math
 import os
 import shutil
 import stat
@@ -267,35 +266,6 @@ def measure_agreement(fp32_dir, int8_dir, validation, metadata, mode, threshold)
     return images, agreement.summary(images, references, candidates, threshold)
 
 
-def agreement_table(images, totals):
-    """The agreement as the terminal shows it."""
-    header = f"{'image':<28}{'FP32':>6}{'INT8':>6}{'matched':>9}{'mAP@0.5':>9}"
-    header += f"{'max |score|':>13}{'SQNR dB':>9}"
-    lines = [header]
-    for image in images:
-        lines.append(
-            f"{image.name[:27]:<28}{image.reference:>6}{image.candidate:>6}{image.matched:>9}"
-            f"{shown(image.average_precision, 3):>9}{image.max_score_difference:>13.4f}"
-            f"{image.sqnr_db:>9.1f}"
-        )
-    lines.append(
-        f"{'total':<28}{totals['reference_detections']:>6}{totals['candidate_detections']:>6}"
-        f"{totals['matched']:>9}{shown(totals['map50'], 3):>9}"
-        f"{totals['max_score_difference']:>13.4f}"
-        f"{totals['sqnr_db']:>9.1f}"
-    )
-    return "\n".join(lines)
-
-
-def finite(value):
-    """JSON has neither infinity nor NaN: no noise, or nothing to compare, is recorded as null."""
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
-def shown(value, digits):
-    return "n/a" if isinstance(value, float) and math.isnan(value) else f"{value:.{digits}f}"
-
-
 def export(quantized, model_dir):
     """Write ``quantized`` in place of the FP32 network in ``model_dir`` (a copy of it)."""
     prefix = os.path.join(model_dir, model.SYMBOL_FILE.replace("-symbol.json", ""))
@@ -322,9 +292,9 @@ def record(model_dir, metadata, calibration_count, mode, images=(), totals=None,
             "agreement": {
                 "reference": "the FP32 network of the same weights",
                 "threshold": threshold,
-                "totals": {key: finite(value) for key, value in totals.items()},
+                "totals": {key: agreement.finite(value) for key, value in totals.items()},
                 "images": [
-                    {key: finite(value) for key, value in image.to_dict().items()}
+                    {key: agreement.finite(value) for key, value in image.to_dict().items()}
                     for image in images
                 ],
             }
