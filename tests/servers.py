@@ -81,9 +81,11 @@ def running_server(model, tmp_dir, wait=True, **extra_env):
 def start_gateway(upstream, root, endpoint, region, options, env=None):
     """`sm-detect gateway` on a port it picks, in front of ``upstream``; ``.cert`` to trust.
 
-    ``endpoint`` and ``region`` are the signed runtime's; empty for ``--public``.
+    ``endpoint`` and ``region`` are the signed runtime's; empty for ``--public``. Without
+    ``upstream``, ``options`` name the variants.
     """
-    command = [os.path.join(BIN_DIR, "sm-detect"), "gateway", "--upstream", upstream]
+    command = [os.path.join(BIN_DIR, "sm-detect"), "gateway"]
+    command += ["--upstream", upstream] if upstream else []
     if endpoint:
         command += ["--endpoint", endpoint, "--region", region]
     command += ["--port", "0", "--cert-dir", str(root / "tls"), *options]

@@ -4,7 +4,9 @@
 import os
 
 from scripts.commands.options import add_public_api_options
-from scripts.option_types import endpoint_name, port_number, whole_number
+from scripts.option_types import endpoint_name, port_number, shadow, variant, whole_number
+
+DEFAULT_UPSTREAM = "http://127.0.0.1:8080"
 
 SUMMARY = "a local SageMaker runtime (signed), or the public API (--public), before a server"
 
@@ -12,8 +14,7 @@ SUMMARY = "a local SageMaker runtime (signed), or the public API (--public), bef
 def add_arguments(parser):
     parser.add_argument(
         "--upstream",
-        default="http://127.0.0.1:8080",
-        help="the container or `sm-detect serve`",
+        help=f"the container or `sm-detect serve` (default: {DEFAULT_UPSTREAM})",
     )
     parser.add_argument(
         "--port", type=port_number, default=8443, help="HTTPS port; 0 picks a free one"
@@ -51,6 +52,32 @@ def add_arguments(parser):
         metavar="ROOT",
         help="with --model-data: where archives are unpacked, the --models-dir of the "
         "`sm-detect serve --multi-model` behind",
+    )
+    variants = parser.add_argument_group(
+        "production variants (in place of --upstream), a shadow, and data capture"
+    )
+    variants.add_argument(
+        "--variant",
+        type=variant,
+        action="append",
+        default=[],
+        metavar="NAME[:WEIGHT]=URL",
+        help="a production variant: the server that answers its share of the requests (repeatable)",
+    )
+    variants.add_argument(
+        "--shadow", type=shadow, metavar="NAME=URL", help="a server answering copies, unseen"
+    )
+    variants.add_argument(
+        "--shadow-percent",
+        type=whole_number(1, 100),
+        default=100,
+        help="share of the requests copied to the shadow",
+    )
+    variants.add_argument(
+        "--capture",
+        metavar="DIR",
+        help="record every request and answer (the shadow's too) in SageMaker's data-capture "
+        "format under DIR, for `sm-detect compare --capture DIR`",
     )
     signed.add_argument(
         "--async-max-input-mb",
@@ -92,7 +119,7 @@ def run(args):
         raise CommandError("--endpoint names the endpoint the runtime answers for (or --public)")
     service = gateway.Gateway(
         args.endpoint,
-        args.upstream,
+        traffic(args),
         args.region,
         gateway.load_credentials(args.credentials),
         async_output=args.async_output,
@@ -101,6 +128,30 @@ def run(args):
         target_models=target_models(args),
     )
     gateway.serve(service, args.host, args.port, cert, key)
+
+
+def traffic(args):
+    """The server behind the runtime (--upstream), or its variants and shadow."""
+    from scripts.lib.cloud import variants
+    from scripts.lib.doors.capture import CaptureWriter
+    from scripts.lib.doors.traffic import Traffic
+    from scripts.lib.errors import CommandError
+
+    if args.variant and args.upstream:
+        raise CommandError("--variant takes the place of --upstream: give one or the other")
+    if (args.shadow or args.capture) and args.async_output:
+        raise CommandError("the twin's shadow tests and captures are for real-time requests")
+    if args.shadow_percent != 100 and not args.shadow:
+        raise CommandError("--shadow-percent goes with --shadow")
+    production = args.variant or [
+        (variants.DEFAULT_VARIANT, 1.0, args.upstream or DEFAULT_UPSTREAM)
+    ]
+    variants.check(
+        [variants.Variant(*spec) for spec in production],
+        variants.Shadow(*args.shadow, args.shadow_percent) if args.shadow else None,
+    )
+    capture = CaptureWriter(args.capture, args.endpoint) if args.capture else None
+    return Traffic(production, args.shadow, args.shadow_percent, capture)
 
 
 def target_models(args):
@@ -120,6 +171,11 @@ def run_public(args, cert, key):
 
     if bool(args.api_key) == bool(args.token_secret_env):
         raise CommandError("--public takes one auth mode: --api-key KEY or --token-secret-env NAME")
+    if args.variant or args.shadow or args.capture:
+        raise CommandError(
+            "--variant, --shadow and --capture are SageMaker's runtime's, not --public's"
+        )
+    upstream = args.upstream or DEFAULT_UPSTREAM
     secret = None
     if args.token_secret_env:
         secret = os.environ.get(args.token_secret_env)
@@ -127,7 +183,7 @@ def run_public(args, cert, key):
             raise CommandError(f"the environment variable {args.token_secret_env} is not set")
     try:
         api = public_gateway.PublicGateway(
-            args.upstream,
+            upstream,
             stage=args.stage,
             api_keys=args.api_key,
             token_secret=secret,
@@ -147,7 +203,7 @@ def run_public(args, cert, key):
         cert,
         key,
         lambda url: (
-            f"{url}/{args.stage}/detect -> {args.upstream} ({api.auth}, "
+            f"{url}/{args.stage}/detect -> {upstream} ({api.auth}, "
             f"{args.rate:g}/s, burst {args.burst})"
         ),
     )

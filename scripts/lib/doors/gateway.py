@@ -20,17 +20,19 @@ import time
 from aiohttp import ClientError, web
 
 from container.door import guard, listening, logs
-from container.door.upstream import Upstream
 from inference.headers import (
     CUSTOM_ATTRIBUTES,
     INFERENCE_ID,
+    INVOKED_VARIANT,
     MAX_CUSTOM_ATTRIBUTES,
     TARGET_MODEL,
+    TARGET_VARIANT,
     attributes_fit,
 )
 from scripts.lib.doors.async_invocations import DEFAULT_MAX_INPUT_BYTES, AsyncInvocations, Invalid
 from scripts.lib.doors.sigv4_verifier import Credentials, SignatureError, authorize, verify
 from scripts.lib.doors.target_models import TargetModelError
+from scripts.lib.doors.traffic import Traffic, UnknownVariant
 from scripts.lib.errors import CommandError
 
 logger = logging.getLogger("sm-detect.gateway")
@@ -102,7 +104,9 @@ class Gateway:
         target_models=None,
     ):
         self.endpoint = endpoint
-        self.upstream = Upstream(upstream)
+        # ``upstream``: a server's URL, the endpoint's one variant; or ``Traffic``, several
+        self.traffic = Traffic.single(upstream) if isinstance(upstream, str) else upstream
+        self.upstream = self.traffic.variants[0].upstream
         # a multi-model endpoint: ``TargetModels`` loads each archive a request names
         self.target_models = target_models
         # InvokeEndpointAsync, when the twin is given where its answers go
@@ -130,7 +134,7 @@ class Gateway:
             app.router.add_post("/endpoints/{name}/async-invocations", self.invoke_async)
             app.on_cleanup.insert(0, self.asynchronous.close)
         app.router.add_route("*", "/{tail:.*}", self.unknown_operation)
-        self.upstream.attach(app)
+        self.traffic.attach(app)
         return app
 
     async def unknown_operation(self, request):
@@ -221,13 +225,22 @@ class Gateway:
     async def forward(self, request, body):
         headers = {name: request.headers[name] for name in FORWARDED if name in request.headers}
         try:
-            path = await self.path_for(request.headers.get(TARGET_MODEL))
+            variant = self.traffic.pick(request.headers.get(TARGET_VARIANT))
+        except UnknownVariant as unknown:
+            return aws_error(
+                400,
+                "ValidationError",
+                f"Endpoint {self.endpoint} has no production variant {unknown} to target.",
+            )
+        try:
+            path = await self.path_for(request.headers.get(TARGET_MODEL), variant.upstream)
         except TargetModelError as error:
             return aws_error(error.status, error.error_type, error.message)
         if path != "/invocations":
             headers[TARGET_MODEL] = request.headers[TARGET_MODEL]
+        started = time.perf_counter()
         try:
-            answer = await self.upstream.post(path, body, headers, self.timeout_seconds)
+            answer = await variant.upstream.post(path, body, headers, self.timeout_seconds)
         except TimeoutError:
             return model_error(
                 0,
@@ -238,16 +251,16 @@ class Gateway:
             return model_error(0, f"Could not reach the container: {error}")
         if answer.status >= 400:
             return model_error(answer.status, answer.body.decode(errors="replace"))
+        request_sent = (body, request.headers.get("Content-Type", "application/octet-stream"))
+        latency = time.perf_counter() - started
+        self.traffic.answered(variant, path, request_sent, headers, answer, latency)
         return web.Response(
             body=answer.body,
             status=answer.status,
-            headers={
-                "Content-Type": answer.media_type,
-                "x-Amzn-Invoked-Production-Variant": "AllTraffic",
-            },
+            headers={"Content-Type": answer.media_type, INVOKED_VARIANT: variant.name},
         )
 
-    async def path_for(self, target_model):
+    async def path_for(self, target_model, upstream):
         """Where the container answers: /invocations, or a multi-model endpoint's model."""
         if self.target_models is None:
             if target_model:
@@ -262,7 +275,7 @@ class Gateway:
             raise TargetModelError(
                 400, "ValidationError", "Request is missing a target model header."
             )
-        name = await self.target_models.ensure_loaded(self.upstream, target_model)
+        name = await self.target_models.ensure_loaded(upstream, target_model)
         return f"/models/{name}/invoke"
 
     def log(self, request, status, outcome, detail, key=None):
@@ -304,7 +317,7 @@ def serve(gateway, host, port, cert, key):
         cert,
         key,
         lambda url: (
-            f"{url}/endpoints/{gateway.endpoint}/invocations -> {gateway.upstream.base_url} "
+            f"{url}/endpoints/{gateway.endpoint}/invocations -> {gateway.traffic.describe()} "
             f"(region {gateway.region}, certificate {cert}{queued})"
         ),
     )

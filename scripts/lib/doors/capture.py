@@ -1,0 +1,72 @@
+"""Data capture on this machine: each request and its answer written as SageMaker's data capture
+writes them to S3, so that what reads an endpoint's captures (``sm-detect captures``,
+``sm-detect compare``) reads the twin's from a folder.
+
+Files are JSON Lines under ``ROOT/ENDPOINT/VARIANT/yyyy/mm/dd/hh/``, one event per line:
+``captureData.endpointInput`` (the request, base64) and ``endpointOutput`` (the answer: JSON as
+text, anything else base64), and ``eventMetadata`` with the ``eventId`` (a request's copy to a
+shadow has its production answer's id), the caller's ``inferenceId`` if it gave one, and the
+``inferenceTime``. The twin adds what SageMaker keeps in CloudWatch instead:
+``eventMetadata.modelLatency``, in microseconds as ModelLatency is.
+"""
+
+import base64
+import datetime
+import json
+import os
+import threading
+import uuid
+
+from inference import content_types
+
+JSON_TYPES = (content_types.JSON, content_types.JSONLINES)
+
+
+def captured(body, content_type, mode):
+    """One side of an event, encoded as SageMaker encodes it."""
+    if content_types.base(content_type) in JSON_TYPES:
+        data, encoding = body.decode("utf-8", errors="replace"), "JSON"
+    else:
+        data, encoding = base64.b64encode(body).decode("ascii"), "BASE64"
+    return {"observedContentType": content_type, "mode": mode, "data": data, "encoding": encoding}
+
+
+class CaptureWriter:
+    """Appends events to one file per variant and hour; safe to call from several threads."""
+
+    def __init__(self, root, endpoint):
+        self.root = root
+        self.endpoint = endpoint
+        self.lock = threading.Lock()
+        self.files = {}  # (variant, hour folder) -> path
+
+    def path(self, variant, moment):
+        folder = os.path.join(self.root, self.endpoint, variant, moment.strftime("%Y/%m/%d/%H"))
+        key = (variant, folder)
+        if key not in self.files:
+            os.makedirs(folder, exist_ok=True)
+            name = f"{moment:%M-%S}-{moment.microsecond // 1000:03d}-{uuid.uuid4()}.jsonl"
+            self.files[key] = os.path.join(folder, name)
+        return self.files[key]
+
+    def write(self, variant, event, request, answer, latency_seconds):
+        """Record one event; ``event`` is (its id, the caller's inference id or None),
+        ``request`` and ``answer`` are (body, content type)."""
+        event_id, inference_id = event
+        moment = datetime.datetime.now(datetime.UTC)
+        line = {
+            "captureData": {
+                "endpointInput": captured(*request, "INPUT"),
+                "endpointOutput": captured(*answer, "OUTPUT"),
+            },
+            "eventMetadata": {
+                "eventId": event_id,
+                **({"inferenceId": inference_id} if inference_id else {}),
+                "inferenceTime": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "modelLatency": round(latency_seconds * 1e6),
+            },
+            "eventVersion": "0",
+        }
+        text = json.dumps(line) + "\n"
+        with self.lock, open(self.path(variant, moment), "a", encoding="utf-8") as file:
+            file.write(text)
