@@ -77,20 +77,58 @@ def port_number(text):
 
 def share(text):
     """A number from 0 to 1 (a threshold, an mAP)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    value = _number(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"takes a number from 0 to 1, got {text!r}")
     return value
 
 
 def positive_number(text):
+    value = _number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"takes a number above 0, got {text!r}")
+    return value
+
+
+def variant(text):
+    """``NAME[:WEIGHT]=TARGET``: a production variant, its share of the traffic (default 1) and
+    what serves it (an s3:// archive, or for the local twin a server's URL)."""
+    head, separator, target = text.partition("=")
+    name, colon, weight_text = head.partition(":")
+    weight = _number(weight_text) if colon else 1.0
+    if not separator or not target or not SAGEMAKER_NAME.fullmatch(name) or not weight >= 0:
+        raise argparse.ArgumentTypeError(
+            f"takes NAME[:WEIGHT]=TARGET (a SageMaker name, a weight of 0 or more), got {text!r}"
+        )
+    return name, weight, target
+
+
+def shadow(text):
+    """``NAME=TARGET``: a shadow variant and what serves it."""
+    name, _, target = variant(text)
+    if ":" in text.partition("=")[0]:
+        raise argparse.ArgumentTypeError(
+            f"takes NAME=TARGET (a shadow's share is --shadow-percent), got {text!r}"
+        )
+    return name, target
+
+
+def weights(text):
+    """``a=90,b=10``: variants' new weights."""
+    found = {}
+    for part in text.split(","):
+        name, separator, value = part.strip().partition("=")
+        weight = _number(value)
+        if not separator or not SAGEMAKER_NAME.fullmatch(name) or not weight >= 0:
+            raise argparse.ArgumentTypeError(f"takes NAME=WEIGHT[,NAME=WEIGHT...], got {text!r}")
+        found[name] = weight
+    return found
+
+
+def _number(text):
+    """A finite float, or NaN (which every comparison refuses)."""
     try:
         value = float(text)
     except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"takes a number above 0, got {text!r}")
-    return value
+        return math.nan
+    return value if math.isfinite(value) else math.nan

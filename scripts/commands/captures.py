@@ -8,7 +8,11 @@ SUMMARY = "captured requests and answers as image files"
 
 
 def add_arguments(parser):
-    parser.add_argument("location", metavar="S3_URI", help="the capture destination, or below it")
+    parser.add_argument(
+        "location",
+        metavar="S3_URI",
+        help="the capture destination, or below it (or the folder `gateway --capture` wrote)",
+    )
     parser.add_argument("--output", "-o", required=True, help="folder to write the files to")
     parser.add_argument(
         "--since",

@@ -58,6 +58,11 @@ def add_arguments(parser):
         help="a multi-model endpoint's model (its archive under the endpoint's prefix, e.g. "
         "site-a.tar.gz); with --url, the name the server loaded it as",
     )
+    parser.add_argument(
+        "--target-variant",
+        metavar="NAME",
+        help="with --endpoint: the production variant to answer (default: by the weights)",
+    )
     parser.add_argument("--draw", metavar="OUT", help="write the image with boxes drawn to OUT")
     parser.add_argument("--json", action="store_true", help="print the raw JSON response")
 
@@ -75,6 +80,8 @@ def run(args):
     )
     if args.asynchronous and not (args.endpoint and args.input_prefix):
         raise CommandError("--async needs --endpoint and --input-prefix s3://BUCKET/PREFIX/")
+    if args.target_variant and (args.asynchronous or not args.endpoint):
+        raise CommandError("--target-variant picks a variant of a real-time --endpoint")
     if args.endpoint:
         session = aws_session(args, runtime_url=args.endpoint_url, runtime_verify=args.ca_bundle)
         if args.asynchronous:
@@ -86,13 +93,23 @@ def run(args):
             url = invocations_url(args.endpoint, session.region, args.endpoint_url)
             print(
                 invoke.curl_command(
-                    args.image, attributes, url, session.region, args.ca_bundle, args.target_model
+                    args.image,
+                    attributes,
+                    url,
+                    session.region,
+                    args.ca_bundle,
+                    args.target_model,
+                    args.target_variant,
                 )
             )
             return
         else:
             send = functools.partial(
-                invoke.post_endpoint, session, args.endpoint, target_model=args.target_model
+                invoke.post_endpoint,
+                session,
+                args.endpoint,
+                target_model=args.target_model,
+                target_variant=args.target_variant,
             )
     else:
         url = invoke.server_url(args.url or "http://127.0.0.1:8080")

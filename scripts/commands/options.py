@@ -33,6 +33,8 @@ REMEDIES = {
     "expose_token": "run `sm-detect expose --endpoint NAME --auth token` first",
     "models_dir": "give --models-dir the folder the models are unpacked under",
     "prices": "give --prices a file in the shape of scripts/lib/bench/prices.toml",
+    "capture_variants": "deploy with --shadow NAME=S3_URI and --data-capture (or run `sm-detect "
+    "gateway` with --variant, --shadow and --capture DIR), send requests, then compare",
 }
 
 
@@ -120,8 +122,9 @@ def add_deploy_options(parser):
     parser.add_argument("--poll-seconds", type=float, default=30, help=argparse.SUPPRESS)
 
 
-def deploy_from_args(session, args, model_data, image):
-    """Create or update the endpoint the deploy options describe (``deploy`` and ``up``)."""
+def deploy_from_args(session, args, model_data, image, **rollout):
+    """Create or update the endpoint the deploy options describe (``deploy`` and ``up``);
+    ``rollout``: ``deploy``'s shadow test and guarded update, if any."""
     from scripts.lib.cloud import endpoint
     from scripts.lib.errors import CommandError
 
@@ -155,6 +158,7 @@ def deploy_from_args(session, args, model_data, image):
         data_capture=endpoint.data_capture_config(args.data_capture, args.capture_percent)
         if args.data_capture
         else None,
+        **rollout,
     )
 
 

@@ -19,6 +19,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from inference.headers import TARGET_MODEL, TARGET_VARIANT
 from scripts.lib.clients import sigv4_signer
 from scripts.lib.doors import sigv4_verifier
 from tests.helpers import REPO, SM_DETECT
@@ -356,6 +357,10 @@ def test_postman_collection_has_variables_only(tmp_path, monkeypatch):
     }
     request = collection["item"][0]["request"]
     assert request["body"]["mode"] == "file" and request["method"] == "POST"
+    # a variant or a multi-model endpoint's model is picked by enabling its header
+    optional = {h["key"]: h for h in request["header"] if h.get("disabled")}
+    assert optional[TARGET_VARIANT]["value"] == "{{targetVariant}}"
+    assert optional[TARGET_MODEL]["value"] == "{{targetModel}}"
     values = {entry["key"]: entry for entry in environment["values"]}
     assert values["baseUrl"]["value"] == f"https://runtime.sagemaker.{REGION}.amazonaws.com"
     for secret in ("secretKey", "apiKey", "token"):

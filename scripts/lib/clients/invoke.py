@@ -13,7 +13,7 @@ import requests
 from tqdm import tqdm
 
 from inference.errors import parse_error
-from inference.headers import CUSTOM_ATTRIBUTES, TARGET_MODEL
+from inference.headers import CUSTOM_ATTRIBUTES, TARGET_MODEL, TARGET_VARIANT
 from scripts.lib.cloud import aws, s3
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
@@ -62,14 +62,28 @@ def post_url(url, body, content_type, accept, attributes, target_model=None):
     return response.content
 
 
-def post_endpoint(session, endpoint, body, content_type, accept, attributes, target_model=None):
-    """A SigV4-signed InvokeEndpoint through boto3, credentials from the standard chain."""
+def post_endpoint(
+    session,
+    endpoint,
+    body,
+    content_type,
+    accept,
+    attributes,
+    target_model=None,
+    target_variant=None,
+):
+    """A SigV4-signed InvokeEndpoint through boto3, credentials from the standard chain; says
+    which production variant answered."""
     options = {"CustomAttributes": attributes} if attributes else {}
     if target_model:
         options["TargetModel"] = target_model
+    if target_variant:
+        options["TargetVariant"] = target_variant
     response = session.client(aws.RUNTIME).invoke_endpoint(
         EndpointName=endpoint, Body=body, ContentType=content_type, Accept=accept, **options
     )
+    if response.get("InvokedProductionVariant"):
+        say(f"answered by variant {response['InvokedProductionVariant']}")
     return response["Body"].read()
 
 
@@ -153,7 +167,13 @@ def server_url(text):
 
 
 def curl_command(
-    image_path, attributes, url, signing_region=None, ca_bundle=None, target_model=None
+    image_path,
+    attributes,
+    url,
+    signing_region=None,
+    ca_bundle=None,
+    target_model=None,
+    target_variant=None,
 ):
     """The same request as a curl command; signed by curl's own SigV4 code for an endpoint
     (``signing_region``), keys read from the environment when it runs, never printed."""
@@ -172,6 +192,8 @@ def curl_command(
         parts.append("-H " + shlex.quote(f"{CUSTOM_ATTRIBUTES}: {attributes}"))
     if target_model:
         parts.append("-H " + shlex.quote(f"{TARGET_MODEL}: {target_model}"))
+    if target_variant:
+        parts.append("-H " + shlex.quote(f"{TARGET_VARIANT}: {target_variant}"))
     parts += [f"--data-binary @{shlex.quote(image_path)}", shlex.quote(url)]
     return " \\\n  ".join(parts)
 

@@ -10,7 +10,7 @@ import json
 import os
 import uuid
 
-from inference.headers import CUSTOM_ATTRIBUTES, TARGET_MODEL
+from inference.headers import CUSTOM_ATTRIBUTES, TARGET_MODEL, TARGET_VARIANT
 from scripts.lib.cloud.endpoint import runtime_url
 from scripts.lib.progress import say
 
@@ -38,6 +38,13 @@ def signed_request(name, accept, image_path):
                     "disabled": True,
                     "description": "a multi-model endpoint's model (e.g. site-a.tar.gz): "
                     "enable, and set targetModel",
+                },
+                {
+                    "key": TARGET_VARIANT,
+                    "value": "{{targetVariant}}",
+                    "disabled": True,
+                    "description": "the production variant to answer (e.g. int8), not the one "
+                    "its weight would pick: enable, and set targetVariant",
                 },
             ],
             "body": image_body(image_path),
@@ -124,6 +131,7 @@ def environment(endpoint, region, public_url=""):
             variable("region", region),
             variable("customAttributes", "threshold=0.5"),
             variable("targetModel"),
+            variable("targetVariant"),
             variable("accessKey", secret=True),
             variable("secretKey", secret=True),
             variable("sessionToken", secret=True),

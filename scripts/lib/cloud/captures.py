@@ -1,4 +1,5 @@
-"""Data capture read back: SageMaker's capture files in S3 become a folder of images and answers.
+"""Data capture read back: SageMaker's capture files in S3 (or the local twin's, in a folder)
+become a folder of images and answers.
 
 An endpoint deployed with ``--data-capture s3://BUCKET/PREFIX`` has SageMaker write JSON Lines
 files under ``PREFIX/ENDPOINT/VARIANT/yyyy/mm/dd/hh/``; each line is one request and its answer
@@ -16,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import pathlib
 import re
 
 from scripts.lib.cloud import s3
@@ -87,19 +89,47 @@ def image_file(body, content_type):
 
 
 def capture_files(aws, location):
-    """The keys of the JSON Lines capture files under ``location``, oldest path first."""
-    bucket, prefix = s3.parse_uri(location)
-    pages = aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
-    return bucket, sorted(key for key in keys if key.endswith(".jsonl"))
+    """[(path, read)]: each JSON Lines capture file under ``location``, an s3:// prefix or a
+    folder (where the local twin writes them), by path; ``read()`` gives its bytes."""
+    if location.startswith("s3://"):
+        bucket, prefix = s3.parse_uri(location)
+        client = aws.client("s3")
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        keys = sorted(
+            item["Key"]
+            for page in pages
+            for item in page.get("Contents", [])
+            if item["Key"].endswith(".jsonl")
+        )
+        return [
+            (key, lambda key=key: client.get_object(Bucket=bucket, Key=key)["Body"].read())
+            for key in keys
+        ]
+    paths = sorted(
+        os.path.join(folder, name)
+        for folder, _, names in os.walk(location)
+        for name in names
+        if name.endswith(".jsonl")
+    )
+    return [(path, lambda path=path: pathlib.Path(path).read_bytes()) for path in paths]
 
 
-def events(aws, location):
-    """Each captured event of the capture files under ``location``: a dict, or a ``BadEvent``."""
-    bucket, keys = capture_files(aws, location)
-    for key in keys:
-        body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-        for line in body.splitlines():
+def variant_of(path):
+    """The variant a capture file belongs to: the folder before ``yyyy/mm/dd/hh/``."""
+    parts = path.split("/")
+    hour_folders = parts[-5:-1]
+    if len(parts) >= 6 and all(part.isdigit() for part in hour_folders):
+        return parts[-6]
+    return None
+
+
+def events(aws, location, variant=None):
+    """Each captured event under ``location`` (of ``variant``'s files only, if given): a dict,
+    or a ``BadEvent``."""
+    for path, read in capture_files(aws, location):
+        if variant and variant_of(path) != variant:
+            continue
+        for line in read().splitlines():
             if not line.strip():
                 continue
             try:

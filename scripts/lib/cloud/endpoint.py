@@ -6,14 +6,14 @@ so teardown finds exactly what was created for an endpoint, and nothing else.
 
 import time
 
-from scripts.lib.cloud import roles
+from scripts.lib.cloud import guarded, roles, variants
 from scripts.lib.cloud.aws import get_or_none
 from scripts.lib.cloud.names import TAG_KEY
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say, wait_until_settled
 
 DEFAULT_INSTANCE_TYPE = "ml.c5.xlarge"
-VARIANT = "AllTraffic"
+VARIANT = variants.DEFAULT_VARIANT
 SETTLED = {"InService", "Failed", "OutOfService"}
 # SageMaker lets an asynchronous request be up to 1 GB; the container takes 128 MB. An image the
 # decoder accepts (SM_DETECT_MAX_PIXELS, 40 million pixels) is at most 120 MB even stored
@@ -45,16 +45,6 @@ def describe(aws, endpoint):
     return described if described and described.get("EndpointStatus") else None
 
 
-def production_variant(model_name, instance_type, instance_count, serverless):
-    variant = {"VariantName": VARIANT, "ModelName": model_name}
-    if serverless:
-        memory, concurrency = serverless
-        variant["ServerlessConfig"] = {"MemorySizeInMB": memory, "MaxConcurrency": concurrency}
-    else:
-        variant.update(InstanceType=instance_type, InitialInstanceCount=instance_count)
-    return variant
-
-
 def async_inference_config(
     output, failure=None, max_concurrency=None, success_topic=None, error_topic=None
 ):
@@ -84,13 +74,13 @@ def data_capture_config(destination, percent=100):
     }
 
 
-def container_environment(endpoint, environment, asynchronous):
+def container_environment(endpoint, environment, asynchronous, variant=VARIANT):
     """The container's environment: the user's, with what the server should know of its place.
 
     The endpoint and variant name the server's CloudWatch metrics; an asynchronous endpoint
     takes larger bodies, unless the user chose a limit.
     """
-    settings = {"SM_DETECT_ENDPOINT_NAME": endpoint, "SM_DETECT_VARIANT_NAME": VARIANT}
+    settings = {"SM_DETECT_ENDPOINT_NAME": endpoint, "SM_DETECT_VARIANT_NAME": variant}
     if asynchronous:
         settings["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = str(ASYNC_MAX_PAYLOAD_MB)
     return {**settings, **(environment or {})}
@@ -110,17 +100,34 @@ def deploy(
     async_inference=None,
     data_capture=None,
     multi_model=False,
+    shadow=None,
+    guarded_update=None,
 ):
-    """Create (or update in place) ``endpoint`` serving ``image`` with ``model_data``.
+    """Create (or update) ``endpoint`` serving ``image`` with ``model_data``.
 
+    ``model_data``: an s3:// archive, served as the endpoint's one variant, or a list of
+    ``variants.Variant``, each a model with its share of the traffic. ``shadow``
+    (``variants.Shadow``) answers copies of the requests, captured, never returned.
     ``async_inference`` (``async_inference_config()``) makes it asynchronous; ``data_capture``
-    (``data_capture_config()``) records its traffic in S3; ``multi_model``: ``model_data`` is an
-    S3 prefix of archives, each loaded when a request names it (``TargetModel``).
+    (``data_capture_config()``) records its traffic in S3; ``multi_model``: each archive is an
+    S3 prefix of archives, each loaded when a request names it (``TargetModel``). An existing
+    endpoint is updated in place, or with ``guarded_update`` (``guarded.GuardedUpdate``) beside
+    its old fleet, with traffic shifted to the new one and rolled back on an alarm.
     """
+    single = isinstance(model_data, str)
+    production = [variants.Variant(VARIANT, 1.0, model_data)] if single else list(model_data)
+    variants.check(production, shadow)
     if multi_model and (serverless or async_inference):
         raise CommandError("a multi-model endpoint is real-time, on instances")
     if async_inference and serverless:
         raise CommandError("an asynchronous endpoint runs on instances, not serverless")
+    if serverless and (shadow or guarded_update):
+        raise CommandError("shadow tests and guarded updates run on instances, not serverless")
+    if shadow and not data_capture:
+        raise CommandError(
+            "a shadow test is read from both variants' captured answers: add --data-capture "
+            "s3://BUCKET/PREFIX"
+        )
     sagemaker = aws.client("sagemaker")
     if not role and aws.dry_run:
         role = "ROLE_ARN"
@@ -129,37 +136,67 @@ def deploy(
         role = roles.find_execution_role(aws)
         say(f"execution role: {role}")
     tags = [{"Key": TAG_KEY, "Value": endpoint}]
-    model_name = unique_name(endpoint)
-    sagemaker.create_model(
-        ModelName=model_name,
-        ExecutionRoleArn=role,
-        Tags=tags,
-        PrimaryContainer={
-            "Image": image,
-            "ModelDataUrl": model_data,
-            "Environment": container_environment(endpoint, environment, bool(async_inference)),
-            **({"Mode": "MultiModel"} if multi_model else {}),
-        },
-    )
-    config_name = unique_name(endpoint, "-config")
-    options = {}
+
+    def create_model(variant, archive):
+        name = unique_name(endpoint) if single else unique_name(endpoint, f"-{variant}")
+        sagemaker.create_model(
+            ModelName=name,
+            ExecutionRoleArn=role,
+            Tags=tags,
+            PrimaryContainer={
+                "Image": image,
+                "ModelDataUrl": archive,
+                "Environment": container_environment(
+                    endpoint, environment, bool(async_inference), variant
+                ),
+                **({"Mode": "MultiModel"} if multi_model else {}),
+            },
+        )
+        return name
+
+    sizing = (instance_type, instance_count, serverless)
+    config = {
+        "ProductionVariants": [
+            variants.production_variant(
+                v.name, create_model(v.name, v.model_data), v.weight, *sizing
+            )
+            for v in production
+        ]
+    }
+    if shadow:
+        weight = variants.shadow_weight(production[0].weight, shadow.percent)
+        config["ShadowProductionVariants"] = [
+            variants.production_variant(
+                shadow.name, create_model(shadow.name, shadow.model_data), weight, *sizing
+            )
+        ]
     if async_inference:
-        options["AsyncInferenceConfig"] = async_inference
+        config["AsyncInferenceConfig"] = async_inference
     if data_capture:
-        options["DataCaptureConfig"] = data_capture
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=config_name,
-        Tags=tags,
-        ProductionVariants=[
-            production_variant(model_name, instance_type, instance_count, serverless)
-        ],
-        **options,
-    )
-    if aws.dry_run:
+        config["DataCaptureConfig"] = data_capture
+    config_name = unique_name(endpoint, "-config")
+    sagemaker.create_endpoint_config(EndpointConfigName=config_name, Tags=tags, **config)
+    if not single:
+        say(
+            "traffic: " + ", ".join(f"{n} {p:.0f}%" for n, p in variants.shares(production).items())
+        )
+    if shadow:
+        say(f"shadow: {shadow.name} answers a copy of {shadow.percent}% of the requests")
+    exists = aws.dry_run or describe(aws, endpoint)
+    if guarded_update:
+        if not exists:
+            raise CommandError(
+                f"a guarded update replaces a serving endpoint, and {endpoint} does not exist: "
+                "deploy it first, without --canary or --linear"
+            )
+        update_guarded(
+            aws, endpoint, config_name, production, instance_count, guarded_update, poll_seconds
+        )
+    elif aws.dry_run:
         say(f"[dry run] would update endpoint {endpoint} in place if it exists, else create it:")
         sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=config_name, Tags=tags)
         say(f"[dry run] would wait until {endpoint} is InService")
-    elif describe(aws, endpoint):
+    elif exists:
         sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
         say(f"updating endpoint {endpoint} in place with {config_name}")
         wait_in_service(aws, endpoint, poll_seconds)
@@ -169,8 +206,28 @@ def deploy(
         wait_in_service(aws, endpoint, poll_seconds)
     say(f"invoke URL: {invocations_url(endpoint, aws.region)}")
     target = " --target-model NAME.tar.gz" if multi_model else ""
+    if not single:
+        target += f" [--target-variant {production[0].name}]"
     say(f"try it:     sm-detect invoke --endpoint {endpoint} --region {aws.region}{target} IMAGE")
-    return model_name, config_name
+    return config_name
+
+
+def update_guarded(aws, endpoint, config_name, production, instance_count, update, poll_seconds):
+    """UpdateEndpoint blue/green, with its rollback alarms; followed until it ends."""
+    alarms = list(update.alarms) or guarded.default_alarms(
+        aws, endpoint, [variant.name for variant in production], update.latency_alarm_ms
+    )
+    aws.client("sagemaker").update_endpoint(
+        EndpointName=endpoint,
+        EndpointConfigName=config_name,
+        DeploymentConfig=update.deployment_config(alarms),
+    )
+    say(
+        f"updating endpoint {endpoint} blue/green with {config_name}: "
+        f"{update.describe(instance_count)}; rolled back if {', '.join(alarms)} fires"
+    )
+    if not aws.dry_run:
+        guarded.watch(aws, endpoint, config_name, poll_seconds)
 
 
 def wait_in_service(aws, endpoint, poll_seconds=30, timeout_seconds=3600):

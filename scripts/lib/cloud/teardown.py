@@ -3,7 +3,7 @@ deleted (the public API, the autoscaling, the endpoint, its configurations and m
 ``everything`` the model archives and image repositories those models name); or, in a dry run,
 said without asking AWS anything."""
 
-from scripts.lib.cloud import endpoint, public_api, push, s3, scale
+from scripts.lib.cloud import endpoint, guarded, public_api, push, s3, scale
 from scripts.lib.cloud.names import TAG_KEY, resource_name, secret_parameter
 from scripts.lib.progress import say
 
@@ -12,6 +12,7 @@ def teardown(aws, name, everything=False):
     """Delete what was made for endpoint ``name``, saying each thing as it goes."""
     public_api.remove(public_api.PublicApi(aws, name))
     scale.remove(aws, name)
+    guarded.remove_alarms(aws, name)
     containers = endpoint.teardown(aws, name)
     if everything:
         s3.delete_objects(aws, {c["ModelDataUrl"] for c in containers if c.get("ModelDataUrl")})
@@ -27,6 +28,7 @@ def plan(name, everything=False):
         f"{secret_parameter(name)}, if the API used tokens",
         f"IAM roles {resource_name(name, 'api')} and {resource_name(name, 'authorizer')}",
         f"the autoscaling of endpoint/{name}/variant/{endpoint.VARIANT} and its alarm, if any",
+        f"the rollback alarms {guarded.alarm_prefix(name)}*, if guarded updates made them",
         f"endpoint {name}, if it exists",
         f"every endpoint configuration tagged {TAG_KEY}={name}",
         f"every model tagged {TAG_KEY}={name}",
