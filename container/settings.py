@@ -56,19 +56,27 @@ ON, OFF = "on", "off"
 DEFAULT_METRICS_NAMESPACE = "sm-detect"
 
 
-def default_workers(
-    cpus: int, memory_bytes: int, tuning: str = LATENCY, precision: str = "fp32"
-) -> int:
-    """Workers for ``tuning``, as many as memory allows, at least one.
+def default_workers(cpus: int, memory_bytes: int, precision: str = "fp32") -> int:
+    """Workers: one per core, as many as memory allows for a model of ``precision``, at least one.
 
-    ``latency``: one worker per two cores, each forward pass on two OpenMP threads, so a lone
-    request is answered soonest. ``throughput``: one single-threaded worker per core, which
-    keeps every core busy with the least synchronisation and answers the most requests per
-    second under load (docs/PERFORMANCE.md has both curves). MMS's own default, one worker per
-    core each with a pool of every core's threads, oversubscribes the cores.
+    Both tunings keep a worker per core, so that under load one request's decoding and waiting
+    overlap another's forward pass; they differ in threads (``default_threads``). MMS's own
+    default (a worker per core, each with a pool of every core's threads) oversubscribes the
+    cores more.
     """
-    wanted = cpus if tuning == THROUGHPUT else cpus // 2
-    return max(1, min(wanted, memory_bytes // WORKER_MEMORY_BYTES[precision]))
+    return max(1, min(cpus, memory_bytes // WORKER_MEMORY_BYTES[precision]))
+
+
+def default_threads(cpus: int, workers: int, tuning: str = LATENCY) -> int:
+    """OpenMP threads per worker for ``tuning``.
+
+    ``latency``: twice the worker's share of the cores (two threads a core), so a lone request
+    runs on two cores and answers about as soon as one two-thread worker alone, while two busy
+    workers share the cores (docs/PERFORMANCE.md measured this layout against others served).
+    ``throughput``: the worker's share, one thread a core, the least synchronisation.
+    """
+    share = max(1, cpus // workers)
+    return share if tuning == THROUGHPUT else min(cpus, 2 * share)
 
 
 def physical_memory_bytes() -> int:
@@ -131,7 +139,7 @@ class Settings:
         cpus = cpus or os.cpu_count() or 1
         tuning = read.choice(TUNING, TUNINGS, LATENCY)
         workers = read.whole(WORKERS, None, minimum=1) or (
-            default_workers(cpus, memory_bytes or physical_memory_bytes(), tuning, precision)
+            default_workers(cpus, memory_bytes or physical_memory_bytes(), precision)
         )
         log_format = read.choice(LOG_FORMAT, LOG_FORMATS, TEXT)
         return cls(
@@ -140,7 +148,7 @@ class Settings:
             max_payload_bytes=read.whole(MAX_PAYLOAD_MB, DEFAULT_MAX_PAYLOAD_MB, 1) << 20,
             base_dir=read.text(BASE_DIR, DEFAULT_BASE_DIR),
             workers=workers,
-            threads_per_worker=read.whole(THREADS, max(1, cpus // workers), 1),
+            threads_per_worker=read.whole(THREADS, default_threads(cpus, workers, tuning), 1),
             tuning=tuning,
             timeout_seconds=read.whole(TIMEOUT, DEFAULT_TIMEOUT_SECONDS, minimum=1),
             restart_after_seconds=read.whole(
@@ -167,4 +175,4 @@ class Settings:
         )
 
 
-__all__ = ["ConfigurationError", "Settings", "default_workers"]
+__all__ = ["ConfigurationError", "Settings", "default_threads", "default_workers"]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from container.settings import ConfigurationError, Settings, default_workers
+from container.settings import ConfigurationError, Settings, default_threads, default_workers
 from inference.params import RequestParams
 
 GIB = 1 << 30
@@ -13,24 +13,37 @@ def read(cpus=2, memory=24 * GIB, **environ):
 
 
 @pytest.mark.parametrize(
-    "cpus, memory, tuning, precision, workers",
+    "cpus, memory, precision, workers",
     [
-        (2, 24 * GIB, "latency", "fp32", 1),
-        (1, 24 * GIB, "latency", "fp32", 1),
-        (16, 24 * GIB, "latency", "fp32", 8),
+        (2, 24 * GIB, "fp32", 2),
+        (1, 24 * GIB, "fp32", 1),
+        (16, 24 * GIB, "fp32", 16),
         # a worker peaks at 1.24 GiB in FP32, 1.80 GiB in INT8, under shape-diverse traffic
-        (16, 3 * GIB, "latency", "fp32", 2),
-        (16, 3 * GIB, "latency", "int8", 1),
-        (2, 24 * GIB, "throughput", "fp32", 2),
-        (16, 24 * GIB, "throughput", "fp32", 16),
-        (16, 3 * GIB, "throughput", "fp32", 2),
+        (16, 3 * GIB, "fp32", 2),
+        (16, 3 * GIB, "int8", 1),
+        (16, 1 * GIB, "fp32", 1),
         # an ml.c5.xlarge: 4 vCPUs (2 cores), 8 GiB
-        (4, 8 * GIB, "throughput", "fp32", 4),
-        (4, 8 * GIB, "throughput", "int8", 3),
+        (4, 8 * GIB, "fp32", 4),
+        (4, 8 * GIB, "int8", 3),
     ],
 )
-def test_default_workers(cpus, memory, tuning, precision, workers):
-    assert default_workers(cpus, memory, tuning, precision) == workers
+def test_default_workers(cpus, memory, precision, workers):
+    assert default_workers(cpus, memory, precision) == workers
+
+
+@pytest.mark.parametrize(
+    "cpus, workers, tuning, threads",
+    [
+        (2, 2, "latency", 2),  # two threads a core: a lone request has both cores
+        (2, 1, "latency", 2),  # never more threads than cores
+        (8, 2, "latency", 8),
+        (1, 1, "latency", 1),
+        (2, 2, "throughput", 1),
+        (8, 2, "throughput", 4),
+    ],
+)
+def test_default_threads(cpus, workers, tuning, threads):
+    assert default_threads(cpus, workers, tuning) == threads
 
 
 def test_defaults():
@@ -39,7 +52,7 @@ def test_defaults():
     assert settings.max_payload_bytes == 6 * 1024 * 1024  # SageMaker's real-time limit
     assert settings.timeout_seconds == 60
     assert settings.base_dir == "/opt/ml" and settings.model_dir == "/opt/ml/model"
-    assert (settings.workers, settings.threads_per_worker) == (1, 2)
+    assert (settings.workers, settings.threads_per_worker) == (2, 2)
     assert settings.archive_code == "ignore" and not settings.trusts_archive_code
     assert settings.requests.defaults == RequestParams()
     assert settings.requests.max_pixels == 40_000_000
@@ -55,7 +68,7 @@ def test_sagemaker_variables():
         SAGEMAKER_BASE_DIR="/srv/ml",
     )
     assert settings.port == 9999
-    assert (settings.workers, settings.threads_per_worker) == (2, 4)  # the cores shared out
+    assert (settings.workers, settings.threads_per_worker) == (2, 8)  # two threads a core
     assert settings.timeout_seconds == 90
     assert settings.max_payload_bytes == 10 * 1024 * 1024
     assert settings.model_dir == "/srv/ml/model"
