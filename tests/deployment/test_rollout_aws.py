@@ -7,6 +7,7 @@ Stubber, whose stubs are checked against the service model.
 """
 
 import datetime
+import json
 
 import boto3
 import pytest
@@ -289,3 +290,81 @@ def test_a_rolled_back_update_says_so(named_plainly):
     )
     with stubber, pytest.raises(CommandError, match="rolled the update of yolo back"):
         run_guarded(sagemaker)
+
+
+def captured_line(event_id, score, when):
+    answer = {"detections": [{"class_id": 16, "score": score, "box": BOX}]}
+    return json.dumps(
+        {
+            "eventMetadata": {"eventId": event_id, "inferenceTime": when},
+            "captureData": {
+                "endpointInput": {
+                    "observedContentType": "image/jpeg",
+                    "data": "",
+                    "encoding": "BASE64",
+                },
+                "endpointOutput": {
+                    "observedContentType": "application/json",
+                    "data": json.dumps(answer),
+                    "encoding": "JSON",
+                },
+            },
+        }
+    )
+
+
+BOX = {"xmin": 10, "ymin": 10, "xmax": 110, "ymax": 110}
+
+
+def test_compare_reads_an_endpoints_captures_from_s3_and_its_latency_from_cloudwatch(
+    aws_env, tmp_path
+):
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    when = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    s3 = client("s3")
+    s3.create_bucket(Bucket="captures-bucket")
+    hour = now.strftime("%Y/%m/%d/%H")
+    for variant, score in (("AllTraffic", 0.9), ("int8", 0.85)):
+        lines = [captured_line(f"event-{n}", score, when) for n in range(3)]
+        s3.put_object(
+            Bucket="captures-bucket",
+            Key=f"captured/yolo-shadowed/{variant}/{hour}/00-00-000-x.jsonl",
+            Body="\n".join(lines).encode(),
+        )
+        # SageMaker's ModelLatency, in microseconds: 400 and 200 ms
+        client("cloudwatch").put_metric_data(
+            Namespace="AWS/SageMaker",
+            MetricData=[
+                {
+                    "MetricName": "ModelLatency",
+                    "Dimensions": [
+                        {"Name": "EndpointName", "Value": "yolo-shadowed"},
+                        {"Name": "VariantName", "Value": variant},
+                    ],
+                    "Timestamp": now,
+                    "Value": 400_000 if variant == "AllTraffic" else 200_000,
+                    "Unit": "Microseconds",
+                }
+            ],
+        )
+    report = tmp_path / "compare.json"
+    compared = cli(
+        "compare",
+        "--capture",
+        "s3://captures-bucket/captured/",
+        "--production",
+        "AllTraffic",
+        "--shadow",
+        "int8",
+        "--endpoint",
+        "yolo-shadowed",
+        "--json",
+        str(report),
+        env=aws_env,
+    )
+    assert compared.returncode == 0, compared.stderr
+    totals = json.loads(report.read_text())["totals"]
+    assert (totals["images"], totals["matched"]) == (3, 3)
+    assert totals["max_score_difference"] == pytest.approx(0.05)
+    assert "latency of AllTraffic: 400 ms on average over 1 request(s)" in compared.stderr
+    assert "latency of int8: 200 ms on average" in compared.stderr
