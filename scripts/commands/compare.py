@@ -17,13 +17,21 @@ def add_arguments(parser):
         help="the capture destination (deploy --data-capture), or the folder `gateway --capture` "
         "wrote",
     )
-    parser.add_argument("--production", type=endpoint_name, required=True, help="variant name")
-    parser.add_argument("--shadow", type=endpoint_name, required=True, help="variant name")
+    parser.add_argument(
+        "--production",
+        type=endpoint_name,
+        required=True,
+        metavar="NAME",
+        help="the production variant (AllTraffic for an endpoint deployed with --model-data)",
+    )
+    parser.add_argument(
+        "--shadow", type=endpoint_name, required=True, metavar="NAME", help="the shadow variant"
+    )
     parser.add_argument(
         "--threshold",
         type=share,
         default=0.0,
-        help="production's detections scoring this or more are the reference",
+        help="production's detections scoring this or more are the reference (default: 0, all)",
     )
     parser.add_argument(
         "--endpoint",
