@@ -49,7 +49,7 @@ COPY ${MODEL_ARCHIVE} /tmp/model-archive/
 RUN mkdir -p /opt/ml/model \
  && for archive in /tmp/model-archive/*.tar.gz; do \
       [ -f "$archive" ] || continue; \
-      /opt/venv/bin/python -c "import sys; from scripts.lib.archive import safe_extract; safe_extract(*sys.argv[1:])" \
+      /opt/venv/bin/python -c "import sys; from scripts.lib.archives.archive import safe_extract; safe_extract(*sys.argv[1:])" \
         "$archive" /opt/ml/model; \
     done
 
