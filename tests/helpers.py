@@ -5,6 +5,7 @@ processes are compared by tests/agreement.py.
 """
 
 import io
+import json
 import os
 import struct
 import subprocess
@@ -83,3 +84,23 @@ def package_custom_detector(folder, name="custom.tar.gz"):
     )
     assert made.returncode == 0, made.stderr[-2000:]
     return output
+
+
+def captured_event(answer, **metadata):
+    """One line of SageMaker's data capture: an image request (its bytes left out) and ``answer``
+    as JSON, with ``metadata`` (``eventId``, ``inferenceId``, ``inferenceTime``)."""
+    return {
+        "eventMetadata": metadata,
+        "captureData": {
+            "endpointInput": {
+                "observedContentType": "image/jpeg",
+                "data": "",
+                "encoding": "BASE64",
+            },
+            "endpointOutput": {
+                "observedContentType": "application/json",
+                "data": json.dumps(answer),
+                "encoding": "JSON",
+            },
+        },
+    }

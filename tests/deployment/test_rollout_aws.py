@@ -16,7 +16,7 @@ from botocore.stub import ANY, Stubber
 from scripts.lib.cloud import endpoint, guarded, variants
 from scripts.lib.cloud.aws import Aws
 from scripts.lib.errors import CommandError
-from tests.helpers import AWS_REGION, cli
+from tests.helpers import AWS_REGION, captured_event, cli
 from tests.stubbed_aws import endpoint_description, stub_update_endpoint, stubbed_client
 
 pytestmark = pytest.mark.aws
@@ -294,23 +294,7 @@ def test_a_rolled_back_update_says_so(named_plainly):
 
 def captured_line(event_id, score, when):
     answer = {"detections": [{"class_id": 16, "score": score, "box": BOX}]}
-    return json.dumps(
-        {
-            "eventMetadata": {"eventId": event_id, "inferenceTime": when},
-            "captureData": {
-                "endpointInput": {
-                    "observedContentType": "image/jpeg",
-                    "data": "",
-                    "encoding": "BASE64",
-                },
-                "endpointOutput": {
-                    "observedContentType": "application/json",
-                    "data": json.dumps(answer),
-                    "encoding": "JSON",
-                },
-            },
-        }
-    )
+    return json.dumps(captured_event(answer, eventId=event_id, inferenceTime=when))
 
 
 BOX = {"xmin": 10, "ymin": 10, "xmax": 110, "ymax": 110}

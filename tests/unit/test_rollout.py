@@ -3,7 +3,6 @@ variant, the shadow's share of copies, the option values, the capture files' lay
 captured answers back."""
 
 import argparse
-import base64
 import io
 import json
 
@@ -14,6 +13,7 @@ from scripts import option_types
 from scripts.lib.cloud import captures, guarded, shadow_test, variants
 from scripts.lib.doors.traffic import Traffic, UnknownVariant
 from scripts.lib.errors import CommandError
+from tests.helpers import captured_event
 
 
 def test_weights_80_20_give_exactly_8_in_10_and_interleave():
@@ -160,22 +160,8 @@ def test_captured_answers_become_detections():
 
 
 def event(event_id, inference_id=None, answer=ANSWER):
-    metadata = {"eventId": event_id, **({"inferenceId": inference_id} if inference_id else {})}
-    return {
-        "eventMetadata": metadata,
-        "captureData": {
-            "endpointInput": {
-                "observedContentType": "image/jpeg",
-                "data": "",
-                "encoding": "BASE64",
-            },
-            "endpointOutput": {
-                "observedContentType": "application/json",
-                "data": base64.b64encode(json.dumps(answer).encode()).decode(),
-                "encoding": "BASE64",
-            },
-        },
-    }
+    ids = {"eventId": event_id, **({"inferenceId": inference_id} if inference_id else {})}
+    return captured_event(answer, **ids)
 
 
 def write_capture(root, variant, events):
