@@ -150,7 +150,17 @@ def traffic(args):
         [variants.Variant(*spec) for spec in production],
         variants.Shadow(*args.shadow, args.shadow_percent) if args.shadow else None,
     )
-    capture = CaptureWriter(args.capture, args.endpoint) if args.capture else None
+    capture = None
+    if args.capture:
+        if not args.endpoint:
+            raise CommandError("--capture goes with --endpoint: captures are kept under its name")
+        try:
+            os.makedirs(args.capture, exist_ok=True)
+        except OSError as error:
+            raise CommandError(
+                f"cannot write captures to {args.capture}: {error.strerror}"
+            ) from None
+        capture = CaptureWriter(args.capture, args.endpoint)
     return Traffic(production, args.shadow, args.shadow_percent, capture)
 
 

@@ -163,8 +163,24 @@ def test_option_values_are_checked_by_the_parser(argv, message, capsys):
             ],
             "cannot use the TLS certificate /nonexistent.pem with key /nonexistent.key",
         ),
+        (
+            [
+                "gateway",
+                "--endpoint",
+                "y",
+                "--port",
+                "0",
+                "--cert-dir",
+                "{out}",
+                "--variant",
+                "a=http://127.0.0.1:1",
+                "--capture",
+                "/proc/nowhere",
+            ],
+            "cannot write captures to /proc/nowhere",
+        ),
     ],
-    ids=["draw", "classes", "cert"],
+    ids=["draw", "classes", "cert", "capture"],
 )
 def test_missing_files_are_a_users_mistake_not_a_bug(argv, message, capsys, tmp_path):
     image = tmp_path / "photo.jpg"
