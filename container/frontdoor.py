@@ -10,8 +10,11 @@ dies under it, and ends in one log line and one set of CloudWatch metrics (``met
 """
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
+import signal
 import time
 
 from aiohttp import ClientError, web
@@ -63,12 +66,12 @@ class FrontDoor:
         self.max_payload_bytes = max_payload_bytes
         self.limits = guard.Limits(max_body_bytes=max_payload_bytes)
         self.budget = guard.Budget(self.limits.buffered_bytes)
-        self.timeout_seconds = timeout_seconds + 5
+        self.timeout_seconds = timeout_seconds
         self.workers = workers
         self.inference = Upstream(MODEL_SERVER_URL, inference_socket)
         self.management = Upstream(MODEL_SERVER_URL, management_socket)
-        # a multi-model endpoint's models: ``models`` is (their root, the memory they may take)
-        self.registry = ModelRegistry(self.management, *models, workers) if models else None
+        # a multi-model endpoint's models
+        self.registry = ModelRegistry(self.management, models, workers) if models else None
         self.in_flight = 0
         self.draining = False
         self.has_been_ready = False  # since the model server (re)started
@@ -196,7 +199,12 @@ class FrontDoor:
             try:
                 answer = await self.predict(body, headers, record, model_name)
             except TimeoutError:
-                return error_response(504, "ModelTimeout", "the model did not answer in time")
+                self.stop_worker_answering(record.inference_id)
+                return error_response(
+                    504,
+                    "ModelTimeout",
+                    f"the model did not answer within {self.timeout_seconds} s",
+                )
             except ClientError as error:
                 return error_response(503, "ModelUnavailable", f"model server unreachable: {error}")
         record.take_worker_report(answer.headers)
@@ -233,6 +241,22 @@ class FrontDoor:
             extra={"fields": {"inference_id": record.inference_id, "retry": True}},
         )
         return await self.inference.post(path, body, headers, self.timeout_seconds)
+
+    def stop_worker_answering(self, inference_id):
+        """Stop the worker still busy with a request past its time limit (MMS starts another):
+        MMS's own limit is a load's, far longer. A request still queued stops nothing."""
+        pid = readiness.worker_answering(self.ready_dir, inference_id)
+        if pid is None:
+            return
+        logger.error(
+            "request %s: no answer within %d s; stopping its worker (pid %d)",
+            inference_id,
+            self.timeout_seconds,
+            pid,
+            extra={"fields": {"inference_id": inference_id, "worker_pid": pid}},
+        )
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
     async def drain(self, timeout_seconds):
         """Refuse new requests, then wait for those in flight; returns how many are left."""

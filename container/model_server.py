@@ -6,7 +6,13 @@ machine confuses the first (stopping one stopped both). It also puts the archive
 first on ``PYTHONPATH`` and pip-installs its ``requirements.txt``. Here MMS is this process's
 child, known by its pid, and listens on Unix sockets in this run's private directory (mode 0700):
 no TCP port to race another server for, and a management API that other users cannot reach.
-The archive's code is loaded only when the settings say it is trusted.
+MMS loads models from this run's store (``container.model_store``), never from a model's own
+folder, and the archive's code is loaded only when the settings say it is trusted.
+
+MMS has one time limit per model, for its load and for each request alike: a worker still
+warming when it passes is given up on and another started, while the first is not stopped (seen
+under CPU contention: retries piling up, the server never ready). So MMS's limit here is the
+load bound (``SM_DETECT_LOAD_TIMEOUT``), and a request's own limit is kept by the front door.
 """
 
 import asyncio
@@ -20,7 +26,9 @@ import xml.sax.saxutils
 
 import psutil
 
+from container.model_store import ModelStore
 from container.settings import JSON, TEXT
+from inference.model_files import CODE_DIR, unexpected_entries
 
 MODEL_NAME = "model"  # the name the front door calls the model by
 MANAGEMENT_SOCKET = "management.sock"  # the longest name in the run directory
@@ -53,6 +61,7 @@ class ModelServer:
         self.environ = environ
         self.inference_socket = os.path.join(run_dir, "inference.sock")
         self.management_socket = os.path.join(run_dir, MANAGEMENT_SOCKET)
+        self.store = ModelStore(os.path.join(run_dir, "store"))
         self.config_file = os.path.join(run_dir, "mms.properties")
         self.log_config_file = os.path.join(run_dir, "log4j2.xml")
         self.process = None
@@ -60,7 +69,7 @@ class ModelServer:
     def configuration(self):
         """MMS's configuration file: its unit for timeouts is minutes, with a _seconds key."""
         settings = self.settings
-        minutes = -(-settings.timeout_seconds // 60)
+        minutes = -(-settings.load_timeout_seconds // 60)
         properties = {
             "inference_address": f"unix:{self.inference_socket}",
             "management_address": f"unix:{self.management_socket}",
@@ -71,8 +80,9 @@ class ModelServer:
             **({} if settings.multi_model else {"load_models": "ALL"}),
             "default_service_handler": HANDLER,
             "default_workers_per_model": settings.workers,
+            # a load and a request alike: the load's bound (the front door keeps a request's)
             "default_response_timeout": minutes,
-            "default_response_timeout_seconds": settings.timeout_seconds,
+            "default_response_timeout_seconds": settings.load_timeout_seconds,
             # the front door refuses larger bodies; MMS must not refuse smaller ones
             "max_request_size": settings.max_payload_bytes + (1 << 20),
             "max_response_size": max(settings.max_payload_bytes, 6 << 20) * 4,
@@ -107,7 +117,7 @@ class ModelServer:
                 "SAGEMAKER_BASE_DIR": self.settings.base_dir,
             }
         )
-        code_dir = os.path.join(self.settings.model_dir, "code")
+        code_dir = os.path.join(self.settings.model_dir, CODE_DIR)
         if self.settings.trusts_archive_code:
             env["PYTHONPATH"] = os.pathsep.join(
                 part for part in (code_dir, env.get("PYTHONPATH")) if part
@@ -140,14 +150,17 @@ class ModelServer:
         """The model store and the model to load at start; a multi-model endpoint loads none:
         the front door registers each when SageMaker asks (``container.multi_model``)."""
         if self.settings.multi_model:
-            return ["--model-store", self.settings.models_dir]
+            return ["--model-store", self.store.root]
+        ignored = unexpected_entries(self.settings.model_dir)
+        if ignored:
+            logger.warning(
+                "the model folder holds what is not a model's, which the model server never "
+                "sees: %s",
+                ", ".join(ignored[:10]),
+            )
         # MMS finds a model by its path relative to the store
-        return [
-            "--model-store",
-            os.path.dirname(self.settings.model_dir),
-            "--models",
-            f"{MODEL_NAME}={os.path.basename(self.settings.model_dir)}",
-        ]
+        staged = self.store.stage(MODEL_NAME, self.settings.model_dir)
+        return ["--model-store", self.store.root, "--models", f"{MODEL_NAME}={staged}"]
 
     async def start(self):
         with open(self.config_file, "w", encoding="utf-8") as file:

@@ -1,9 +1,14 @@
-"""Readiness markers: how the front door knows a worker has really loaded the model.
+"""Worker markers: how the front door knows a worker has really loaded the model, and which
+worker is answering which request.
 
 MMS's management API reports a worker READY even while its model load fails and the process is
 restarted again and again (seen with corrupted weights), so its word is not enough. Each worker
 writes a marker after ``model_fn`` returns: its pid and start time, in a directory private to
 this server. A marker counts while that very process (same pid, same start time) is alive.
+
+Each worker also names the request it is answering (``PID.request``), so that the front door can
+stop the one worker that outlived a request's time limit: MMS's own limit is the model's load
+bound, far longer than a request's (``container.model_server``).
 """
 
 import contextlib
@@ -12,6 +17,7 @@ import os
 import psutil
 
 READY_DIR_ENV = "SM_DETECT_READY_DIR"
+ANSWERING_SUFFIX = ".request"
 
 
 def mark_ready(directory):
@@ -37,3 +43,23 @@ def live_workers(directory):
                 if process.create_time() == started and process.status() != psutil.STATUS_ZOMBIE:
                     live.append(int(name))
     return live
+
+
+def mark_answering(directory, inference_id):
+    """This worker is answering the request ``inference_id`` (until it names another)."""
+    path = os.path.join(directory, f"{os.getpid()}{ANSWERING_SUFFIX}")
+    with open(path + ".partial", "w", encoding="utf-8") as file:
+        file.write(inference_id)
+    os.replace(path + ".partial", path)
+
+
+def worker_answering(directory, inference_id):
+    """The pid of the live worker answering ``inference_id``, or None."""
+    for pid in live_workers(directory):
+        with (
+            contextlib.suppress(OSError),
+            open(os.path.join(directory, f"{pid}{ANSWERING_SUFFIX}"), encoding="utf-8") as file,
+        ):
+            if file.read() == inference_id:
+                return pid
+    return None

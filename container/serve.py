@@ -23,6 +23,7 @@ from container.door.responses import error_response
 from container.frontdoor import FrontDoor
 from container.metrics import Metrics
 from container.model_server import MANAGEMENT_SOCKET, MODEL_NAME, ModelServer, ServeError
+from container.multi_model import Models
 from container.settings import JSON, WORKERS, ConfigurationError, Settings
 from inference.settings import check_against_model
 
@@ -106,7 +107,12 @@ async def serve(settings, environ, metrics):
         workers=settings.workers,
         ready_dir=ready_dir,
         metrics=metrics,
-        models=(settings.models_dir, settings.models_memory_bytes)
+        models=Models(
+            model_server.store,
+            settings.models_dir,
+            settings.models_memory_bytes,
+            settings.load_timeout_seconds,
+        )
         if settings.multi_model
         else None,
     )

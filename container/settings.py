@@ -23,6 +23,7 @@ MAX_PAYLOAD_MB = "SAGEMAKER_MAX_PAYLOAD_IN_MB"
 BASE_DIR = "SAGEMAKER_BASE_DIR"
 THREADS = "OMP_NUM_THREADS"
 TIMEOUT = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
+LOAD_TIMEOUT = "SM_DETECT_LOAD_TIMEOUT"
 RESTART_AFTER = "SM_DETECT_RESTART_AFTER"
 ARCHIVE_CODE_VARIABLE = "SM_DETECT_ARCHIVE_CODE"
 LOG_LEVEL = "SM_DETECT_LOG_LEVEL"
@@ -40,6 +41,9 @@ DEFAULT_BASE_DIR = "/opt/ml"
 DEFAULT_MODELS_DIR = "/opt/ml/models"  # where SageMaker puts a multi-model endpoint's models
 RESERVED_MEMORY_BYTES = 1 << 30  # the front door, MMS's frontend, the system
 DEFAULT_TIMEOUT_SECONDS = 60
+# a worker loads the model and warms every canvas: 9 s on a quiet 2-core machine, 79 s seen with
+# other work on the same cores; a load is never a request, and never cut short by a request's limit
+DEFAULT_LOAD_TIMEOUT_SECONDS = 600
 DEFAULT_MAX_PAYLOAD_MB = 6  # SageMaker's own limit for real-time endpoints
 DEFAULT_RESTART_AFTER_SECONDS = 60
 # a worker's peak under shape-diverse traffic, every bucket warmed (docs/PERFORMANCE.md: 1.24
@@ -98,6 +102,7 @@ class Settings:
     threads_per_worker: int = 1
     tuning: str = LATENCY
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+    load_timeout_seconds: int = DEFAULT_LOAD_TIMEOUT_SECONDS
     restart_after_seconds: int = DEFAULT_RESTART_AFTER_SECONDS
     archive_code: str = IGNORE
     # what the server writes: its log lines, and CloudWatch metrics in them
@@ -151,6 +156,7 @@ class Settings:
             threads_per_worker=read.whole(THREADS, default_threads(cpus, workers, tuning), 1),
             tuning=tuning,
             timeout_seconds=read.whole(TIMEOUT, DEFAULT_TIMEOUT_SECONDS, minimum=1),
+            load_timeout_seconds=read.whole(LOAD_TIMEOUT, DEFAULT_LOAD_TIMEOUT_SECONDS, minimum=1),
             restart_after_seconds=read.whole(
                 RESTART_AFTER, DEFAULT_RESTART_AFTER_SECONDS, minimum=1
             ),

@@ -2,11 +2,23 @@
 
 import dataclasses
 import json
+import math
 
 from inference import preprocess
+from inference.params import MAX_DETECTIONS_LIMIT
 
 FP32, INT8 = "fp32", "int8"
 PRECISIONS = (FP32, INT8)
+# bounds on what model.json may ask for, since a multi-model endpoint loads folders it did not
+# make: every canvas is warmed at load (the worker memory budget was measured with sides up to
+# 1024, what packaging writes), the classes are named in every answer, NMS is sized by topk
+MAX_METADATA_BYTES = 1 << 20
+MIN_SIDE, MAX_SIDE = 32, 1024
+MAX_BUCKETS = 16
+MAX_CLASSES = 10_000
+MAX_NAME_LENGTH = 256
+MAX_NMS_TOPK = 10_000
+MAX_POST_NMS = MAX_DETECTIONS_LIMIT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,28 +88,100 @@ class ModelMetadata:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> "ModelMetadata":
-        data = json.loads(text)
-        if data.get("precision", FP32) not in PRECISIONS:
-            raise ValueError(
-                f"precision {data['precision']!r} is not one of {', '.join(PRECISIONS)}"
-            )
-        pre, nms = data.get("preprocessing", {}), data.get("nms", {})
+    def from_json(cls, text: str | bytes) -> "ModelMetadata":
+        """Parse and check ``model.json``; a ``ValueError`` names the first field that cannot be
+        served (a model directory is untrusted input on a multi-model endpoint)."""
+        if len(text) > MAX_METADATA_BYTES:
+            raise ValueError(f"model.json has more than {MAX_METADATA_BYTES} bytes")
+        try:
+            data = json.loads(text)
+        except RecursionError:
+            raise ValueError("model.json is nested too deeply") from None
+        if not isinstance(data, dict):
+            raise ValueError("model.json is not a JSON object")
+        precision = data.get("precision", FP32)
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+        pre, nms = section(data, "preprocessing"), section(data, "nms")
         base = cls(name="", classes=())  # the defaults
+        short = whole(pre, "short", base.short, MIN_SIDE, MAX_SIDE)
         return cls(
-            name=data["name"],
-            classes=tuple(data["classes"]),
-            short=int(pre.get("short", base.short)),
-            max_size=int(pre.get("max_size", base.max_size)),
-            mean=tuple(pre.get("mean", base.mean)),
-            std=tuple(pre.get("std", base.std)),
-            buckets=tuple(pre.get("buckets", ())),
-            nms_threshold=float(nms.get("threshold", base.nms_threshold)),
-            nms_topk=int(nms.get("topk", base.nms_topk)),
-            post_nms=int(nms.get("post_nms", base.post_nms)),
-            weights=data.get("weights", ""),
-            exported_with=data.get("exported_with", {}),
-            precision=str(data.get("precision", FP32)),
-            quantization=data.get("quantization", {}),
-            agreement=data.get("agreement", {}),
+            name=text_field(data, "name"),
+            classes=class_names(data.get("classes")),
+            short=short,
+            max_size=whole(pre, "max_size", base.max_size, short, MAX_SIDE),
+            mean=triple(pre, "mean", base.mean, 0.0, 1.0),
+            std=triple(pre, "std", base.std, 1e-6, 1.0),
+            buckets=tuple(
+                whole({"bucket": side}, "bucket", 0, short, MAX_SIDE)
+                for side in listed(pre, "buckets", MAX_BUCKETS)
+            ),
+            nms_threshold=fraction(nms, "threshold", base.nms_threshold),
+            nms_topk=whole(nms, "topk", base.nms_topk, 1, MAX_NMS_TOPK),
+            post_nms=whole(nms, "post_nms", base.post_nms, 1, MAX_POST_NMS),
+            weights=text_field(data, "weights", ""),
+            exported_with=section(data, "exported_with"),
+            precision=str(precision),
+            quantization=section(data, "quantization"),
+            agreement=section(data, "agreement"),
         )
+
+
+def section(data: dict, key: str) -> dict:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} is not a JSON object")
+    return value
+
+
+def text_field(data: dict, key: str, default: str | None = None) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str) or len(value) > MAX_NAME_LENGTH:
+        raise ValueError(f"{key} is not a string of at most {MAX_NAME_LENGTH} characters")
+    return value
+
+
+def listed(data: dict, key: str, most: int) -> list:
+    value = data.get(key, [])
+    if not isinstance(value, list) or len(value) > most:
+        raise ValueError(f"{key} is not a list of at most {most} items")
+    return value
+
+
+def class_names(value) -> tuple[str, ...]:
+    """1 to ``MAX_CLASSES`` distinct, non-empty names."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_CLASSES:
+        raise ValueError(f"classes is not a list of 1 to {MAX_CLASSES} names")
+    if not all(isinstance(name, str) and 0 < len(name) <= MAX_NAME_LENGTH for name in value):
+        raise ValueError(
+            f"classes holds something other than names of 1 to {MAX_NAME_LENGTH} characters"
+        )
+    if len(set(value)) != len(value):
+        raise ValueError("classes names a class twice")
+    return tuple(value)
+
+
+def whole(data: dict, key: str, default: int, least: int, most: int) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+        raise ValueError(f"{key} is not a whole number from {least} to {most}")
+    return value
+
+
+def number(value, key: str, least: float, most: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key} is not a number")
+    if not (math.isfinite(value) and least <= value <= most):
+        raise ValueError(f"{key} is not a number from {least} to {most}")
+    return float(value)
+
+
+def fraction(data: dict, key: str, default: float) -> float:
+    return number(data.get(key, default), key, 0.0, 1.0)
+
+
+def triple(data: dict, key: str, default: tuple, least: float, most: float) -> tuple:
+    value = data.get(key, list(default))
+    if not isinstance(value, list) or len(value) != 3:
+        raise ValueError(f"{key} is not a list of three numbers")
+    return tuple(number(item, key, least, most) for item in value)

@@ -12,13 +12,16 @@ import mxnet as mx
 from mxnet import gluon
 
 from inference import preprocess
-from inference.metadata import INT8, ModelMetadata
+from inference.metadata import INT8, MAX_METADATA_BYTES, ModelMetadata
+from inference.model_files import (
+    GLUONCV_SYMBOL_FILE,
+    METADATA_FILE,
+    PARAMS_FILE,
+    REQUIRED_FILES,
+    SYMBOL_FILE,
+)
 
-SYMBOL_FILE = "model-symbol.json"
-PARAMS_FILE = "model-0000.params"
-METADATA_FILE = "model.json"
-# the same network as GluonCV exports it, before scripts/lib/archives/detection_head.py; not served
-GLUONCV_SYMBOL_FILE = "gluoncv-symbol.json"
+__all__ = ["GLUONCV_SYMBOL_FILE", "METADATA_FILE", "PARAMS_FILE", "SYMBOL_FILE"]  # and below
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +58,7 @@ def choose_context(gpu_id: int | str | None = None) -> mx.Context:
 
 def model_files(model_dir: str) -> dict[str, str]:
     """Paths of the three files a model directory must hold; names the missing ones."""
-    paths = {
-        name: os.path.join(model_dir, name) for name in (SYMBOL_FILE, PARAMS_FILE, METADATA_FILE)
-    }
+    paths = {name: os.path.join(model_dir, name) for name in REQUIRED_FILES}
     missing = [name for name, path in paths.items() if not os.path.isfile(path)]
     if missing:
         raise FileNotFoundError(
@@ -72,11 +73,7 @@ def check_model(model_dir: str) -> ModelMetadata:
 
     Returns the model's metadata."""
     paths = model_files(model_dir)
-    try:
-        with open(paths[METADATA_FILE], encoding="utf-8") as file:
-            metadata = ModelMetadata.from_json(file.read())
-    except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{METADATA_FILE} is not valid model metadata: {error!r}") from None
+    metadata = read_metadata(paths[METADATA_FILE])
     check_precision(metadata, choose_context())
     try:
         symbol = mx.sym.load(paths[SYMBOL_FILE])
@@ -97,6 +94,16 @@ def check_model(model_dir: str) -> ModelMetadata:
     return metadata
 
 
+def read_metadata(path: str) -> ModelMetadata:
+    """``model.json`` read and checked; a ``ValueError`` says what is wrong with it."""
+    try:
+        with open(path, "rb") as file:
+            text = file.read(MAX_METADATA_BYTES + 1)
+        return ModelMetadata.from_json(text)
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{METADATA_FILE} is not valid model metadata: {error}") from None
+
+
 def check_precision(metadata: ModelMetadata, ctx: mx.Context) -> None:
     """An INT8 network runs on a CPU only: MXNet's quantized operators are oneDNN's."""
     if metadata.precision == INT8 and ctx.device_type == "gpu":
@@ -113,8 +120,7 @@ def load_detector(
     ``mode`` (the endpoint's default) gives it, so that no request pays for a first shape."""
     ctx = ctx or choose_context()
     paths = model_files(model_dir)
-    with open(paths[METADATA_FILE], encoding="utf-8") as file:
-        metadata = ModelMetadata.from_json(file.read())
+    metadata = read_metadata(paths[METADATA_FILE])
     check_precision(metadata, ctx)
     network = gluon.nn.SymbolBlock.imports(
         paths[SYMBOL_FILE], ["data"], paths[PARAMS_FILE], ctx=ctx
@@ -158,8 +164,22 @@ def hybridize(network: gluon.HybridBlock, precision: str) -> None:
     network.hybridize(static_alloc=True, static_shape=precision == INT8)
 
 
-def warm_up(detector: Detector, shapes) -> None:
-    """One forward pass per input shape, so no request pays for binding a graph to it."""
-    for height, width in shapes:
+def warm_up(detector: Detector, shapes, report_every_seconds: float = 10.0) -> None:
+    """One forward pass per input shape, so no request pays for binding a graph to it.
+
+    A slow warm-up (a busy machine) says how far it got every ``report_every_seconds``."""
+    started = reported = time.perf_counter()
+    for done, (height, width) in enumerate(shapes, start=1):
         detector(mx.nd.zeros((1, 3, height, width), ctx=detector.ctx))
         mx.nd.waitall()
+        now = time.perf_counter()
+        if now - reported >= report_every_seconds and done < len(shapes):
+            logger.info(
+                "warming up: %d of %d input shapes after %.1f s (the last %dx%d)",
+                done,
+                len(shapes),
+                now - started,
+                width,
+                height,
+            )
+            reported = now
