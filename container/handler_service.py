@@ -56,6 +56,8 @@ def configure_logging():
 def answer(index, item, context):
     headers = {str(k).lower(): v for k, v in context.get_all_request_header(index).items()}
     inference_id = headers.get(INFERENCE_ID.lower(), "")
+    if os.environ.get(readiness.READY_DIR_ENV):
+        readiness.mark_answering(os.environ[readiness.READY_DIR_ENV], inference_id)
     stages = {}
     try:
         accept = encode.negotiate(headers.get("accept"), DEFAULT_ACCEPT)
@@ -67,6 +69,7 @@ def answer(index, item, context):
         )
         stages["decode"], started = lap(started)
         prediction = handler.predict_fn(request, _detector)
+        canvas = "x".join(map(str, prediction.canvas))
         stages["forward"], started = lap(started)
         body, detections = handler.respond(prediction, accept)
         stages["encode"], _ = lap(started)
@@ -93,7 +96,7 @@ def answer(index, item, context):
     context.set_response_content_type(index, accept)
     context.set_response_header(index, record.SERVER_TIMING, record.server_timing(stages))
     context.set_response_header(
-        index, record.IMAGE_FACTS, record.image_facts(len(detections), width * height)
+        index, record.IMAGE_FACTS, record.image_facts(len(detections), width * height, canvas)
     )
     return body
 

@@ -164,7 +164,7 @@ def test_a_killed_worker_is_replaced_and_its_request_retried(model_archive, smal
     with running_server(model_archive, tmp_path / "server", SM_DETECT_LOG_FORMAT="json") as server:
         clients = Client.start_several(server.url, small_jpeg.read_bytes(), 3)
         ready = list((tmp_path / "server").glob("sm-detect-*/ready/*"))
-        (victim,) = [int(path.name) for path in ready]
+        (victim,) = [int(path.name) for path in ready if path.name.isdigit()]
         # killed in the middle of a forward pass (its cores busy), so that one request is in
         # flight in it, not between two requests
         worker = psutil.Process(victim)
@@ -217,3 +217,57 @@ def test_sigterm_under_load_finishes_requests_in_flight(model_archive, small_jpe
         assert code == 0  # the wait above raises if it outlives SageMaker's 30 s
         assert before and all(result == 200 for result in before)  # in flight: all answered
         assert all(result == 503 or isinstance(result, str) for result in after)
+
+
+def test_a_warm_up_past_a_requests_limit_ends_ready_and_a_request_past_it_stops_its_worker(
+    model_archive, photos, tmp_path
+):
+    # a request may take 2 s here, while warming the 13 canvases takes longer: the model
+    # server's limit is the load's own (before, MMS gave up on the worker and started another,
+    # over and over, and the server never became ready)
+    limit = 2
+    root = tmp_path / "server"
+    with running_server(model_archive, root, SAGEMAKER_MODEL_SERVER_TIMEOUT=str(limit)) as server:
+        warmed = [float(s) for s in re.findall(r"warmed in ([\d.]+) s", server.log)]
+        assert warmed and warmed[0] > limit, server.log[-2000:]
+        assert "Worker died" not in server.log and "did not respond" not in server.log
+
+        # a request held past the limit in its worker (stopped mid-request, as a hung forward
+        # pass would be): a 504 at the limit, its worker stopped and replaced
+        big = encode_image(np.tile(photos["astronaut"], (8, 8, 1)), "PNG")  # 4096x4096
+        (worker,) = [int(p.name) for p in root.glob("sm-detect-*/ready/*") if p.name.isdigit()]
+        answering = next(root.glob("sm-detect-*/ready")) / f"{worker}.request"
+        held = {}
+
+        def send():
+            held["answer"] = requests.post(
+                f"{server.url}/invocations",
+                data=big,
+                headers={"Content-Type": "image/png", "X-Amzn-SageMaker-Inference-Id": "held"},
+                timeout=60,
+            )
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        assert wait_until(lambda: answering.exists() and answering.read_text() == "held", 30, 0.005)
+        os.kill(worker, signal.SIGSTOP)
+        sender.join(60)
+        answer = held["answer"]
+        assert answer.status_code == 504 and answer.json()["error"]["code"] == "ModelTimeout"
+        assert wait_until(
+            lambda: (
+                not psutil.pid_exists(worker)
+                or psutil.Process(worker).status() == psutil.STATUS_ZOMBIE
+            ),
+            10,
+        )
+        assert "stopping its worker" in server.log
+        assert wait_until(lambda: pinged(server.url), 120), server.log[-3000:]
+        small = encode_image(photos["coffee"][::4, ::4], "JPEG")
+        again = requests.post(
+            f"{server.url}/invocations",
+            data=small,
+            headers={"Content-Type": "image/jpeg"},
+            timeout=60,
+        )
+        assert again.status_code == 200, again.text

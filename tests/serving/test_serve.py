@@ -43,14 +43,16 @@ def test_starts_despite_stale_pid_file_honours_settings_and_stops_on_sigterm(
         tmp_path / "server",
         SAGEMAKER_MODEL_SERVER_WORKERS=2,
         SAGEMAKER_MODEL_SERVER_TIMEOUT=90,
+        SM_DETECT_LOAD_TIMEOUT=150,
     ) as server:
         # the first healthy /ping means a request is answered, not queued or refused
         response = post_image(server, astronaut_jpeg)
         assert response.status_code == 200
         assert "Default workers per model: 2" in server.log
         config = next(tmp_path.joinpath("server").glob("sm-detect-*/mms.properties")).read_text()
-        assert "default_response_timeout_seconds=90" in config
-        assert "default_response_timeout=2" in config
+        # MMS's one limit is the load's (a request's is the front door's), in both its units
+        assert "default_response_timeout_seconds=150" in config
+        assert "default_response_timeout=3" in config
         assert len(model_server_processes(str(tmp_path / "server"))) >= 3  # java + 2 workers
 
         server.process.send_signal(signal.SIGTERM)
