@@ -3,13 +3,16 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from scripts.lib.archives import archive
 from tests.helpers import CUSTOM_CLASSES, SM_DETECT, package_custom_detector
 from tests.servers import BIN_DIR, Server, server_env, start_gateway
 
@@ -19,12 +22,36 @@ ENDPOINT = "many-detectors"
 KEY, SECRET = "AKIDMULTIMODELTEST01", "multi-model-test-secret-not-real"  # pragma: allowlist secret
 
 
+MARKER = "/tmp/sm-detect-twin-test-the-archive's-code-ran"
+EVIL_HANDLER = (
+    f'open({MARKER!r}, "w").write("ran")\n\ndef handle(data, context):\n    return [b"pwned"]\n'
+)
+EVIL_MANIFEST = {
+    "runtime": "python",
+    "model": {"modelName": "pwn", "handler": "evilhandler:handle"},
+    "specificationVersion": "1.0",
+}
+
+
 @pytest.fixture(scope="module")
-def archives(tmp_path_factory, model_archive):
-    """The endpoint's model data: archives of different class lists under one prefix."""
+def marker(tmp_path_factory):
+    """Where the evil archive's code would write, if it ever ran."""
+    return tmp_path_factory.mktemp("marker") / "the-archive's-code-ran"
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory, model_archive, marker):
+    """The endpoint's model data: archives of different class lists under one prefix, and one
+    that holds a handler of its own beside a good model."""
     prefix = tmp_path_factory.mktemp("prefix")
     shutil.copy(model_archive, prefix / "coco.tar.gz")
     package_custom_detector(prefix, "site-a.tar.gz")
+    evil = tmp_path_factory.mktemp("evil")
+    archive.safe_extract(str(model_archive), str(evil))
+    (evil / "MAR-INF").mkdir()
+    (evil / "MAR-INF" / "MANIFEST.json").write_text(json.dumps(EVIL_MANIFEST))
+    (evil / "evilhandler.py").write_text(EVIL_HANDLER.format(marker=str(marker)))
+    archive.write_archive(str(evil), str(prefix / "evil.tar.gz"))
     return prefix
 
 
@@ -44,15 +71,18 @@ def twin(archives, tmp_path_factory):
         options = ["--model-data", str(archives), "--models-dir", str(models)]
         gateway = start_gateway(server.url, root / "gateway", ENDPOINT, REGION, options, env)
         gateway.env = env
+        gateway.server = server
         yield gateway
         gateway.stop()
     finally:
         server.stop()
 
 
-def runtime(twin):
+def runtime(twin, **config):
     session = boto3.Session(aws_access_key_id=KEY, aws_secret_access_key=SECRET, region_name=REGION)
-    return session.client("sagemaker-runtime", endpoint_url=twin.url, verify=twin.cert)
+    return session.client(
+        "sagemaker-runtime", endpoint_url=twin.url, verify=twin.cert, config=Config(**config)
+    )
 
 
 def detect(twin, body, **options):
@@ -71,8 +101,38 @@ def test_boto3_target_model_reaches_the_right_detector(twin, astronaut_jpeg):
     coco = detect(twin, astronaut_jpeg, TargetModel="coco.tar.gz")
     assert custom and custom <= set(CUSTOM_CLASSES)
     assert coco and not coco & set(CUSTOM_CLASSES)
-    # loaded once, kept: the second request of a model does not load it again
-    assert detect(twin, astronaut_jpeg, TargetModel="site-a.tar.gz") <= set(CUSTOM_CLASSES)
+    # loaded once, kept: later requests of the model, under any spelling of its path, do not
+    # load it again
+    for spelling in ("site-a.tar.gz", "./site-a.tar.gz", "a/../site-a.tar.gz"):
+        again = detect(twin, astronaut_jpeg, TargetModel=spelling)
+        assert again and again <= set(CUSTOM_CLASSES)
+    loads = re.findall(r"loaded model (site-a\S*)", twin.server.log)
+    assert len(loads) == 1, loads
+
+
+def test_an_archive_with_code_of_its_own_is_refused_and_none_of_it_runs(
+    twin, astronaut_jpeg, marker
+):
+    with pytest.raises(ClientError) as refused:
+        detect(twin, astronaut_jpeg, TargetModel="evil.tar.gz")
+    assert refused.value.response["Error"]["Code"] == "ModelError"
+    assert "UnexpectedFile" in refused.value.response["Error"]["Message"]
+    assert not marker.exists()
+
+
+def test_an_inference_id_over_64_characters_is_the_runtimes_400(twin, astronaut_jpeg):
+    # boto3 checks the length itself: unchecked, the request reaches the twin as any client's
+    unchecked = runtime(twin, parameter_validation=False)
+    with pytest.raises(ClientError) as refused:
+        unchecked.invoke_endpoint(
+            EndpointName=ENDPOINT,
+            Body=astronaut_jpeg,
+            ContentType="image/jpeg",
+            TargetModel="coco.tar.gz",
+            InferenceId="i" * 65,
+        )
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert refused.value.response["Error"]["Code"] == "ValidationError"
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ import time
 from aiohttp import ClientError, web
 
 from container.door import guard, listening, logs
+from container.record import VALID_INFERENCE_ID
 from inference.headers import (
     CUSTOM_ATTRIBUTES,
     INFERENCE_ID,
@@ -224,6 +225,15 @@ class Gateway:
 
     async def forward(self, request, body):
         headers = {name: request.headers[name] for name in FORWARDED if name in request.headers}
+        if INFERENCE_ID in headers and not VALID_INFERENCE_ID.fullmatch(headers[INFERENCE_ID]):
+            # the runtime's own check, before the container is asked
+            return aws_error(
+                400,
+                "ValidationError",
+                "1 validation error detected: Value at 'inferenceId' failed to satisfy "
+                "constraint: Member must have length less than or equal to 64 and match "
+                "pattern \\A\\S[\\p{Print}]*\\z",
+            )
         try:
             variant = self.traffic.pick(request.headers.get(TARGET_VARIANT))
         except UnknownVariant as unknown:

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import os
+import posixpath
 import tempfile
 
 import boto3
@@ -22,7 +23,8 @@ from aiohttp import ClientError
 from scripts.lib.archives import archive
 from scripts.lib.cloud import s3
 
-LOAD_TIMEOUT_SECONDS = 300
+LOAD_TIMEOUT_SECONDS = 630  # the container's own bound on a load (600 s), and some
+MAX_TARGET_MODEL = 1024  # the runtime's limit on TargetModel
 
 
 class TargetModelError(Exception):
@@ -51,11 +53,19 @@ class TargetModels:
         return f"{base.lstrip('._-') or 'model'}-{digest}"
 
     async def ensure_loaded(self, upstream, target_model):
-        """The server's name for ``target_model``, loaded if it was not; ``TargetModelError``."""
-        if not target_model or ".." in target_model.split("/") or target_model.startswith("/"):
+        """The server's name for ``target_model``, loaded if it was not; ``TargetModelError``.
+
+        The path is normalized first, so that ``./a.tar.gz`` and ``a.tar.gz`` are one model."""
+        normalized = posixpath.normpath(target_model or ".")
+        if (
+            len(target_model or "") > MAX_TARGET_MODEL
+            or normalized in (".", "..")
+            or normalized.startswith(("/", "../"))
+        ):
             raise TargetModelError(
                 400, "ValidationError", f"TargetModel {target_model!r} is not a model's path"
             )
+        target_model = normalized
         name = self.name_of(target_model)
         async with self.locks.setdefault(name, asyncio.Lock()):
             if name not in self.loaded:
