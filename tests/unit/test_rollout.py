@@ -13,7 +13,7 @@ from scripts import option_types
 from scripts.lib.cloud import captures, guarded, shadow_test, variants
 from scripts.lib.doors.traffic import Traffic, UnknownVariant
 from scripts.lib.errors import CommandError
-from tests.helpers import captured_event
+from tests.helpers import captured_event, cli
 
 
 def test_weights_80_20_give_exactly_8_in_10_and_interleave():
@@ -188,3 +188,91 @@ def test_answers_without_detections_are_counted_not_compared(tmp_path):
     write_capture(tmp_path, "prod", [event("e1"), event("e2", answer={"no": "detections"})])
     production = shadow_test.read_answers(None, str(tmp_path), "prod")
     assert list(production.detections) == ["e1"] and production.unreadable == 1
+
+
+def compare(folder, *options):
+    """`sm-detect compare` of variant shadow against prod, in ``folder``; it must succeed."""
+    result = cli(
+        "compare",
+        "--capture",
+        str(folder),
+        "--production",
+        "prod",
+        "--shadow",
+        "shadow",
+        *options,
+        env=None,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_compare_reads_regular_capture_files_only_and_says_what_it_skipped(tmp_path):
+    # links to a device and to a secret beside a real capture file: neither is opened, and the
+    # command ends at once (a link to /dev/zero once took 2.7 GB, then a MemoryError)
+    write_capture(tmp_path, "prod", [event("e1")])
+    write_capture(tmp_path, "shadow", [event("e1")])
+    folder = tmp_path / "yolo" / "shadow" / "2026" / "12" / "03" / "06"
+    (folder / "zero.jsonl").symlink_to("/dev/zero")
+    secret = tmp_path / "secret"
+    secret.write_text(json.dumps(event("e1")) + "\n")
+    (folder / "secret.jsonl").symlink_to(secret)
+    result = compare(tmp_path)
+    assert "shadow: skipped 2: capture files that are links or cannot be opened" in result.stderr
+    shadow = shadow_test.read_answers(None, str(tmp_path), "shadow")
+    assert list(shadow.detections) == ["e1"] and shadow.unreadable == 0
+
+
+def test_capture_lines_over_the_bound_are_skipped_and_the_next_read(monkeypatch):
+    monkeypatch.setattr(captures, "MAX_LINE_BYTES", 10)
+    stream = io.BytesIO(b"short\n" + b"x" * 25 + b"\nnext\n" + b"y" * 11)
+    lines = list(captures.bounded_lines(stream, chunk_bytes=4))
+    assert [line if isinstance(line, bytes) else "too long" for line in lines] == [
+        b"short",
+        "too long",
+        b"next",
+        "too long",
+    ]
+
+
+def detection(class_id, box, score):
+    xmin, ymin, xmax, ymax = box
+    return {
+        "class_id": class_id,
+        "label": str(class_id),
+        "score": score,
+        "box": {"xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax},
+    }
+
+
+@pytest.mark.parametrize(
+    "threshold, reference, matched, map50",
+    [
+        # worked by hand: the shadow finds A (IoU 1), misses B (its box overlaps B's by 25 of
+        # 175 square pixels, IoU 0.14) and adds C, a class-1 box elsewhere. Class 1: A's hit
+        # then C's miss, AP 1.0; class 2: one miss, AP 0: mAP@0.5 0.5, 1 of 2 matched
+        (0.0, 2, 1, 0.5),
+        # production's B scores under the threshold: the reference is A alone, found
+        (0.85, 1, 1, 1.0),
+    ],
+)
+def test_compare_scores_a_known_pair(tmp_path, threshold, reference, matched, map50):
+    production = {
+        "detections": [detection(1, (0, 0, 10, 10), 0.9), detection(2, (20, 20, 30, 30), 0.8)]
+    }
+    shadow = {
+        "detections": [
+            detection(1, (0, 0, 10, 10), 0.85),
+            detection(2, (25, 25, 35, 35), 0.7),
+            detection(1, (50, 50, 60, 60), 0.3),
+        ]
+    }
+    write_capture(tmp_path, "prod", [event("e1", answer=production)])
+    write_capture(tmp_path, "shadow", [event("e1", answer=shadow)])
+    figures = tmp_path / "figures.json"
+    compare(tmp_path, "--threshold", str(threshold), "--json", str(figures))
+    totals = json.loads(figures.read_text())["totals"]
+    assert (totals["reference_detections"], totals["matched"]) == (reference, matched)
+    assert totals["map50"] == pytest.approx(map50)
+    assert totals["max_score_difference"] == pytest.approx(0.05)

@@ -12,13 +12,14 @@ are turned into PNG and the file they carry), its JSON answer as ``EVENT_ID.json
 
 import base64
 import collections
+import contextlib
 import datetime
 import hashlib
 import io
 import json
 import os
-import pathlib
 import re
+import stat
 
 from scripts.lib.cloud import s3
 from scripts.lib.progress import say
@@ -33,6 +34,9 @@ EXTENSIONS = {
 }
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 MAX_EVENT_ID = 200  # SageMaker's are UUIDs, or the caller's inference id (at most 64)
+# one event holds a request of at most 6 MB (8 as base64) and its answer
+MAX_LINE_BYTES = 32 << 20
+MAX_FILE_BYTES = 1 << 30
 
 
 def parse_time(text):
@@ -89,8 +93,9 @@ def image_file(body, content_type):
 
 
 def capture_files(aws, location):
-    """[(path, read)]: each JSON Lines capture file under ``location``, an s3:// prefix or a
-    folder (where the local twin writes them), by path; ``read()`` gives its bytes."""
+    """[(path, open)]: each JSON Lines capture file under ``location``, an s3:// prefix or a
+    folder (where the local twin writes them), by path; ``open()`` gives a binary stream of it,
+    or raises ``BadEvent`` for what is not read: a link, a device, a file over the size bound."""
     if location.startswith("s3://"):
         bucket, prefix = s3.parse_uri(location)
         client = aws.client("s3")
@@ -101,17 +106,60 @@ def capture_files(aws, location):
             for item in page.get("Contents", [])
             if item["Key"].endswith(".jsonl")
         )
-        return [
-            (key, lambda key=key: client.get_object(Bucket=bucket, Key=key)["Body"].read())
-            for key in keys
-        ]
+        return [(key, lambda key=key: s3_object(client, bucket, key)) for key in keys]
     paths = sorted(
         os.path.join(folder, name)
         for folder, _, names in os.walk(location)
         for name in names
         if name.endswith(".jsonl")
     )
-    return [(path, lambda path=path: pathlib.Path(path).read_bytes()) for path in paths]
+    return [(path, lambda path=path: regular_file(path)) for path in paths]
+
+
+def s3_object(client, bucket, key):
+    found = client.get_object(Bucket=bucket, Key=key)
+    if found.get("ContentLength", 0) > MAX_FILE_BYTES:
+        raise BadEvent(f"capture files over {MAX_FILE_BYTES >> 20} MiB")
+    return found["Body"]
+
+
+def regular_file(path):
+    """``path`` opened for reading if it is a regular file within the size bound, never a link
+    followed (to /dev/zero, say) nor a device or pipe waited on."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        raise BadEvent("capture files that are links or cannot be opened") from None
+    facts = os.fstat(descriptor)
+    if not stat.S_ISREG(facts.st_mode):
+        os.close(descriptor)
+        raise BadEvent("capture files that are not regular files")
+    if facts.st_size > MAX_FILE_BYTES:
+        os.close(descriptor)
+        raise BadEvent(f"capture files over {MAX_FILE_BYTES >> 20} MiB")
+    return os.fdopen(descriptor, "rb")
+
+
+def bounded_lines(stream, chunk_bytes=1 << 20):
+    """The lines of a binary ``stream``, each at most ``MAX_LINE_BYTES``; a longer one is read
+    past and given as a ``BadEvent``, so that no line is ever held whole beyond the bound."""
+    too_long = BadEvent(f"lines over {MAX_LINE_BYTES >> 20} MiB")
+    pending, skipping = b"", False
+    while chunk := stream.read(chunk_bytes):
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            if skipping:  # the end of a line already reported
+                skipping = False
+            elif len(line) > MAX_LINE_BYTES:
+                yield too_long
+            else:
+                yield line
+        if len(pending) > MAX_LINE_BYTES:
+            if not skipping:
+                yield too_long
+            pending, skipping = b"", True
+    if pending and not skipping:
+        yield pending
 
 
 def variant_of(path):
@@ -126,21 +174,35 @@ def variant_of(path):
 def events(aws, location, variant=None):
     """Each captured event under ``location`` (of ``variant``'s files only, if given): a dict,
     or a ``BadEvent``."""
-    for path, read in capture_files(aws, location):
+    for path, opened in capture_files(aws, location):
         if variant and variant_of(path) != variant:
             continue
-        for line in read().splitlines():
-            if not line.strip():
-                continue
-            try:
-                event = json.loads(line.decode("utf-8"))
-            except UnicodeDecodeError:
-                yield BadEvent("lines that are not UTF-8")
-                continue
-            except ValueError:
-                yield BadEvent("lines that are not JSON")
-                continue
-            yield event if isinstance(event, dict) else BadEvent("lines that are not JSON objects")
+        try:
+            stream = opened()
+        except BadEvent as bad:
+            yield bad
+            continue
+        with contextlib.closing(stream):
+            yield from parsed(bounded_lines(stream))
+
+
+def parsed(lines):
+    """Each line of a capture file as an event (a dict), or a ``BadEvent``."""
+    for line in lines:
+        if isinstance(line, BadEvent):
+            yield line
+            continue
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            yield BadEvent("lines that are not UTF-8")
+            continue
+        except (ValueError, RecursionError):
+            yield BadEvent("lines that are not JSON")
+            continue
+        yield event if isinstance(event, dict) else BadEvent("lines that are not JSON objects")
 
 
 def event_name(metadata, number, taken):

@@ -12,6 +12,7 @@ endpoint's captures do not, so for those it is CloudWatch's ModelLatency of each
 captured span, when the endpoint is named.
 """
 
+import collections
 import contextlib
 import dataclasses
 import datetime
@@ -38,7 +39,8 @@ class Answers:
     by_inference_id: dict = dataclasses.field(default_factory=dict)  # inference id -> key
     latencies_ms: list = dataclasses.field(default_factory=list)
     times: list = dataclasses.field(default_factory=list)
-    unreadable: int = 0
+    unreadable: int = 0  # answers that hold no detections
+    skipped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
 
 def detections_in(body, content_type):
@@ -72,7 +74,8 @@ def read_answers(aws, location, variant):
     for number, event in enumerate(captures.events(aws, location, variant)):
         try:
             if isinstance(event, captures.BadEvent):
-                raise event
+                answers.skipped[str(event)] += 1
+                continue
             metadata, captured = event.get("eventMetadata"), event.get("captureData")
             answer = captured.get("endpointOutput") if isinstance(captured, dict) else None
             if not isinstance(metadata, dict) or not isinstance(answer, dict):
@@ -189,6 +192,7 @@ def compare(aws, location, production, shadow, threshold=0.0, endpoint=None):
         "latency": latency,
         "unpaired": {name: len(found.detections) - len(paired) for name, found in answers.items()},
         "unreadable": {name: found.unreadable for name, found in answers.items()},
+        "skipped": {name: dict(found.skipped) for name, found in answers.items()},
     }
 
 
@@ -227,6 +231,8 @@ def report(result, production, shadow, each=False, json_path=None):
                 f"{name}: {left} answer(s) without the other variant's, {unreadable} holding no "
                 "detections (pictures, errors, other formats)"
             )
+        for reason, count in sorted(result["skipped"][name].items()):
+            say(f"{name}: skipped {count}: {reason}")
     if json_path:
         figures = {
             "production": production,
@@ -237,6 +243,7 @@ def report(result, production, shadow, each=False, json_path=None):
             "latency": result["latency"],
             "unpaired": result["unpaired"],
             "unreadable": result["unreadable"],
+            "skipped": result["skipped"],
             "requests": [
                 {
                     key: agreement.finite(value)
