@@ -155,12 +155,11 @@ def traffic(args):
         if not args.endpoint:
             raise CommandError("--capture goes with --endpoint: captures are kept under its name")
         try:
-            os.makedirs(args.capture, exist_ok=True)
+            capture = CaptureWriter(args.capture, args.endpoint)
         except OSError as error:
             raise CommandError(
                 f"cannot write captures to {args.capture}: {error.strerror}"
             ) from None
-        capture = CaptureWriter(args.capture, args.endpoint)
     return Traffic(production, args.shadow, args.shadow_percent, capture)
 
 

@@ -1,9 +1,10 @@
 """Production variants, a shadow and data capture at the local twin, before real servers: the
 FP32 model and its INT8 copy. boto3 signs every request, as an app's would.
 
-Shares are counted from the invoked-variant header of every answer; the shadow's copies from the
-INT8 server's own request log (each copy carries the caller's inference id); the verdict is
-``sm-detect compare`` on what the twin captured.
+Shares are counted at the servers, from each one's own request log (every request carries an
+inference id of its own), and checked against the invoked-variant header of every answer; the
+shadow's copies are counted the same way; the verdict is ``sm-detect compare`` on what the twin
+captured.
 """
 
 import collections
@@ -11,6 +12,8 @@ import concurrent.futures
 import json
 import os
 import re
+import stat
+import uuid
 
 import boto3
 import pytest
@@ -81,6 +84,10 @@ def small_jpeg(photos):
     return encode_image(photos["coffee"][::4, ::4], "JPEG")
 
 
+def requests_logged(server, inference_id):
+    return len(re.findall(rf"POST /invocations 200 .*inference_id={inference_id}\b", server.log))
+
+
 def test_two_variants_share_the_traffic_by_weight_and_say_who_answered(
     server, int8_server, twin, small_jpeg, tmp_path
 ):
@@ -92,23 +99,34 @@ def test_two_variants_share_the_traffic_by_weight_and_say_who_answered(
         f"int8:20={int8_server.url}",
     )
     client = runtime(gateway)
+    run = uuid.uuid4().hex[:8]
 
-    def answered_by(_):
-        answer = invoke(client, "weighted", small_jpeg)
+    def answered_by(number):
+        answer = invoke(client, "weighted", small_jpeg, InferenceId=f"split-{run}-{number}")
         assert json.loads(answer["Body"].read())["detections"] is not None
         return answer["ResponseMetadata"]["HTTPHeaders"].get(INVOKED_VARIANT.lower())
 
+    # smooth weighted round robin: exactly 8 in 10 to fp32, over any run of 10 requests
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        shares = collections.Counter(pool.map(answered_by, range(200)))
-    assert set(shares) == {"fp32", "int8"}, shares  # every answer names its variant
-    assert abs(shares["fp32"] / 200 - 0.8) <= 0.10, shares
-    assert abs(shares["int8"] / 200 - 0.2) <= 0.10, shares
+        shares = collections.Counter(pool.map(answered_by, range(50)))
+    assert shares == {"fp32": 40, "int8": 10}, shares
+    # ... and each server answered exactly those, by its own log
+    assert requests_logged(server, rf"split-{run}-\d+") == 40
+    assert requests_logged(int8_server, rf"split-{run}-\d+") == 10
     # boto3 reads the header for the caller as InvokedProductionVariant
     assert invoke(client, "weighted", small_jpeg)["InvokedProductionVariant"] in shares
 
-    for _ in range(6):
-        chosen = invoke(client, "weighted", small_jpeg, TargetVariant="int8")
+    for number in range(6):
+        chosen = invoke(
+            client,
+            "weighted",
+            small_jpeg,
+            TargetVariant="int8",
+            InferenceId=f"to-int8-{run}-{number}",
+        )
         assert chosen["InvokedProductionVariant"] == "int8"
+    assert requests_logged(int8_server, rf"to-int8-{run}-\d+") == 6
+    assert requests_logged(server, rf"to-int8-{run}-\d+") == 0
     with pytest.raises(ClientError) as refused:
         invoke(client, "weighted", small_jpeg, TargetVariant="int4")
     assert refused.value.response["Error"]["Code"] == "ValidationError"
@@ -125,22 +143,21 @@ def test_two_variants_share_the_traffic_by_weight_and_say_who_answered(
     assert "answered by variant int8" in chosen.stderr
 
 
-def requests_logged(server, inference_id):
-    return len(re.findall(rf"POST /invocations 200 .*inference_id={inference_id}\b", server.log))
+def captured(folder, variant):
+    """The events the twin captured for ``variant``."""
+    return [
+        event for event in captures.events(None, str(folder), variant) if isinstance(event, dict)
+    ]
 
 
 def capture_count(folder, variant):
-    return sum(
-        len(read().splitlines())
-        for path, read in captures.capture_files(None, str(folder))
-        if captures.variant_of(path) == variant
-    )
+    return len(captured(folder, variant))
 
 
 def test_a_shadow_gets_a_copy_of_every_request_and_compare_reads_the_captures(
     server, int8_server, twin, photos, tmp_path
 ):
-    captured = tmp_path / "captured"
+    capture_dir = tmp_path / "captured"
     gateway = twin(
         "shadowed",
         "--variant",
@@ -148,7 +165,7 @@ def test_a_shadow_gets_a_copy_of_every_request_and_compare_reads_the_captures(
         "--shadow",
         f"int8={int8_server.url}",
         "--capture",
-        str(captured),
+        str(capture_dir),
     )
     client = runtime(gateway)
     bodies = {name: encode_image(photo, "JPEG") for name, photo in photos.items()}
@@ -164,35 +181,44 @@ def test_a_shadow_gets_a_copy_of_every_request_and_compare_reads_the_captures(
     assert wait_until(
         lambda: all(requests_logged(int8_server, f"shadow-{name}") == 1 for name in bodies), 60
     ), int8_server.log[-3000:]
-    assert wait_until(lambda: capture_count(captured, "int8") == len(bodies), 30)
-    assert capture_count(captured, "fp32") == len(bodies)
+    assert wait_until(lambda: capture_count(capture_dir, "int8") == len(bodies), 30)
+    assert capture_count(capture_dir, "fp32") == len(bodies)
 
     # the caller's answers are production's, as captured, never the shadow's
-    production = {}
-    for path, read in captures.capture_files(None, str(captured)):
-        for line in read().splitlines():
-            event = json.loads(line)
-            inference_id = event["eventMetadata"]["inferenceId"].removeprefix("shadow-")
-            production.setdefault(captures.variant_of(path), {})[inference_id] = json.loads(
+    production = {
+        variant: {
+            event["eventMetadata"]["inferenceId"].removeprefix("shadow-"): json.loads(
                 event["captureData"]["endpointOutput"]["data"]
             )
+            for event in captured(capture_dir, variant)
+        }
+        for variant in ("fp32", "int8")
+    }
     assert production["fp32"] == answers
     assert production["int8"] != answers  # INT8 scores differ from FP32's in the last digits
+    # the callers' photos are in the captures: for the owner's eyes only, whatever the umask
+    for folder, _, names in os.walk(capture_dir):
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700, folder
+        for name in names:
+            assert stat.S_IMODE(os.stat(os.path.join(folder, name)).st_mode) == 0o600
 
     report = tmp_path / "compare.json"
-    verdict = compare(captured, "fp32", "int8", "--json", str(report))
+    verdict = compare(capture_dir, "fp32", "int8", "--json", str(report))
     assert f"int8 against fp32 on {len(bodies)} request(s)" in verdict
     figures = json.loads(report.read_text())
     assert len(figures["requests"]) == len(bodies)
     totals = figures["totals"]
+    # each count is the answers' own (compare's scoring is checked on a known pair in the
+    # unit tests); the agreement of random weights' INT8 is no figure to hold
     reference = sum(len(answer["detections"]) for answer in answers.values())
+    shadow_answers = sum(len(answer["detections"]) for answer in production["int8"].values())
     assert totals["reference_detections"] == reference > 0
-    assert 0 <= totals["matched"] <= reference and 0 <= totals["map50"] <= 1
+    assert totals["candidate_detections"] == shadow_answers > 0
     assert figures["latency"]["fp32"]["count"] == figures["latency"]["int8"]["count"] == len(bodies)
 
 
 def test_a_shadow_of_the_same_model_agrees_fully(server, twin, photos, tmp_path):
-    captured = tmp_path / "captured"
+    capture_dir = tmp_path / "captured"
     gateway = twin(
         "same",
         "--variant",
@@ -200,15 +226,15 @@ def test_a_shadow_of_the_same_model_agrees_fully(server, twin, photos, tmp_path)
         "--shadow",
         f"green={server.url}",
         "--capture",
-        str(captured),
+        str(capture_dir),
     )
     client = runtime(gateway)
     for name in ("astronaut", "motorcycle", "chelsea"):
         invoke(client, "same", encode_image(photos[name], "JPEG"), CustomAttributes=ALL_DETECTIONS)
-    assert wait_until(lambda: capture_count(captured, "green") == 3, 60)
+    assert wait_until(lambda: capture_count(capture_dir, "green") == 3, 60)
 
     report = tmp_path / "compare.json"
-    verdict = compare(captured, "blue", "green", "--json", str(report))
+    verdict = compare(capture_dir, "blue", "green", "--json", str(report))
     totals = json.loads(report.read_text())["totals"]
     assert totals["images"] == 3 and totals["reference_detections"] > 0
     assert totals["matched"] == totals["reference_detections"] == totals["candidate_detections"]

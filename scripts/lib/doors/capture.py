@@ -7,11 +7,13 @@ Files are JSON Lines under ``ROOT/ENDPOINT/VARIANT/yyyy/mm/dd/hh/``, one event p
 text, anything else base64), and ``eventMetadata`` with the ``eventId`` (a request's copy to a
 shadow has its production answer's id), the caller's ``inferenceId`` if it gave one, and the
 ``inferenceTime``. The twin adds what SageMaker keeps in CloudWatch instead:
-``eventMetadata.modelLatency``, in microseconds as ModelLatency is.
+``eventMetadata.modelLatency``, in microseconds as ModelLatency is. The callers' photos are in
+them: folders and files are the owner's alone (0700, 0600), whatever the umask.
 """
 
 import base64
 import datetime
+import errno
 import json
 import os
 import threading
@@ -35,6 +37,10 @@ class CaptureWriter:
     """Appends events to one file per variant and hour; safe to call from several threads."""
 
     def __init__(self, root, endpoint):
+        """``OSError`` when ``root`` cannot be made or written to."""
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "Permission denied", root)
         self.root = root
         self.endpoint = endpoint
         self.lock = threading.Lock()
@@ -44,7 +50,7 @@ class CaptureWriter:
         folder = os.path.join(self.root, self.endpoint, variant, moment.strftime("%Y/%m/%d/%H"))
         key = (variant, folder)
         if key not in self.files:
-            os.makedirs(folder, exist_ok=True)
+            private_folders(self.root, folder)
             name = f"{moment:%M-%S}-{moment.microsecond // 1000:03d}-{uuid.uuid4()}.jsonl"
             self.files[key] = os.path.join(folder, name)
         return self.files[key]
@@ -68,5 +74,20 @@ class CaptureWriter:
             "eventVersion": "0",
         }
         text = json.dumps(line) + "\n"
-        with self.lock, open(self.path(variant, moment), "a", encoding="utf-8") as file:
-            file.write(text)
+        with self.lock:
+            descriptor = os.open(
+                self.path(variant, moment), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600
+            )
+            with os.fdopen(descriptor, "a", encoding="utf-8") as file:
+                file.write(text)
+
+
+def private_folders(root, folder):
+    """``folder`` and every folder between it and ``root``, made for the owner alone."""
+    missing = []
+    while folder != root and not os.path.isdir(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    for made in reversed(missing):
+        os.makedirs(made, mode=0o700, exist_ok=True)
+        os.chmod(made, 0o700)
