@@ -41,10 +41,7 @@ def run(args):
     up(
         session,
         args.archive,
-        (
-            f"{args.weights} weights ({args.precision})",
-            lambda: package_from_args(args, args.archive),
-        ),
+        ((args.precision, args.weights), lambda: package_from_args(args, args.archive)),
         args.s3,
         args.create_bucket,
         (args.image, args.repository, args.tag, args.registry),

@@ -5,11 +5,13 @@ the command; there is no region, no profile and no key.
 """
 
 import os
+import re
 import socket
 import subprocess
 
 import pytest
 
+from scripts.lib.archives import archive as archive_module
 from tests.helpers import SM_DETECT
 
 
@@ -170,3 +172,45 @@ def test_deploy_checks_what_sagemaker_would_refuse_before_any_call(offline_env, 
 def test_deploy_accepts_what_the_server_accepts(offline_env):
     said = dry_run(offline_env, *DEPLOY, "--env", "SM_DETECT_THRESHOLD=0.4")
     assert "[dry run] sagemaker.create_model(" in said and '"SM_DETECT_THRESHOLD": "0.4"' in said
+
+
+@pytest.mark.parametrize(
+    "models",
+    [
+        ["--shadow", "int8=s3://bucket/int8.tar.gz", "--data-capture", "s3://bucket/captured/"],
+        ["--variant", "fp32:90=s3://bucket/a.tar.gz", "--variant", "int8:10=s3://bucket/b.tar.gz"],
+    ],
+)
+def test_every_model_of_one_deploy_has_its_own_name(offline_env, models):
+    # SageMaker refuses a second CreateModel of a name; moto overwrites it, so the names are
+    # read from the calls themselves
+    args = list(DEPLOY)
+    if models[0] == "--variant":
+        index = args.index("--model-data")
+        del args[index : index + 2]
+    said = dry_run(offline_env, *args, *models)
+    created = re.findall(r'sagemaker\.create_model\(ModelName="([^"]+)"', said)
+    named = re.findall(r'"ModelName": "([^"]+)"', said)
+    assert len(created) == 2 and len(set(created)) == 2, created
+    assert sorted(named) == sorted(created)  # each variant names its own model
+
+
+def test_up_never_deploys_an_archive_other_than_the_one_asked_for(offline_env, tmp_path):
+    archive = tmp_path / "model.tar.gz"
+    folder = tmp_path / "fp32"
+    folder.mkdir()
+    (folder / "model.json").write_text('{"precision": "fp32", "weights": "random"}')
+    archive_module.write_archive(str(folder), str(archive))
+    up = ["up", "--endpoint", "yolo", "--s3", "s3://bucket/models/", "--archive", str(archive)]
+    up += ["--image", "sm-detect:never-built", "--weights", "random"]
+    asked = subprocess.run(
+        [SM_DETECT, *up, "--precision", "int8", "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=offline_env,
+        timeout=120,
+    )
+    assert asked.returncode == 1
+    assert "holds fp32 random weights, not the int8 random weights asked for" in asked.stderr
+    assert "upload" not in asked.stderr
+    assert f"{archive} exists and holds random weights (fp32), skipped" in dry_run(offline_env, *up)

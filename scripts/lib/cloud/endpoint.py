@@ -138,7 +138,10 @@ def deploy(
     tags = [{"Key": TAG_KEY, "Value": endpoint}]
 
     def create_model(variant, archive):
-        name = unique_name(endpoint) if single else unique_name(endpoint, f"-{variant}")
+        # one model per variant, each its own name: SageMaker refuses a second CreateModel of a
+        # name (moto overwrites it silently)
+        alone = single and variant == VARIANT
+        name = unique_name(endpoint) if alone else unique_name(endpoint, f"-{variant}")
         sagemaker.create_model(
             ModelName=name,
             ExecutionRoleArn=role,

@@ -1,8 +1,10 @@
 """``up``: package, upload, image, push and deploy, each step skipped when already done."""
 
+import json
 import os
 import shutil
 import subprocess
+import tarfile
 
 from scripts.lib.cloud import push, s3
 from scripts.lib.errors import CommandError
@@ -35,17 +37,47 @@ def build_image(image, dry_run):
         raise CommandError(f"building {image} failed")
 
 
+def archive_holds(archive):
+    """(precision, weights) that an archive's model.json names."""
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            member = tar.extractfile("model.json")
+            metadata = json.loads(member.read(1 << 20)) if member else None
+    except (tarfile.TarError, OSError, KeyError, ValueError):
+        metadata = None
+    if not isinstance(metadata, dict):
+        raise CommandError(f"{archive} is not a model archive (no readable model.json)")
+    return str(metadata.get("precision", "fp32")), str(metadata.get("weights", ""))
+
+
+def check_existing(archive, wanted):
+    """``archive`` holds what was asked for, ``wanted`` = (precision, weights), or the run stops:
+    an archive of another precision or weights is never deployed in the place of the one asked
+    for."""
+    precision, weights = wanted
+    weights = weights if weights in ("pretrained", "random") else os.path.basename(weights)
+    held = archive_holds(archive)
+    if held != (precision, weights):
+        raise CommandError(
+            f"{archive} holds {held[0]} {held[1] or 'unnamed'} weights, not the {precision} "
+            f"{weights} weights asked for: give --archive another path to package them, or "
+            "remove it"
+        )
+
+
 def up(aws, archive, packaging, destination, create_bucket, push_options, deploy):
     """Run each step that is not done yet; ``deploy(model_data, image_uri)`` is the last.
 
-    ``packaging``: (what is packaged, in words; a callable that packages it into ``archive``),
-    used when the archive is missing; ``push_options``: (image, repository, tag, registry) as
-    ``sm-detect push`` takes them.
+    ``packaging``: ((precision, weights) asked for; a callable that packages them into
+    ``archive``), used when the archive is missing, and checked against it when it is there;
+    ``push_options``: (image, repository, tag, registry) as ``sm-detect push`` takes them.
     """
-    described, make_archive = packaging
+    wanted, make_archive = packaging
+    described = f"{wanted[1]} weights ({wanted[0]})"
     image = push_options[0]
     if os.path.isfile(archive):
-        say(f"[1/5] package: {archive} exists, skipped")
+        check_existing(archive, wanted)
+        say(f"[1/5] package: {archive} exists and holds {described}, skipped")
     elif aws.dry_run:
         say(f"[1/5] package: [dry run] would package {described} into {archive}")
     else:
