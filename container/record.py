@@ -50,17 +50,25 @@ def parse_server_timing(header: str | None) -> dict[str, float]:
     return stages
 
 
-def image_facts(detections: int, pixels: int) -> str:
-    return f"detections={detections};pixels={pixels}"
+def image_facts(detections: int, pixels: int, canvas: str = "") -> str:
+    """What the worker tells the door of an answer: its detections, the image's pixels, and the
+    canvas the network took (``555x416``, width by height)."""
+    return f"detections={detections};pixels={pixels}" + (f";canvas={canvas}" if canvas else "")
 
 
-def parse_image_facts(header: str | None) -> tuple[int | None, int | None]:
-    """``detections=3;pixels=442368`` -> ``(3, 442368)``; ``(None, None)`` when absent."""
+def parse_image_facts(header: str | None) -> tuple[int | None, int | None, str]:
+    """``detections=3;pixels=442368;canvas=555x416`` -> ``(3, 442368, "555x416")``;
+    ``(None, None, "")`` when absent."""
     facts = dict(part.partition("=")[::2] for part in (header or "").split(";") if "=" in part)
+    canvas = facts.get("canvas", "")
     try:
-        return int(facts["detections"]), int(facts["pixels"])
+        return int(facts["detections"]), int(facts["pixels"]), guard_canvas(canvas)
     except (KeyError, ValueError):
-        return None, None
+        return None, None, ""
+
+
+def guard_canvas(canvas: str) -> str:
+    return canvas if re.fullmatch(r"\d{1,5}x\d{1,5}(,\d{1,5}x\d{1,5})*", canvas) else ""
 
 
 @dataclasses.dataclass
@@ -77,6 +85,7 @@ class Record:
     response_bytes: int = 0
     detections: int | None = None
     pixels: int | None = None
+    canvas: str = ""  # the network's input, width x height
     stages_ms: dict[str, float] = dataclasses.field(default_factory=dict)
     retried: bool = False
     target_model: str = ""  # a multi-model endpoint's model, as the caller named it
@@ -88,7 +97,7 @@ class Record:
             for stage, value in parse_server_timing(headers.get(SERVER_TIMING)).items()
             if stage in STAGES
         }
-        self.detections, self.pixels = parse_image_facts(headers.get(IMAGE_FACTS))
+        self.detections, self.pixels, self.canvas = parse_image_facts(headers.get(IMAGE_FACTS))
 
     def fields(self) -> dict[str, object]:
         fields: dict[str, object] = {
@@ -101,6 +110,7 @@ class Record:
             "response_bytes": self.response_bytes,
             "detections": self.detections,
             "pixels": self.pixels,
+            **({"canvas": self.canvas} if self.canvas else {}),
             **{f"{stage}_ms": round(value, 2) for stage, value in self.stages_ms.items()},
             "retried": self.retried,
         }

@@ -41,6 +41,7 @@ class Prediction:
     scores: np.ndarray
     boxes: np.ndarray
     input_size: tuple  # (width, height) of the image resized for the network
+    canvas: tuple  # (width, height) of the tensor the network took, the image at its top left
     model_name: str
     labels: tuple
 
@@ -100,6 +101,7 @@ def predict_fn(data: Request, detector: model.Detector) -> Prediction:
         scores=scores.asnumpy(),
         boxes=boxes.asnumpy(),
         input_size=(width, height),
+        canvas=(tensor.shape[3], tensor.shape[2]),
         model_name=detector.metadata.name,
         labels=detector.metadata.classes,
     )

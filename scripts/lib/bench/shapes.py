@@ -40,6 +40,7 @@ class ShapeStream:
     rss_mib: list  # per request: the workers' resident memory after it was answered
     latency_by_canvas: dict  # "416x555" -> [seconds]
     failures: list  # (size, why) of every answer that was not a 200 with boxes in the image
+    high_water_mib: list = dataclasses.field(default_factory=list)  # per worker, at the end
 
     def rss_at(self, share):
         """The workers' memory after ``share`` (0 to 1) of the requests."""
@@ -53,7 +54,10 @@ class ShapeStream:
 
     @property
     def peak_mib(self):
-        return max(max(sample) for sample in self.rss_mib)
+        """The most any worker held: its high-water mark (a spike inside a forward pass
+        included) where the kernel reports it, else the largest reading after an answer."""
+        sampled = max(max(sample) for sample in self.rss_mib)
+        return max([sampled, *self.high_water_mib])
 
     def summary(self):
         return {
@@ -62,6 +66,7 @@ class ShapeStream:
             "rss_mib_at": {str(share): self.rss_at(share) for share in REPORTED_QUARTERS},
             "growth_last_three_quarters_mib": self.growth_last_three_quarters_mib,
             "peak_mib": self.peak_mib,
+            "high_water_mib": self.high_water_mib,
             "failures": self.failures,
             "latency_by_canvas": {
                 canvas: {"requests": len(seconds), "p50": statistics.median(seconds)}
@@ -73,6 +78,19 @@ class ShapeStream:
 def rss_mib(run_dir):
     """The resident memory of each model-server worker of the server run in ``run_dir``."""
     return sorted(worker.memory_info().rss / 2**20 for worker in model_server_workers(run_dir))
+
+
+def high_water_mib(run_dir):
+    """Each worker's peak resident memory since it started (Linux's ``VmHWM``)."""
+    peaks = []
+    for worker in model_server_workers(run_dir):
+        try:
+            with open(f"/proc/{worker.pid}/status", encoding="ascii") as status:
+                line = next(line for line in status if line.startswith("VmHWM:"))
+        except (OSError, StopIteration):
+            continue
+        peaks.append(int(line.split()[1]) / 1024)  # kB
+    return sorted(peaks)
 
 
 def boxes_inside(answer, width, height):
@@ -111,4 +129,5 @@ def stream(url, run_dir, count, photo=None, metadata=None, mode=preprocess.ASPEC
                     + ", ".join(f"{mib:.0f}" for mib in result.rss_mib[-1])
                     + " MiB"
                 )
+    result.high_water_mib = high_water_mib(run_dir)
     return result
