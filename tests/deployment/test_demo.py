@@ -11,7 +11,6 @@ import os
 import shutil
 import socket
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from PIL import Image
 
 from inference.headers import CUSTOM_ATTRIBUTES
 from tests.helpers import REPO, SM_DETECT, encode_image
-from tests.servers import Server, post_image, start_gateway
+from tests.servers import Server, post_image, start_gateway, wait_until
 
 pytestmark = pytest.mark.server
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -263,7 +262,12 @@ def test_another_website_cannot_make_the_demo_detect(
     page = context.new_page()
     page.goto(attacker_site + "/")
     before = invocations_logged(server)
-    # a no-cors POST: the page cannot read the answer, but the request is sent all the same
+    refused_before = demo.log.count("POST /api/detect 403 ForbiddenOrigin")
+    preflights_before = demo.log.count("OPTIONS /api/detect 403 ForbiddenOrigin")
+    # no-cors POSTs: the page cannot read the answer, but the request is sent all the same,
+    # with its Origin; then a CORS POST of image/jpeg, which Chromium first asks about with a
+    # preflight. The origin guard refuses all four, logging each (without it, the POSTs would
+    # meet the type check's 415, and the preflight a 405)
     sent = page.evaluate(
         """async ([url, bytes]) => {
             const body = new Uint8Array(bytes);
@@ -272,13 +276,22 @@ def test_another_website_cannot_make_the_demo_detect(
               if (type) { options.headers = {"Content-Type": type}; }
               try { await fetch(url, options); } catch (error) { return String(error); }
             }
-            return "sent";
+            try {
+              await fetch(url, {method: "POST", body, headers: {"Content-Type": "image/jpeg"}});
+              return "the cross-site request was answered";
+            } catch (error) {
+              return "sent";
+            }
         }""",
         [f"{demo.url}/api/detect?threshold=0", list(photo_file.read_bytes()[:200_000])],
     )
     context.close()
     assert sent == "sent"
-    time.sleep(1)
+    assert wait_until(
+        lambda: demo.log.count("OPTIONS /api/detect 403 ForbiddenOrigin") == preflights_before + 1,
+        10,
+    ), demo.log[-2000:]
+    assert demo.log.count("POST /api/detect 403 ForbiddenOrigin") == refused_before + 3
     assert invocations_logged(server) == before  # nothing reached the detector
 
 

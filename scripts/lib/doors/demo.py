@@ -19,6 +19,7 @@ forms) is refused before anything is forwarded, as is a query parameter the rout
 import asyncio
 import ipaddress
 import json
+import logging
 import os
 
 import botocore.exceptions
@@ -45,6 +46,7 @@ TIMEOUT_SECONDS = 120
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 WILDCARDS = ("", "0.0.0.0", "::")
 SAME_ORIGIN_FETCHES = ("same-origin", "none")  # Sec-Fetch-Site: the page itself, or typed in
+logger = logging.getLogger("sm-detect.demo")
 
 
 def custom_attributes(query):
@@ -191,6 +193,14 @@ class Demo:
     async def only_from_the_page(self, request, handler):
         refused = self.same_origin.refusal(request, api=request.path.startswith("/api/"))
         if refused:
+            # another site's attempts are the operator's to see (a preflight included)
+            logger.warning(
+                "%s %s %d %s",
+                guard.printable(request.method),
+                guard.printable(request.path),
+                refused.status,
+                refused.code,
+            )
             raise refused
         return await handler(request)
 
