@@ -109,11 +109,12 @@ def test_the_containers_errors_come_back_as_they_are(keyed, astronaut_jpeg):
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "InvalidParameter"
 
 
-@pytest.fixture(scope="module")
-def counted(counting_upstream, tmp_path_factory):
-    # a rate so low that no token comes back during a test: only the burst passes
+@pytest.fixture
+def counted(counting_upstream, tmp_path):
+    # a rate so low that no token comes back during a test: only the burst passes; a twin of
+    # each test's own, so that no test spends another's burst
     options = ["--api-key", KEYS[0], "--api-key", KEYS[1], "--rate", "0.001", "--burst", "3"]
-    running = twin(counting_upstream.url, tmp_path_factory.mktemp("counted"), *options)
+    running = twin(counting_upstream.url, tmp_path, *options)
     yield running
     running.stop()
 
