@@ -12,8 +12,31 @@ import requests
 import skimage.data
 
 from scripts.lib.archives import archive
-from tests.helpers import AWS_REGION, IMAGE, REPO, SAGEMAKER_TRUST, SM_DETECT, encode_image
+from tests.helpers import (
+    AWS_REGION,
+    IMAGE,
+    LONG_COMMAND_SECONDS,
+    REPO,
+    SAGEMAKER_TRUST,
+    SM_DETECT,
+    encode_image,
+)
 from tests.servers import Server, running_server, start_on_free_port
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """A failed shuffled run names its seed, so that the same order can be run again."""
+    if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        return
+    if config.pluginmanager.hasplugin("random_order"):
+        from random_order.config import Config
+
+        order = Config(config)
+        if order.is_enabled:
+            terminalreporter.write_line(
+                f"the tests ran shuffled: the same selection with --random-order-seed="
+                f"{order.seed} runs them in the same order"
+            )
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +112,7 @@ def int8_model_archive(tmp_path_factory, photos, weights_file):
         ],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=LONG_COMMAND_SECONDS,
         check=False,
     )
     assert made.returncode == 0, made.stderr[-3000:]
@@ -117,7 +140,7 @@ def built_image():
         capture_output=True,
         text=True,
         cwd=REPO,
-        timeout=3600,
+        timeout=LONG_COMMAND_SECONDS,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert f"image: {IMAGE}" in result.stdout

@@ -17,6 +17,9 @@ from PIL import Image
 SM_DETECT = os.path.join(os.path.dirname(sys.executable), "sm-detect")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE = "localhost/sm-detect:test"
+# a long command's own limit (an image build, INT8 packaging, the notebook): inside pytest's
+# 900 s per test, so that the command's timeout fires first, with its output in the failure
+LONG_COMMAND_SECONDS = 840
 AWS_REGION = "us-east-1"
 # a trust policy SageMaker can assume, for execution roles made in moto
 SAGEMAKER_TRUST = (

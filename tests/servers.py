@@ -17,8 +17,12 @@ from scripts.lib.local.processes import (
 from scripts.lib.local.processes import server_env as base_server_env
 
 START_TIMEOUT_SECONDS = 180
+# for tests of a server's life (start, stop, restart, its files and logs), not of its answers:
+# one canvas to warm at start instead of the default mode's 13 (3 s to ready instead of 10)
+QUICK_START = {"SM_DETECT_MODE": "square320"}
 
 __all__ = [
+    "QUICK_START",
     "Server",
     "ServerFailed",
     "pinged",

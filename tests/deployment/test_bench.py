@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from scripts.lib.bench import inprocess, load, machine
-from tests.helpers import SM_DETECT
+from tests.helpers import LONG_COMMAND_SECONDS, SM_DETECT
 
 
 def test_conv_flops_of_one_convolution():
@@ -96,7 +96,7 @@ def test_quick_benchmark_produces_sane_figures(model_archive, tmp_path, server):
         [*command, "--output", str(report), "--json", str(raw)],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=LONG_COMMAND_SECONDS,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-5000:]

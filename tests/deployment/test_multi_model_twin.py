@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from scripts.lib.archives import archive
 from tests.helpers import CUSTOM_CLASSES, SM_DETECT, package_custom_detector
-from tests.servers import BIN_DIR, Server, server_env, start_gateway
+from tests.servers import BIN_DIR, QUICK_START, Server, server_env, start_gateway
 
 pytestmark = pytest.mark.server
 REGION = "us-east-1"
@@ -62,7 +62,7 @@ def twin(archives, tmp_path_factory):
     models.mkdir()
     command = [os.path.join(BIN_DIR, "sm-detect"), "serve", "--multi-model", "--models-dir"]
     command += [str(models), "--port", "0", "--base-dir", str(root / "base")]
-    server = Server(command, server_env(root), root / "server.log")
+    server = Server(command, server_env(root, **QUICK_START), root / "server.log")
     env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
     env.pop("AWS_SESSION_TOKEN", None)
     try:

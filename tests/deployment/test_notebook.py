@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import LONG_COMMAND_SECONDS, REPO
 
 pytestmark = pytest.mark.server
 NOTEBOOK = os.path.join(REPO, "notebooks", "walkthrough.ipynb")
@@ -30,7 +30,12 @@ def test_the_committed_notebook_has_no_outputs_and_no_keys():
 def test_make_notebook_runs_it_top_to_bottom():
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     result = subprocess.run(
-        ["make", "notebook"], cwd=REPO, env=env, capture_output=True, text=True, timeout=1800
+        ["make", "notebook"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=LONG_COMMAND_SECONDS,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     cells = code_cells(EXECUTED)

@@ -19,7 +19,7 @@ import requests
 from PIL import Image
 
 from tests.agreement import assert_agrees_with_this_process
-from tests.helpers import IMAGE, REPO
+from tests.helpers import IMAGE, LONG_COMMAND_SECONDS, REPO
 from tests.servers import START_TIMEOUT_SECONDS, Server, pinged, wait_until
 
 pytestmark = [pytest.mark.image, pytest.mark.server]
@@ -241,7 +241,7 @@ def build_image(name, build_argument):
         capture_output=True,
         text=True,
         cwd=REPO,
-        timeout=3600,
+        timeout=LONG_COMMAND_SECONDS,
     )
 
 

@@ -16,7 +16,12 @@ import requests
 from inference import model
 from inference.metadata import ModelMetadata
 from scripts.lib.archives import archive
-from tests.helpers import SM_DETECT, encode_image, tiff_with_strip_offsets_of_type
+from tests.helpers import (
+    LONG_COMMAND_SECONDS,
+    SM_DETECT,
+    encode_image,
+    tiff_with_strip_offsets_of_type,
+)
 from tests.servers import post_image, running_server
 
 CRAFTED_TIFF = tiff_with_strip_offsets_of_type(np.zeros((24, 32, 3), np.uint8), 5)
@@ -28,7 +33,7 @@ def package(*args, env=None):
         capture_output=True,
         text=True,
         env=env,
-        timeout=900,
+        timeout=LONG_COMMAND_SECONDS,
     )
 
 

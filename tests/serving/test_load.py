@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from tests.helpers import REPO, encode_image
-from tests.servers import pinged, running_server, wait_until
+from tests.servers import QUICK_START, pinged, running_server, wait_until
 
 pytestmark = pytest.mark.server
 LUA = os.path.join(REPO, "tests", "load.lua")
@@ -161,7 +161,9 @@ class Client(threading.Thread):
 
 
 def test_a_killed_worker_is_replaced_and_its_request_retried(model_archive, small_jpeg, tmp_path):
-    with running_server(model_archive, tmp_path / "server", SM_DETECT_LOG_FORMAT="json") as server:
+    with running_server(
+        model_archive, tmp_path / "server", SM_DETECT_LOG_FORMAT="json", **QUICK_START
+    ) as server:
         clients = Client.start_several(server.url, small_jpeg.read_bytes(), 3)
         ready = list((tmp_path / "server").glob("sm-detect-*/ready/*"))
         (victim,) = [int(path.name) for path in ready if path.name.isdigit()]
@@ -196,7 +198,7 @@ def test_a_killed_worker_is_replaced_and_its_request_retried(model_archive, smal
 
 
 def test_sigterm_under_load_finishes_requests_in_flight(model_archive, small_jpeg, tmp_path):
-    with running_server(model_archive, tmp_path / "server") as server:
+    with running_server(model_archive, tmp_path / "server", **QUICK_START) as server:
         clients = Client.start_several(server.url, small_jpeg.read_bytes(), 3)
         time.sleep(4)
         signalled = time.monotonic()

@@ -16,12 +16,10 @@ import requests
 from inference.model_files import DATA_FILES, REQUIRED_FILES
 from scripts.lib.archives import archive
 from tests.helpers import CUSTOM_CLASSES, cli, package_custom_detector
-from tests.servers import BIN_DIR, Server, pinged, server_env, start_gateway
+from tests.servers import BIN_DIR, QUICK_START, Server, pinged, server_env, start_gateway
 
 pytestmark = pytest.mark.server
 ONE_FP32_MODEL_MIB = 1536  # what the registry counts for an FP32 model's worker
-# one canvas to warm per load instead of the aspect mode's 13: these tests load many models
-FAST_LOADS = {"SM_DETECT_MODE": "square320"}
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +55,7 @@ def model_folder(root, source="coco", metadata=None, **extra_files):
 def many_models(root, tmp_path, **env):
     command = [os.path.join(BIN_DIR, "sm-detect"), "serve", "--multi-model", "--models-dir"]
     command += [str(root), "--port", "0", "--base-dir", str(tmp_path / "base")]
-    server = Server(command, server_env(tmp_path, **FAST_LOADS, **env), tmp_path / "server.log")
+    server = Server(command, server_env(tmp_path, **QUICK_START, **env), tmp_path / "server.log")
     try:
         server.wait_for_announcement(180)
         yield server

@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from tests.servers import post_image, running_server, wait_until
+from tests.servers import QUICK_START, post_image, running_server, wait_until
 
 pytestmark = pytest.mark.server
 INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
@@ -160,6 +160,7 @@ def test_debug_shows_health_checks_and_the_workers_lines(model_archive, astronau
         tmp_path / "debug-server",
         SM_DETECT_LOG_LEVEL="debug",
         SM_DETECT_METRICS="off",
+        **QUICK_START,
     ) as server:
         assert post_image(server, astronaut_jpeg, **{INFERENCE_ID: "debug-me"}).ok
         assert wait_until(lambda: "request debug-me:" in server.log, 10), server.log[-3000:]

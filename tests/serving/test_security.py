@@ -23,7 +23,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from scripts.lib.clients import sigv4_signer
-from tests.servers import post_image, running_server, start_gateway, wait_until
+from tests.servers import QUICK_START, post_image, running_server, start_gateway, wait_until
 
 pytestmark = pytest.mark.server
 REGION = "us-east-1"
@@ -362,7 +362,7 @@ def planted_archive(model_dir, tmp_path):
 def test_archive_code_runs_only_when_trusted(model_dir, tmp_path, astronaut_jpeg, setting, runs):
     archive, marks = planted_archive(model_dir, tmp_path)
     extra = {"SM_DETECT_ARCHIVE_CODE": setting} if setting else {}
-    with running_server(archive, tmp_path / "server", **extra) as server:
+    with running_server(archive, tmp_path / "server", **QUICK_START, **extra) as server:
         answer = post_image(server, astronaut_jpeg)
         assert answer.status_code == 200
     assert bool(list(marks.iterdir())) is runs
@@ -389,7 +389,9 @@ def scale_workers(management_socket, workers):
 
 
 def test_a_model_server_without_workers_is_restarted(model_archive, tmp_path, astronaut_jpeg):
-    with running_server(model_archive, tmp_path / "server", SM_DETECT_RESTART_AFTER=5) as server:
+    with running_server(
+        model_archive, tmp_path / "server", SM_DETECT_RESTART_AFTER=5, **QUICK_START
+    ) as server:
         (run_dir,) = [p for p in (tmp_path / "server").iterdir() if p.name.startswith("sm-detect-")]
         # MMS's own trap: scaled to none and back, its new worker connects to a stale socket
         # and stays "Failed to connect to worker" while MMS lists it READY

@@ -12,6 +12,7 @@ import requests
 
 from tests.helpers import SM_DETECT
 from tests.servers import (
+    QUICK_START,
     START_TIMEOUT_SECONDS,
     Server,
     pinged,
@@ -44,6 +45,7 @@ def test_starts_despite_stale_pid_file_honours_settings_and_stops_on_sigterm(
         SAGEMAKER_MODEL_SERVER_WORKERS=2,
         SAGEMAKER_MODEL_SERVER_TIMEOUT=90,
         SM_DETECT_LOAD_TIMEOUT=150,
+        **QUICK_START,
     ) as server:
         # the first healthy /ping means a request is answered, not queued or refused
         response = post_image(server, astronaut_jpeg)
@@ -193,8 +195,8 @@ def test_missing_archive_exits_with_one_clear_line(tmp_path):
 @pytest.mark.server
 def test_stopping_one_server_leaves_another_serving(model_archive, astronaut_jpeg, tmp_path):
     with (
-        running_server(model_archive, tmp_path / "first") as first,
-        running_server(model_archive, tmp_path / "second") as second,
+        running_server(model_archive, tmp_path / "first", **QUICK_START) as first,
+        running_server(model_archive, tmp_path / "second", **QUICK_START) as second,
     ):
         assert first.url != second.url
         assert post_image(second, astronaut_jpeg).status_code == 200
@@ -212,7 +214,9 @@ def serve_without_base_dir(model, tmp_dir, port="0"):
     """``sm-detect serve`` as a user runs it: the base directory is its own temporary one."""
     tmp_dir.mkdir(parents=True, exist_ok=True)
     command = [SM_DETECT, "serve", "--model", str(model), "--port", port]
-    return Server(command, server_env(tmp_dir), tmp_dir.parent / f"{tmp_dir.name}.log")
+    return Server(
+        command, server_env(tmp_dir, **QUICK_START), tmp_dir.parent / f"{tmp_dir.name}.log"
+    )
 
 
 @pytest.mark.server
