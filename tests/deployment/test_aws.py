@@ -113,9 +113,37 @@ def test_push_to_a_registry(aws_env, registry, built_image):
     assert len(manifest.json()["layers"]) == len(built_image["OCIv1"]["rootfs"]["diff_ids"])
 
 
+def run_up(endpoint_name, bucket, archive, weights_file, host):
+    """`sm-detect up` from ``archive`` (packaged from ``weights_file``) to ``endpoint_name``."""
+    return cli(
+        "up",
+        "--endpoint",
+        endpoint_name,
+        "--s3",
+        f"s3://{bucket}/models/",
+        "--create-bucket",
+        "--archive",
+        str(archive),
+        "--weights",
+        str(weights_file),  # what the archive holds, or `up` refuses to deploy it
+        "--image",
+        IMAGE,
+        "--registry",
+        host,
+        "--tag",
+        "v2",
+        "--env",
+        "SM_DETECT_THRESHOLD=0.3",
+        "--poll-seconds",
+        "0.1",
+        env=dict(os.environ),
+    )
+
+
 @pytest.fixture(scope="module")
-def deployed(moto_settings, registry, built_image, model_archive, tmp_path_factory):
-    """`sm-detect up` run once, from an archive to an endpoint; the tests below work on it."""
+def deployed(moto_settings, registry, built_image, model_archive, weights_file, tmp_path_factory):
+    """`sm-detect up` run once, from an archive to an endpoint; the tests below read it (the
+    teardown test deploys one of its own)."""
     with pytest.MonkeyPatch.context() as patch:
         for key, value in moto_settings.items():
             patch.setenv(key, value)
@@ -126,28 +154,14 @@ def deployed(moto_settings, registry, built_image, model_archive, tmp_path_facto
         archive = tmp_path_factory.mktemp("up") / "model.tar.gz"
         shutil.copy(model_archive, archive)
         host = registry.url.removeprefix("http://")
-        up = cli(
-            "up",
-            "--endpoint",
-            "yolo-test",
-            "--s3",
-            "s3://deploy-bucket/models/",
-            "--create-bucket",
-            "--archive",
-            str(archive),
-            "--image",
-            IMAGE,
-            "--registry",
-            host,
-            "--tag",
-            "v2",
-            "--env",
-            "SM_DETECT_THRESHOLD=0.3",
-            "--poll-seconds",
-            "0.1",
-            env=dict(os.environ),
-        )
-        yield {"result": up, "role": role, "host": host, "archive": archive}
+        up = run_up("yolo-test", "deploy-bucket", archive, weights_file, host)
+        yield {
+            "result": up,
+            "role": role,
+            "host": host,
+            "archive": archive,
+            "weights": weights_file,
+        }
 
 
 def variant_of(endpoint_name):
@@ -202,16 +216,24 @@ def test_scale_tracks_invocations_per_instance(deployed):
     )
     assert scale.returncode == 0, scale.stderr
     autoscaling = client("application-autoscaling")
-    (target,) = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")[
-        "ScalableTargets"
+    (target,) = [
+        target
+        for target in autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")[
+            "ScalableTargets"
+        ]
+        if target["ResourceId"].startswith("endpoint/yolo-test/")
     ]
     assert (target["ResourceId"], target["MinCapacity"], target["MaxCapacity"]) == (
         "endpoint/yolo-test/variant/AllTraffic",
         1,
         4,
     )
-    (policy,) = autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")[
-        "ScalingPolicies"
+    (policy,) = [
+        policy
+        for policy in autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")[
+            "ScalingPolicies"
+        ]
+        if policy["ResourceId"].startswith("endpoint/yolo-test/")
     ]
     tracking = policy["TargetTrackingScalingPolicyConfiguration"]
     assert tracking["TargetValue"] == 100.0
@@ -237,7 +259,11 @@ def test_transform_runs_a_batch_job_asking_for_throughput(deployed):
     )
     assert transform.returncode == 0, transform.stderr
     sagemaker = client("sagemaker")
-    (job,) = sagemaker.list_transform_jobs()["TransformJobSummaries"]
+    (job,) = [
+        job
+        for job in sagemaker.list_transform_jobs()["TransformJobSummaries"]
+        if job["TransformJobName"].startswith(variant["ModelName"])
+    ]
     details = sagemaker.describe_transform_job(TransformJobName=job["TransformJobName"])
     assert details["ModelName"] == variant["ModelName"]
     assert details["TransformJobStatus"] == "Completed"
@@ -247,17 +273,28 @@ def test_transform_runs_a_batch_job_asking_for_throughput(deployed):
 
 
 def test_teardown_all_leaves_nothing(deployed):
-    teardown = cli("teardown", "--endpoint", "yolo-test", "--all", env=dict(os.environ))
+    up = run_up(
+        "yolo-gone", "gone-bucket", deployed["archive"], deployed["weights"], deployed["host"]
+    )
+    assert up.returncode == 0, up.stderr
+    scaled = cli(
+        "scale", "--endpoint", "yolo-gone", "--min", "1", "--max", "2", env=dict(os.environ)
+    )
+    assert scaled.returncode == 0, scaled.stderr
+    teardown = cli("teardown", "--endpoint", "yolo-gone", "--all", env=dict(os.environ))
     assert teardown.returncode == 0, teardown.stderr
     sagemaker = client("sagemaker")
-    assert endpoint.describe(Aws(), "yolo-test") is None
-    assert sagemaker.list_models()["Models"] == []
-    assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
-    autoscaling = client("application-autoscaling")
-    assert (
-        autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
-    )
-    assert client("s3").list_objects_v2(Bucket="deploy-bucket").get("KeyCount") == 0
+    assert endpoint.describe(Aws(), "yolo-gone") is None
+    assert not [m for m in sagemaker.list_models()["Models"] if "yolo-gone" in m["ModelName"]]
+    configs = sagemaker.list_endpoint_configs()["EndpointConfigs"]
+    assert not [c for c in configs if "yolo-gone" in c["EndpointConfigName"]]
+    targets = client("application-autoscaling").describe_scalable_targets(
+        ServiceNamespace="sagemaker"
+    )["ScalableTargets"]
+    assert not [t for t in targets if "/yolo-gone/" in t["ResourceId"]]
+    assert client("s3").list_objects_v2(Bucket="gone-bucket").get("KeyCount") == 0
+    # the other endpoint is untouched
+    assert endpoint.describe(Aws(), "yolo-test")["EndpointStatus"] == "InService"
 
 
 def test_teardown_all_deletes_the_ecr_repository(aws_env):
@@ -277,8 +314,9 @@ def test_teardown_all_deletes_the_ecr_repository(aws_env):
     result = cli("teardown", "--endpoint", "ecr-test", "--all", env=aws_env)
     assert result.returncode == 0, result.stderr
     assert "no endpoint ecr-test" in result.stderr
-    assert ecr.describe_repositories()["repositories"] == []
-    assert sagemaker.list_models()["Models"] == []
+    repositories = ecr.describe_repositories()["repositories"]
+    assert "sm-detect-teardown" not in [r["repositoryName"] for r in repositories]
+    assert "ecr-test-model" not in [m["ModelName"] for m in sagemaker.list_models()["Models"]]
 
 
 def test_dry_run_makes_no_calls(aws_env):
@@ -296,7 +334,7 @@ def test_dry_run_makes_no_calls(aws_env):
     assert result.returncode == 0, result.stderr
     assert "[dry run] sagemaker.create_model(" in result.stderr
     assert "[dry run] sagemaker.create_endpoint(" in result.stderr
-    assert client("sagemaker").list_models()["Models"] == []
+    assert not [m for m in client("sagemaker").list_models()["Models"] if "dry" in m["ModelName"]]
 
 
 def test_no_execution_role_explains_how_to_make_one(aws_env):

@@ -122,11 +122,11 @@ def test_api_key_mode(aws_env):
     assert model_error["selectionPattern"] == "424"
     assert "OriginalStatusCode" in model_error["responseTemplates"]["application/json"]
 
-    (plan,) = apigateway.get_usage_plans()["items"]
+    plan = named(apigateway.get_usage_plans()["items"], "sm-detect-yolo")
     assert plan["throttle"] == {"rateLimit": 5.0, "burstLimit": 10}
     assert plan["quota"]["limit"] == 1000 and plan["quota"]["period"] == "DAY"
     assert plan["apiStages"] == [{"apiId": api["id"], "stage": "prod"}]
-    (key,) = apigateway.get_api_keys()["items"]
+    key = named(apigateway.get_api_keys()["items"], "sm-detect-yolo")
     (attached,) = apigateway.get_usage_plan_keys(usagePlanId=plan["id"])["items"]
     assert attached["id"] == key["id"] and key["enabled"]
     assert apigateway.get_stage(restApiId=api["id"], stageName="prod")["stageName"] == "prod"

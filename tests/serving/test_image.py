@@ -20,7 +20,7 @@ from PIL import Image
 
 from tests.agreement import assert_agrees_with_this_process
 from tests.helpers import IMAGE, LONG_COMMAND_SECONDS, REPO
-from tests.servers import START_TIMEOUT_SECONDS, Server, pinged, wait_until
+from tests.servers import QUICK_START, START_TIMEOUT_SECONDS, Server, pinged, wait_until
 
 pytestmark = [pytest.mark.image, pytest.mark.server]
 
@@ -46,9 +46,11 @@ def entrypoint(built_image):
     return config["Entrypoint"], config.get("Cmd")
 
 
-@pytest.fixture(scope="module")
-def served(container, built_image, tmp_path_factory):
+@contextlib.contextmanager
+def serving(container, built_image, log, **env):
+    """The image's entrypoint with ``serve``, as SageMaker runs it, until /ping says ready."""
     command, _ = entrypoint(built_image)
+    settings = [f"{name}={value}" for name, value in env.items()]
     server = Server(
         [
             "buildah",
@@ -57,13 +59,14 @@ def served(container, built_image, tmp_path_factory):
             "chroot",
             "--env",
             "SAGEMAKER_BIND_TO_PORT=0",  # the server picks a free port and says which
+            *(option for setting in settings for option in ("--env", setting)),
             container,
             "--",
             *command,
             "serve",
         ],
         dict(os.environ),
-        tmp_path_factory.mktemp("image") / "server.log",
+        log,
     )
     try:
         server.wait_for_announcement(START_TIMEOUT_SECONDS)
@@ -71,6 +74,13 @@ def served(container, built_image, tmp_path_factory):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def served(container, built_image, tmp_path_factory):
+    log = tmp_path_factory.mktemp("image") / "server.log"
+    with serving(container, built_image, log) as server:
+        yield server
 
 
 def test_image_configuration(built_image):
@@ -150,7 +160,13 @@ def uid_inside(process):
     raise AssertionError(f"uid {outside} is not mapped into {process.pid}'s namespace")
 
 
-def test_runs_as_non_root_and_stops_on_sigterm(served):
+def test_runs_as_non_root_and_stops_on_sigterm(container, built_image, tmp_path):
+    # a server of its own: the others' stays up whatever order the tests run in
+    with serving(container, built_image, tmp_path / "server.log", **QUICK_START) as served:
+        stopped_on_sigterm(served)
+
+
+def stopped_on_sigterm(served):
     (serve_process,) = serve_processes(served)
     assert uid_inside(serve_process) == 1000
     init = serve_process.parent()  # tini, the container's PID 1 under Docker
