@@ -14,6 +14,7 @@ import numpy as np
 from inference import decode, encode, model, params, postprocess, preprocess
 from inference.errors import InvalidParameter
 from inference.headers import CUSTOM_ATTRIBUTES
+from inference.metadata import Suppression
 from inference.settings import RequestSettings, check_against_model
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class Prediction:
     canvas: tuple  # (width, height) of the tensor the network took, the image at its top left
     model_name: str
     labels: tuple
+    suppression: Suppression | None  # NMS to run, None where the network ran it
 
 
 def request_headers(context) -> dict[str, str]:
@@ -104,6 +106,7 @@ def predict_fn(data: Request, detector: model.Detector) -> Prediction:
         canvas=(tensor.shape[3], tensor.shape[2]),
         model_name=detector.metadata.name,
         labels=detector.metadata.classes,
+        suppression=detector.metadata.suppression,
     )
 
 
@@ -124,5 +127,6 @@ def respond(prediction: Prediction, media_type: str) -> tuple[bytes, list]:
         image_size=(image.shape[1], image.shape[0]),
         labels=prediction.labels,
         params=prediction.request.params,
+        suppression=prediction.suppression,
     )
     return encode.encode(detections, media_type, prediction.model_name, image), detections

@@ -6,9 +6,9 @@ import math
 
 from inference import preprocess
 from inference.params import MAX_DETECTIONS_LIMIT
+from inference.precisions import BF16, FP32, INT8, PRECISIONS
 
-FP32, INT8 = "fp32", "int8"
-PRECISIONS = (FP32, INT8)
+__all__ = ["BF16", "FP32", "INT8", "PRECISIONS", "ModelMetadata"]
 # bounds on what model.json may ask for, since a multi-model endpoint loads folders it did not
 # make: every canvas is warmed at load (the worker memory budget was measured with sides up to
 # 1024, what packaging writes), the classes are named in every answer, NMS is sized by topk
@@ -22,6 +22,17 @@ MAX_POST_NMS = MAX_DETECTIONS_LIMIT
 
 
 @dataclasses.dataclass(frozen=True)
+class Suppression:
+    """Greedy per-class NMS: overlap above ``threshold`` suppresses, candidates scoring
+    ``valid_threshold`` or less are dropped, ``topk`` considered, ``keep`` kept."""
+
+    threshold: float
+    valid_threshold: float
+    topk: int
+    keep: int
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelMetadata:
     name: str
     classes: tuple
@@ -31,21 +42,36 @@ class ModelMetadata:
     std: tuple = preprocess.STD
     nms_threshold: float = 0.45
     nms_topk: int = 400
+    # candidates scoring this or less are dropped before NMS (GluonCV's valid_thresh)
+    nms_valid_threshold: float = 0.01
+    # archives packaged before 2026-12-05 ran NMS inside the graph; newer ones leave it to
+    # postprocessing (scripts/lib/archives/detection_head.py says why)
+    nms_in_graph: bool = True
     post_nms: int = 100
     weights: str = ""
     exported_with: dict = dataclasses.field(default_factory=dict)
     precision: str = FP32
     # the aspect mode's canvas long sides (preprocess); by precision when model.json has none
     buckets: tuple = ()
-    # for INT8: how it was quantized (method, images, what stayed FP32 and why), and its
-    # agreement with the FP32 network, measured at packaging time
+    # for INT8: how it was quantized (method, images, what stayed FP32 and why); for BF16, how
+    # it was converted; and its agreement with the FP32 network, measured at packaging time
     quantization: dict = dataclasses.field(default_factory=dict)
+    conversion: dict = dataclasses.field(default_factory=dict)
     agreement: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         default = preprocess.INT8_BUCKETS if self.precision == INT8 else preprocess.BUCKETS
         buckets = preprocess.check_buckets(self.buckets or default, self.short, self.max_size)
         object.__setattr__(self, "buckets", buckets)
+
+    @property
+    def suppression(self):
+        """How postprocessing runs NMS for this model; None where the graph ran it."""
+        if self.nms_in_graph:
+            return None
+        return Suppression(
+            self.nms_threshold, self.nms_valid_threshold, self.nms_topk, self.post_nms
+        )
 
     @property
     def preprocessing(self):
@@ -74,12 +100,15 @@ class ModelMetadata:
                     "nms": {
                         "threshold": self.nms_threshold,
                         "topk": self.nms_topk,
+                        "valid_threshold": self.nms_valid_threshold,
+                        "in_graph": self.nms_in_graph,
                         "post_nms": self.post_nms,
                     },
                     "weights": self.weights,
                     "exported_with": self.exported_with,
                     "precision": self.precision,
                     **({"quantization": self.quantization} if self.quantization else {}),
+                    **({"conversion": self.conversion} if self.conversion else {}),
                     **({"agreement": self.agreement} if self.agreement else {}),
                 },
                 indent=2,
@@ -118,11 +147,14 @@ class ModelMetadata:
             ),
             nms_threshold=fraction(nms, "threshold", base.nms_threshold),
             nms_topk=whole(nms, "topk", base.nms_topk, 1, MAX_NMS_TOPK),
+            nms_valid_threshold=fraction(nms, "valid_threshold", base.nms_valid_threshold),
+            nms_in_graph=flag(nms, "in_graph", base.nms_in_graph),
             post_nms=whole(nms, "post_nms", base.post_nms, 1, MAX_POST_NMS),
             weights=text_field(data, "weights", ""),
             exported_with=section(data, "exported_with"),
             precision=str(precision),
             quantization=section(data, "quantization"),
+            conversion=section(data, "conversion"),
             agreement=section(data, "agreement"),
         )
 
@@ -165,6 +197,13 @@ def whole(data: dict, key: str, default: int, least: int, most: int) -> int:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
         raise ValueError(f"{key} is not a whole number from {least} to {most}")
+    return value
+
+
+def flag(data: dict, key: str, default: bool) -> bool:
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} is not true or false")
     return value
 
 

@@ -11,8 +11,8 @@ import time
 import mxnet as mx
 from mxnet import gluon
 
-from inference import preprocess
-from inference.metadata import INT8, MAX_METADATA_BYTES, ModelMetadata
+from inference import cpu, preprocess
+from inference.metadata import BF16, INT8, MAX_METADATA_BYTES, ModelMetadata
 from inference.model_files import (
     GLUONCV_SYMBOL_FILE,
     METADATA_FILE,
@@ -24,6 +24,9 @@ from inference.model_files import (
 __all__ = ["GLUONCV_SYMBOL_FILE", "METADATA_FILE", "PARAMS_FILE", "SYMBOL_FILE"]  # and below
 
 logger = logging.getLogger(__name__)
+# BF16's forward against FP32's without AMX, 555x416, 2 threads (Intel Xeon, AVX-512 BF16, AMX
+# pinned off: 518 against 378 ms; an earlier Xeon, 0.87 against 0.41 s)
+BF16_WITHOUT_AMX = "1.4 to 2.1 times slower"
 
 
 class Detector(gluon.Block):
@@ -104,12 +107,31 @@ def read_metadata(path: str) -> ModelMetadata:
         raise ValueError(f"{METADATA_FILE} is not valid model metadata: {error}") from None
 
 
-def check_precision(metadata: ModelMetadata, ctx: mx.Context) -> None:
-    """An INT8 network runs on a CPU only: MXNet's quantized operators are oneDNN's."""
-    if metadata.precision == INT8 and ctx.device_type == "gpu":
+def check_precision(metadata: ModelMetadata, ctx: mx.Context, isa: str | None = None) -> None:
+    """INT8 and BF16 networks run on a CPU only (MXNet's INT8 and BF16 kernels are oneDNN's),
+    BF16 on one with AVX-512 at least (``isa``: oneDNN's, this CPU's best when not given)."""
+    if metadata.precision in (INT8, BF16) and ctx.device_type == "gpu":
         raise ValueError(
-            "this model is INT8, and MXNet runs quantized networks on CPUs only: serve it on a "
-            "CPU instance, or package it with --precision fp32 for a GPU"
+            f"this model is {metadata.precision.upper()}, and MXNet runs it on CPUs only (oneDNN):"
+            " serve it on a CPU instance, or package it with --precision fp32 for a GPU"
+        )
+    isa = cpu.best_isa(cpu.cpu_flags()) if isa is None else isa
+    if metadata.precision == BF16 and isa and not isa.startswith("avx512"):
+        raise ValueError(
+            f"this model is BF16, which oneDNN runs on AVX-512 CPUs only, and this one has "
+            f"{cpu.kind(isa)}: serve the FP32 or INT8 archive here"
+        )
+
+
+def say_what_bf16_costs_here(metadata: ModelMetadata, isa: str) -> None:
+    """BF16 pays only on AMX's tiles: said at load where it runs on anything less."""
+    if metadata.precision == BF16 and isa != cpu.AMX:
+        logger.warning(
+            "this CPU has %s, no AMX: BF16 runs on %s here, measured %s than FP32 on such a CPU "
+            "(docs/PERFORMANCE.md): the FP32 or INT8 archive serves faster",
+            cpu.kind(isa),
+            "AVX-512 BF16 instructions" if isa == "avx512_core_bf16" else "emulation",
+            BF16_WITHOUT_AMX,
         )
 
 
@@ -118,10 +140,12 @@ def load_detector(
 ) -> Detector:
     """Load and hybridize the network in ``model_dir``, then run it once on every input shape
     ``mode`` (the endpoint's default) gives it, so that no request pays for a first shape."""
+    isa = cpu.prepare()  # before oneDNN first runs in this process
     ctx = ctx or choose_context()
     paths = model_files(model_dir)
     metadata = read_metadata(paths[METADATA_FILE])
-    check_precision(metadata, ctx)
+    check_precision(metadata, ctx, isa)
+    say_what_bf16_costs_here(metadata, isa)
     network = gluon.nn.SymbolBlock.imports(
         paths[SYMBOL_FILE], ["data"], paths[PARAMS_FILE], ctx=ctx
     )
@@ -140,11 +164,13 @@ def load_detector(
     started = time.perf_counter()
     warm_up(detector, shapes or ((metadata.short, metadata.short),))
     logger.info(
-        "loaded %s (%d classes, %s) on %s; %d input shape(s) of mode %s warmed in %.1f s",
+        "loaded %s (%d classes, %s) on %s, oneDNN ISA %s; %d input shape(s) of mode %s warmed "
+        "in %.1f s",
         metadata.name,
         len(metadata.classes),
         metadata.precision,
         ctx,
+        isa,
         len(shapes),
         mode,
         time.perf_counter() - started,

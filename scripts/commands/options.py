@@ -6,6 +6,7 @@ Commands import their shared options from here, never from each other.
 import argparse
 import tempfile
 
+from inference.precisions import PRECISIONS
 from scripts.lib.cloud.endpoint import DEFAULT_INSTANCE_TYPE
 from scripts.option_types import (
     endpoint_name,
@@ -200,7 +201,13 @@ def add_public_api_options(parser):
 
 def add_precision_options(parser):
     """--precision and --calibration, for ``package`` and ``up``."""
-    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="precision")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="int8: oneDNN INT8, calibrated on images (VNNI and AMX CPUs); bf16: the trunk in "
+        "bfloat16, for CPUs with AMX (slower than FP32 without it)",
+    )
     parser.add_argument(
         "--calibration",
         metavar="DIR",
@@ -211,7 +218,7 @@ def add_precision_options(parser):
 
 def package_from_args(args, output):
     """Package the model the options describe into ``output`` (``package`` and ``up``)."""
-    from scripts.lib.archives.packaging import Quantization, package
+    from scripts.lib.archives.packaging import Bfloat16, Quantization, package
     from scripts.lib.errors import CommandError
 
     if args.calibration and args.precision != "int8":
@@ -219,27 +226,37 @@ def package_from_args(args, output):
     if getattr(args, "classes", None) and args.weights == "pretrained":
         raise CommandError("--classes goes with a weights file, not with pretrained weights")
     classes = getattr(args, "classes", None)
-    if args.precision != "int8":
+    if args.precision == "fp32":
         return package(args.weights, output, classes)
+    agreement = {
+        "min_agreement": getattr(args, "min_agreement", None),
+        "threshold": getattr(args, "agreement_threshold", 0.5),
+        "mode": getattr(args, "mode", None),
+    }
     with tempfile.TemporaryDirectory(prefix="sm-detect-samples-") as samples_dir:
-        quantization = Quantization(
-            args.calibration or sample_photos(samples_dir),
-            count=getattr(args, "calibration_count", None),
-            validate=getattr(args, "validate", None),
-            min_agreement=getattr(args, "min_agreement", None),
-            threshold=getattr(args, "agreement_threshold", 0.5),
-            mode=getattr(args, "mode", None),
-        )
-        return package(args.weights, output, classes, args.precision, quantization)
+        validate = getattr(args, "validate", None)
+        if args.precision == "bf16":
+            lowering = Bfloat16(validate or sample_photos(samples_dir, "measuring"), **agreement)
+        else:
+            lowering = Quantization(
+                args.calibration or sample_photos(samples_dir, "calibrating"),
+                count=getattr(args, "calibration_count", None),
+                validate=validate,
+                **agreement,
+            )
+        return package(args.weights, output, classes, args.precision, lowering)
 
 
-def sample_photos(folder):
+def sample_photos(folder, purpose):
+    """The packaging set's sample photographs, written into ``folder`` for ``purpose``
+    (calibrating INT8, or measuring BF16's agreement)."""
     from scripts.lib.archives.samples import write_sample_photos
     from scripts.lib.progress import say
 
     count = write_sample_photos(folder)
+    option = "--calibration" if purpose == "calibrating" else "--validate"
     say(
-        f"calibrating on the {count} sample photographs of the packaging set (--calibration "
-        "DIR for your own; `sm-detect captures` makes one from an endpoint's traffic)"
+        f"{purpose} on the {count} sample photographs of the packaging set ({option} DIR for "
+        "your own; `sm-detect captures` makes one from an endpoint's traffic)"
     )
     return folder

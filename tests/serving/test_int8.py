@@ -156,7 +156,7 @@ def test_a_gpu_is_refused_at_load_with_one_line(int8_dir, monkeypatch):
     from container.settings import Settings
 
     monkeypatch.setattr(mx.context, "num_gpus", lambda: 1)
-    with pytest.raises(ServeError, match="INT8, and MXNet runs quantized networks on CPUs only"):
+    with pytest.raises(ServeError, match="this model is INT8, and MXNet runs it on CPUs only"):
         serve.check_model_dir(str(int8_dir), Settings())
 
 

@@ -41,7 +41,14 @@ def test_archive_layout_and_metadata(model_dir):
     assert metadata["preprocessing"]["short"] == 416
     assert metadata["preprocessing"]["max_size"] == 1024
     assert metadata["preprocessing"]["mean"] == [0.485, 0.456, 0.406]
-    assert metadata["nms"] == {"threshold": 0.45, "topk": 400, "post_nms": 100}
+    # GluonCV's YOLOv3 settings (overlap 0.45, valid above 0.01), run after the network
+    assert metadata["nms"] == {
+        "threshold": 0.45,
+        "topk": 400,
+        "valid_threshold": 0.01,
+        "in_graph": False,
+        "post_nms": 100,
+    }
     assert metadata["exported_with"]["mxnet"] == "1.9.1"
     assert metadata["exported_with"]["gluoncv"] == "0.10.5.post0"
     assert metadata["exported_with"]["detection_head"].startswith("top-k before NMS")
@@ -62,9 +69,12 @@ def test_no_object_ids_in_the_graphs(model_dir):
         assert not re.search(r"Constant_\w*_\d{6,}", text)
 
 
-def test_exported_symbol_includes_nms(model_dir):
+def test_the_exported_symbol_ends_at_the_candidates(model_dir):
+    # NMS is postprocessing's (test_detection_head shows the same rows kept as GluonCV's)
     symbol = mx.sym.load(str(model_dir / "model-symbol.json"))
-    assert any("box_nms" in name for name in symbol.get_internals().list_outputs())
+    assert not any("box_nms" in name for name in symbol.get_internals().list_outputs())
+    _, shapes, _ = symbol.infer_shape(data=(1, 3, 416, 416))
+    assert shapes == [(1, 400, 1), (1, 400, 1), (1, 400, 4)]  # nms_topk candidates
 
 
 def test_random_weights_are_deterministic(tmp_path, model_dir):

@@ -158,6 +158,18 @@ def summary(images, references, candidates, threshold=0.0):
     }
 
 
+def recorded(images, totals, threshold, reference="the FP32 network of the same weights"):
+    """The agreement as ``model.json`` records it."""
+    return {
+        "reference": reference,
+        "threshold": threshold,
+        "totals": {key: finite(value) for key, value in totals.items()},
+        "images": [
+            {key: finite(value) for key, value in image.to_dict().items()} for image in images
+        ],
+    }
+
+
 def table(images, totals, reference="FP32", candidate="INT8", sqnr=True, item="image"):
     """The agreement as the terminal shows it: one line per image (or other ``item``) and the
     total; the SQNR column only where raw output maps were compared."""

@@ -122,14 +122,17 @@ def export(net, model_dir, weights, nms_threshold=0.45, nms_topk=400, post_nms=1
     # GluonCV's own graph stays beside ours: the seed's, for the benchmark to compare against
     os.replace(symbol_path, os.path.join(model_dir, model.GLUONCV_SYMBOL_FILE))
     gluoncv_symbol = mx.sym.load(os.path.join(model_dir, model.GLUONCV_SYMBOL_FILE))
-    detection_head.rewrite(gluoncv_symbol, len(net.classes), post_nms).save(symbol_path)
+    head, nms = detection_head.rewrite(gluoncv_symbol, len(net.classes))
+    head.save(symbol_path)
     for path in (symbol_path, os.path.join(model_dir, model.GLUONCV_SYMBOL_FILE)):
         renumber_constants(path)
     metadata = ModelMetadata(
         name=COCO_MODEL if list(net.classes) == coco_classes() else CUSTOM_MODEL,
         classes=tuple(net.classes),
-        nms_threshold=nms_threshold,
-        nms_topk=nms_topk,
+        nms_threshold=nms["threshold"],
+        nms_topk=nms["topk"],
+        nms_valid_threshold=nms["valid_threshold"],
+        nms_in_graph=False,
         post_nms=post_nms,
         weights=weights if weights in ("pretrained", "random") else os.path.basename(weights),
         exported_with={

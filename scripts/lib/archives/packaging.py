@@ -1,36 +1,39 @@
-"""Package: weights -> exported network + metadata + code -> model.tar.gz (FP32 or INT8)."""
+"""Package: weights -> exported network + metadata + code -> model.tar.gz (FP32, INT8 or BF16).
 
+The export is FP32; an INT8 or BF16 archive is made from it (``Quantization``, ``Bfloat16``), its
+agreement with the FP32 network measured on held-back images and recorded in ``model.json``.
+"""
+
+import dataclasses
 import math
 import os
 import tempfile
 
-from inference.metadata import FP32, INT8, PRECISIONS
+from inference.metadata import BF16, FP32, INT8, PRECISIONS
 from scripts.lib.archives import archive, export
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say, step
 
 
-def package(
-    weights,
-    output,
-    classes_file=None,
-    precision=FP32,
-    quantization=None,
-):
-    """Write the archive; ``quantization`` (a ``Quantization``) when ``precision`` is int8."""
-    if precision not in PRECISIONS or (precision == INT8) != (quantization is not None):
-        raise ValueError(f"precision {precision!r} with quantization {quantization!r}")
-    if quantization is not None:
-        quantization.check()  # before minutes of work: the images are there and readable
+def package(weights, output, classes_file=None, precision=FP32, lowering=None):
+    """Write the archive; ``lowering`` (a ``Quantization`` or ``Bfloat16``) makes the INT8 or
+    BF16 network from the FP32 one."""
+    if precision not in PRECISIONS or (lowering.precision if lowering else FP32) != precision:
+        raise ValueError(f"precision {precision!r} made by {lowering!r}")
+    if lowering is not None:
+        lowering.check()  # before minutes of work: the images are there and readable
     classes = export.read_classes(classes_file) if classes_file else None
-    with step(f"building {export.COCO_MODEL} with {weights} weights"):
+    what = f"{export.COCO_MODEL if not classes else export.CUSTOM_MODEL}"
+    with step(
+        f"building {what} ({len(classes) if classes else 80} classes) with {weights} weights"
+    ):
         net = export.build_network(weights, classes)
     with tempfile.TemporaryDirectory(prefix="sm-detect-package-") as work_dir:
         model_dir = os.path.join(work_dir, "fp32")
         with step("exporting the hybridized network"):
             metadata = export.export(net, model_dir, weights)
-        if quantization is not None:
-            model_dir, metadata = quantization.apply(model_dir, metadata, work_dir)
+        if lowering is not None:
+            model_dir, metadata = lowering.apply(model_dir, metadata, work_dir)
         with step(f"writing {output}"):
             archive.write_archive(model_dir, output)
     say(
@@ -40,43 +43,49 @@ def package(
     return metadata
 
 
-class Quantization:
-    """How to make the INT8 network: calibration and validation images, and what must hold."""
+class Lowering:
+    """What INT8 and BF16 share: the images their agreement with FP32 is measured on, prepared
+    in ``mode`` as the server prepares requests, and the least agreement that may be written."""
 
-    def __init__(
-        self, calibration, count=None, validate=None, min_agreement=None, threshold=0.5, mode=None
-    ):
+    precision = ""
+
+    def __init__(self, validate=None, min_agreement=None, threshold=0.5, mode=None):
         from inference import preprocess
 
-        self.calibration, self.count, self.validate = calibration, count, validate
-        self.min_agreement, self.threshold = min_agreement, threshold
+        self.validate, self.min_agreement, self.threshold = validate, min_agreement, threshold
         self.mode = mode or preprocess.ASPECT
-        self.files = None
+        self.validation = None
 
     def check(self):
+        """Find the images before any work: ``CommandError`` when there are none."""
         from scripts.lib.archives import quantize
 
-        self.files = quantize.split(self.calibration, self.count, self.validate)
+        self.validation = quantize.image_files(self.validate)
+        if not self.validation:
+            raise CommandError(f"{self.validate} holds no image this server reads")
+
+    def lower(self, fp32_dir, lowered_dir, metadata):
+        """Write the lowered network into ``lowered_dir``; (its metadata, how it was made)."""
+        raise NotImplementedError
 
     def apply(self, fp32_dir, metadata, work_dir):
-        """The INT8 model directory beside ``fp32_dir``, and its metadata."""
+        """The lowered model directory beside ``fp32_dir``, its agreement measured and recorded;
+        (the directory, its metadata)."""
+        from inference import cpu
         from scripts.lib.archives import agreement, quantize
 
-        calibration, validation = self.files
-        say(
-            f"==> quantizing to INT8: {len(calibration)} calibration image(s), "
-            f"{len(validation)} validation image(s), mode {self.mode}"
-        )
-        int8_dir = os.path.join(work_dir, "int8")
-        metadata = quantize.int8_copy(fp32_dir, int8_dir, calibration, self.mode)
+        cpu.prepare()  # the kernels the server will run: AMX where the CPU has it
+        name = self.precision.upper()
+        lowered_dir = os.path.join(work_dir, self.precision)
+        metadata, how = self.lower(fp32_dir, lowered_dir, metadata)
         images, totals = quantize.measure_agreement(
-            fp32_dir, int8_dir, validation, metadata, self.mode, self.threshold
+            fp32_dir, lowered_dir, self.validation, metadata, self.mode, self.threshold
         )
         say(
             f"agreement with FP32 (its detections scoring {self.threshold} or more as the "
             "reference):"
         )
-        say(agreement.table(images, totals))
+        say(agreement.table(images, totals, candidate=name))
         if self.min_agreement is not None and math.isnan(totals["map50"]):
             raise CommandError(
                 f"no FP32 detection scores {self.threshold} or more on the validation images, so "
@@ -85,11 +94,53 @@ class Quantization:
             )
         if self.min_agreement is not None and totals["map50"] < self.min_agreement:
             raise CommandError(
-                f"INT8 agrees with FP32 at mAP@0.5 {totals['map50']:.3f}, below the minimum of "
+                f"{name} agrees with FP32 at mAP@0.5 {totals['map50']:.3f}, below the minimum of "
                 f"{self.min_agreement}: nothing written",
                 remedy="min_agreement",
             )
         written = quantize.record(
-            int8_dir, metadata, len(calibration), self.mode, images, totals, self.threshold
+            lowered_dir,
+            dataclasses.replace(metadata, **how),
+            agreement.recorded(images, totals, self.threshold),
         )
-        return int8_dir, written
+        return lowered_dir, written
+
+
+class Quantization(Lowering):
+    """How to make the INT8 network: calibration and validation images, and what must hold."""
+
+    precision = INT8
+
+    def __init__(self, calibration, count=None, validate=None, **agreement):
+        super().__init__(validate, **agreement)
+        self.calibration, self.count = calibration, count
+        self.files = None
+
+    def check(self):
+        from scripts.lib.archives import quantize
+
+        self.files = quantize.split(self.calibration, self.count, self.validate)
+        self.validation = self.files[1]
+
+    def lower(self, fp32_dir, lowered_dir, metadata):
+        from scripts.lib.archives import quantize
+
+        calibration, validation = self.files
+        say(
+            f"==> quantizing to INT8: {len(calibration)} calibration image(s), "
+            f"{len(validation)} validation image(s), mode {self.mode}"
+        )
+        metadata, fused = quantize.int8_copy(fp32_dir, lowered_dir, calibration, self.mode)
+        return metadata, {"quantization": quantize.how(len(calibration), self.mode, fused)}
+
+
+class Bfloat16(Lowering):
+    """How to make the BF16 network: no calibration, only images to measure its agreement on."""
+
+    precision = BF16
+
+    def lower(self, fp32_dir, lowered_dir, metadata):
+        from scripts.lib.archives import bf16
+
+        say(f"==> converting to BF16: {len(self.validation)} validation image(s), mode {self.mode}")
+        return bf16.bf16_copy(fp32_dir, lowered_dir, metadata), {"conversion": bf16.how()}

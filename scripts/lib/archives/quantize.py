@@ -12,7 +12,8 @@ What stays FP32, and why (recorded in ``model.json``):
   corners and scores for no measurable gain;
 - ``Concat`` on the last axis, which MXNet's quantized Concat cannot do (it says so, and leaves
   them FP32 itself);
-- the detection head (top-k, gather, NMS): MXNet has no quantized kernels for it.
+- the detection head (top-k, gather): MXNet has no quantized kernels for it; NMS runs after the
+  network, in postprocessing.
 """
 
 import contextlib
@@ -30,7 +31,7 @@ from inference import decode, model, postprocess, preprocess
 from inference.errors import RequestError
 from inference.metadata import INT8, ModelMetadata
 from inference.params import RequestParams
-from scripts.lib.archives import agreement
+from scripts.lib.archives import agreement, residual_sum
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 
@@ -46,7 +47,7 @@ KEPT_FP32 = [
         "reason": "MXNet's quantized Concat supports only axes above 0",
     },
     {
-        "operators": "topk, gather_nd, _contrib_box_nms (the detection head)",
+        "operators": "topk, gather_nd (the detection head; NMS runs after the network)",
         "reason": "no quantized kernels",
     },
 ]
@@ -221,13 +222,15 @@ def detect(network, image, tensor, metadata):
         image_size=(image.shape[1], image.shape[0]),
         labels=metadata.classes,
         params=RequestParams(threshold=0.0, max_detections=metadata.post_nms),
+        suppression=metadata.suppression,
     )
     return detections, outputs[3:]
 
 
 def int8_copy(fp32_dir, int8_dir, calibration, mode):
     """``fp32_dir``'s network quantized into ``int8_dir``, calibrated on the files given as
-    the INT8 network will be served: prepared in ``mode``, on the INT8 buckets' canvases."""
+    the INT8 network will be served: prepared in ``mode``, on the INT8 buckets' canvases; (its
+    metadata, how many residual adds were fused into their convolutions)."""
     with open(os.path.join(fp32_dir, model.METADATA_FILE), encoding="utf-8") as file:
         fp32 = ModelMetadata.from_json(file.read())
     metadata = dataclasses.replace(fp32, precision=INT8, buckets=preprocess.INT8_BUCKETS)
@@ -235,7 +238,8 @@ def int8_copy(fp32_dir, int8_dir, calibration, mode):
     quantized = quantize(fp32_dir, tensors)
     shutil.copytree(fp32_dir, int8_dir)
     export(quantized, int8_dir)
-    return metadata
+    fused = residual_sum.fuse_file(os.path.join(int8_dir, model.SYMBOL_FILE))
+    return metadata, fused
 
 
 def measure_agreement(fp32_dir, int8_dir, validation, metadata, mode, threshold):
@@ -275,33 +279,24 @@ def export(quantized, model_dir):
         os.remove(os.path.join(model_dir, model.GLUONCV_SYMBOL_FILE))
 
 
-def record(model_dir, metadata, calibration_count, mode, images=(), totals=None, threshold=None):
-    """``model.json`` for the INT8 network: how it was made, how closely it agrees (if measured)."""
-    written = ModelMetadata(
-        **{
-            **{field: getattr(metadata, field) for field in metadata.__dataclass_fields__},
-            "precision": INT8,
-            "quantization": {
-                "library": f"mxnet {mx.__version__} (oneDNN), quantize_net_v2",
-                "quantized_dtype": "auto",
-                "calibration": CALIBRATION_METHOD,
-                "calibration_images": calibration_count,
-                "calibration_mode": mode,
-                "kept_fp32": KEPT_FP32,
-            },
-            "agreement": {
-                "reference": "the FP32 network of the same weights",
-                "threshold": threshold,
-                "totals": {key: agreement.finite(value) for key, value in totals.items()},
-                "images": [
-                    {key: agreement.finite(value) for key, value in image.to_dict().items()}
-                    for image in images
-                ],
-            }
-            if totals is not None
-            else {},
-        }
-    )
+def how(calibration_count, mode, fused):
+    """What ``model.json`` says of how the INT8 network was made."""
+    return {
+        "library": f"mxnet {mx.__version__} (oneDNN), quantize_net_v2",
+        "quantized_dtype": "auto",
+        "calibration": CALIBRATION_METHOD,
+        "calibration_images": calibration_count,
+        "calibration_mode": mode,
+        "residual_adds": f"{fused} fused into the convolution before each, as a oneDNN sum "
+        "post-op (scripts/lib/archives/residual_sum.py)",
+        "kept_fp32": KEPT_FP32,
+    }
+
+
+def record(model_dir, metadata, agreement_recorded):
+    """``model.json`` of a lowered network: ``metadata`` (how it was made included) and how
+    closely it agrees with FP32."""
+    written = dataclasses.replace(metadata, agreement=agreement_recorded)
     with open(os.path.join(model_dir, model.METADATA_FILE), "w", encoding="utf-8") as file:
         file.write(written.to_json())
     return written

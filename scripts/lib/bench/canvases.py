@@ -54,6 +54,7 @@ def detect(detector, image, mode):
         image_size=(image.shape[1], image.shape[0]),
         labels=metadata.classes,
         params=RequestParams(threshold=0.0, max_detections=metadata.post_nms, mode=mode),
+        suppression=metadata.suppression,
     )
 
 

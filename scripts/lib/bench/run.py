@@ -231,10 +231,11 @@ class BenchRun:
         int8_dir = os.path.join(self.work_dir, "int8", "model")
         os.makedirs(os.path.dirname(int8_dir))
         with step("quantizing the model to INT8 (calibrated on the benchmark's images)"):
-            metadata = quantize.int8_copy(
+            metadata, fused = quantize.int8_copy(
                 self.model_dir, int8_dir, list(self.images.values()), preprocess.ASPECT
             )
-            quantize.record(int8_dir, metadata, len(self.images), preprocess.ASPECT)
+            how = quantize.how(len(self.images), preprocess.ASPECT, fused)
+            quantize.record(int8_dir, dataclasses.replace(metadata, quantization=how), {})
         return int8_dir
 
     def in_process(self):
