@@ -15,7 +15,7 @@ BIN := $(VENV)/bin
 NEWMAN := tests/newman/node_modules/.bin/newman
 # one archive per choice of weights, rebuilt when the request path it carries in code/ changes
 WEIGHTS_TAG := $(if $(filter pretrained random,$(WEIGHTS)),$(WEIGHTS),$(basename $(notdir $(WEIGHTS))))
-MODEL ?= build/model-$(WEIGHTS_TAG)$(if $(filter int8,$(PRECISION)),-int8).tar.gz
+MODEL ?= build/model-$(WEIGHTS_TAG)$(if $(filter int8 bf16,$(PRECISION)),-$(PRECISION)).tar.gz
 PIP := $(BIN)/python -m pip install --disable-pip-version-check --quiet
 
 .PHONY: serve test dev bench notebook test-tools lint image java venv clean

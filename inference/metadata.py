@@ -60,7 +60,9 @@ class ModelMetadata:
     agreement: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        default = preprocess.INT8_BUCKETS if self.precision == INT8 else preprocess.BUCKETS
+        default = (
+            preprocess.BUCKETS if self.precision == FP32 else preprocess.LOWER_PRECISION_BUCKETS
+        )
         buckets = preprocess.check_buckets(self.buckets or default, self.short, self.max_size)
         object.__setattr__(self, "buckets", buckets)
 

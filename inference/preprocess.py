@@ -33,9 +33,10 @@ STD = (0.229, 0.224, 0.225)
 BILINEAR, BICUBIC, AREA = 1, 2, 3
 # the long sides of the aspect mode's canvases: 416 for square photos, then 4:3 (555), 3:2 (624),
 # 16:9 (740) exactly, and steps between (docs/PERFORMANCE.md measures the choice). An INT8
-# network keeps one compiled graph per canvas (about 130 MiB each), so it takes fewer.
+# network keeps one compiled graph per canvas (about 130 MiB each), a BF16 one oneDNN's weights
+# laid out for each (about 145 MiB each, measured with AMX), so they take fewer.
 BUCKETS = (416, 480, 555, 624, 740, 864, 1024)
-INT8_BUCKETS = (416, 555, 624, 740, 1024)
+LOWER_PRECISION_BUCKETS = (416, 555, 624, 740, 1024)
 
 
 def resized_shape(

@@ -120,6 +120,27 @@ def int8_model_archive(tmp_path_factory, photos, weights_file):
 
 
 @pytest.fixture(scope="session")
+def bf16_model_archive(tmp_path_factory, photos, weights_file):
+    """The BF16 model of ``model_archive``'s weights, its agreement measured on the photographs."""
+    folder = tmp_path_factory.mktemp("validation")
+    for name, photo in photos.items():
+        (folder / f"{name}.jpg").write_bytes(encode_image(photo, "JPEG"))
+    output = tmp_path_factory.mktemp("bf16") / "model-bf16.tar.gz"
+    made = subprocess.run(
+        [
+            *(SM_DETECT, "package", "--weights", str(weights_file), "--precision", "bf16"),
+            *("--validate", str(folder), "--output", str(output)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=LONG_COMMAND_SECONDS,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr[-3000:]
+    return output
+
+
+@pytest.fixture(scope="session")
 def server(tmp_path_factory, model_archive):
     """One real server (front door + multi-model-server) for every test that only calls it;
     a test that stops, kills or reconfigures a server starts its own."""

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 import requests
 
-from inference import model
+from inference import cpu, model
 from inference.metadata import ModelMetadata
 from scripts.lib.archives import archive
+from scripts.lib.bench import profile
 from tests.helpers import (
     LONG_COMMAND_SECONDS,
     SM_DETECT,
@@ -221,3 +222,26 @@ def test_without_calibration_images_the_sample_photographs_calibrate(weights_fil
     assert metadata["precision"] == "int8"
     assert metadata["quantization"]["calibration_images"] == 5  # one held back to validate
     assert len(metadata["agreement"]["images"]) == 1
+
+
+def int8_convolution_share(found, word):
+    """The share of the INT8 convolutions' time (those the output blocks keep FP32 aside) whose
+    implementation names ``word``."""
+
+    def int8(key):
+        return key[0] == "convolution" and ("int8" in key[1] or "vnni" in key[1])
+
+    return found.share(lambda key: int8(key) and word in key[1]) / found.share(int8)
+
+
+def test_the_int8_forward_runs_no_reference_kernel_and_amx_where_the_cpu_has_it(int8_dir):
+    # read from oneDNN's own log of two forward passes in a process loaded as the server loads
+    found = profile.profile(int8_dir, runs=2)
+    assert found.reference_share <= 0.05, found.rows()[:5]  # the residual adds were 27 %
+    symbol = (int8_dir / model.SYMBOL_FILE).read_text()
+    assert "_contrib_quantized_elemwise_add" not in symbol  # fused into their convolutions
+    assert symbol.count('"with_sum": "true"') == 23  # darknet53's residual blocks
+    isa = cpu.best_isa(cpu.cpu_flags())
+    # AMX's tiles where the CPU has them, else VNNI's dot products (every CPU here has one)
+    expected = {cpu.AMX: "amx_int8", "avx512_core_bf16": "vnni", "avx512_core_vnni": "vnni"}
+    assert int8_convolution_share(found, expected.get(isa, "int8")) >= 0.9, found.rows()[:5]

@@ -1,6 +1,6 @@
 """Memory under shape-diverse traffic: a stream of photos, no two of the same size, sent to a
-real server in the default mode, FP32 and INT8. Every answer is a 200 with its boxes inside the
-image, each worker's peak memory (its high-water mark, so a spike inside a forward pass counts)
+real server in the default mode, FP32, INT8 and BF16. Every answer is a 200 with its boxes inside
+the image, each worker's peak memory (its high-water mark, so a spike inside a forward pass counts)
 stays within a bound, its memory stops growing once the stream is under way, and the canvases
 the server says it used are the model's own, every one prepared when the model loaded. The
 figures are printed; the full 240-photo run is ``sm-detect bench --shapes 240`` (BENCHMARKS.md).
@@ -19,7 +19,7 @@ from tests.servers import running_server
 pytestmark = pytest.mark.server
 PHOTOS = 32
 GROWTH_BOUND_MIB = 64  # over the last three quarters of the stream
-PEAK_BOUND_MIB = {"fp32": 1536, "int8": 2048}
+PEAK_BOUND_MIB = {"fp32": 1536, "int8": 2048, "bf16": 2560}
 
 
 def metadata_of(model_file, tmp_path):
@@ -27,11 +27,13 @@ def metadata_of(model_file, tmp_path):
     return ModelMetadata.from_json((tmp_path / "unpacked" / "model.json").read_text())
 
 
-@pytest.mark.parametrize("precision", ["fp32", "int8"])
+@pytest.mark.parametrize("precision", ["fp32", "int8", "bf16"])
 def test_many_photo_shapes_leave_memory_bounded(
-    precision, model_archive, int8_model_archive, tmp_path
+    precision, model_archive, int8_model_archive, bf16_model_archive, tmp_path
 ):
-    model_file = int8_model_archive if precision == "int8" else model_archive
+    model_file = {"fp32": model_archive, "int8": int8_model_archive, "bf16": bf16_model_archive}[
+        precision
+    ]
     metadata = metadata_of(model_file, tmp_path)
     assert metadata.precision == precision
     with running_server(model_file, tmp_path / "server") as server:

@@ -61,7 +61,9 @@ def test_aspect_mode_is_transform_test_on_a_bucket_canvas(photos, name, canvas):
     assert preprocess.canvas_shape(*photo.shape[:2]) == canvas
 
 
-@pytest.mark.parametrize("precision_buckets", [preprocess.BUCKETS, preprocess.INT8_BUCKETS])
+@pytest.mark.parametrize(
+    "precision_buckets", [preprocess.BUCKETS, preprocess.LOWER_PRECISION_BUCKETS]
+)
 def test_any_image_lands_on_one_of_few_canvases(precision_buckets):
     shapes = set(preprocess.canvas_shapes(buckets=precision_buckets))
     assert len(shapes) == 2 * len(precision_buckets) - 1
@@ -83,7 +85,10 @@ def test_common_camera_proportions_are_not_padded(photo_size, long_side):
         content = preprocess.input_shape(height, width)
         assert preprocess.canvas_shape(height, width) == content
         assert max(content) == long_side
-        assert preprocess.canvas_shape(height, width, buckets=preprocess.INT8_BUCKETS) == content
+        assert (
+            preprocess.canvas_shape(height, width, buckets=preprocess.LOWER_PRECISION_BUCKETS)
+            == content
+        )
 
 
 @pytest.mark.parametrize("buckets", [(), (320, 1024), (416, 800), (416, 900, 640, 1024)])

@@ -21,7 +21,7 @@ import shutil
 import mxnet as mx
 import numpy as np
 
-from inference import model
+from inference import model, preprocess
 from inference.metadata import BF16
 
 OUTPUT_CONVOLUTIONS = tuple(f"yolov30_yolooutputv3{scale}_conv0_fwd" for scale in range(3))
@@ -217,7 +217,7 @@ def bf16_copy(fp32_dir: str, bf16_dir: str, metadata):
     mx.nd.save(paths[model.PARAMS_FILE], converted)
     # GluonCV's FP32 graph is for the benchmark's seed baselines, which need FP32 weights
     os.remove(os.path.join(bf16_dir, model.GLUONCV_SYMBOL_FILE))
-    return dataclasses.replace(metadata, precision=BF16)
+    return dataclasses.replace(metadata, precision=BF16, buckets=preprocess.LOWER_PRECISION_BUCKETS)
 
 
 def how():

@@ -233,7 +233,7 @@ def int8_copy(fp32_dir, int8_dir, calibration, mode):
     metadata, how many residual adds were fused into their convolutions)."""
     with open(os.path.join(fp32_dir, model.METADATA_FILE), encoding="utf-8") as file:
         fp32 = ModelMetadata.from_json(file.read())
-    metadata = dataclasses.replace(fp32, precision=INT8, buckets=preprocess.INT8_BUCKETS)
+    metadata = dataclasses.replace(fp32, precision=INT8, buckets=preprocess.LOWER_PRECISION_BUCKETS)
     tensors = [prepared(path, metadata, mode)[1] for path in calibration]
     quantized = quantize(fp32_dir, tensors)
     shutil.copytree(fp32_dir, int8_dir)
