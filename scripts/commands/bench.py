@@ -39,8 +39,16 @@ def add_arguments(parser):
         "--shapes",
         type=whole_number(1),
         metavar="N",
-        help="only send N photos of distinct sizes to an FP32 and an INT8 server, printing each "
-        "worker's memory as it goes, and compare the default mode with GluonCV's pipeline",
+        help="only send N photos of distinct sizes to an FP32, an INT8 and a BF16 server, "
+        "printing each worker's memory as it goes, and compare the default mode with GluonCV's "
+        "pipeline",
+    )
+
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="only print where each precision's forward spends its time (FP32, INT8 and BF16 "
+        "made from --model), by oneDNN's own log, with the ISA it runs on",
     )
 
 
@@ -55,4 +63,5 @@ def run(args):
         quick=args.quick,
         shapes_only=args.shapes,
         prices_path=args.prices,
+        profile_only=args.profile,
     )

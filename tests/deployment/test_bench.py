@@ -14,6 +14,7 @@ import mxnet as mx
 import pytest
 import requests
 
+from inference import cpu
 from scripts.lib.bench import inprocess, load, machine
 from tests.helpers import LONG_COMMAND_SECONDS, SM_DETECT
 
@@ -115,9 +116,16 @@ def test_quick_benchmark_produces_sane_figures(model_archive, tmp_path, server):
     assert not bad, bad
 
     assert figures["machine"]["cores"] >= 1
-    assert set(figures["served"]) == {"aws", "ours", "ours-int8"}
-    assert figures["in_process"]["peaks"]["int8_gops"] > 0
-    assert set(figures["in_process"]["forward_int8"]) == set(figures["in_process"]["forward"])
+    assert figures["machine"]["isa"] == cpu.effective_isa(
+        cpu.cpu_flags(), None, cpu.best_isa(cpu.cpu_flags()) == cpu.AMX
+    )
+    assert set(figures["served"]) == {"aws", "ours", "ours-int8", "ours-bf16"}
+    for precision in ("int8", "bf16"):
+        assert figures["in_process"]["peaks"][f"{precision}_gops"] > 0
+        forward = figures["in_process"][f"forward_{precision}"]
+        assert set(forward) == set(figures["in_process"]["forward"])
+    assert set(figures["profile"]) == {"fp32", "int8", "bf16"}
+    assert figures["profile"]["int8"]["reference_share"] <= 0.05
     peers = figures["in_process"]["peers"]
     assert peers["mxnet_fp32"] and peers["mxnet_int8"] and peers["openvino_fp32"]["seconds"]
     for stack in figures["served"].values():
@@ -129,6 +137,7 @@ def test_quick_benchmark_produces_sane_figures(model_archive, tmp_path, server):
     text = report.read_text()
     for heading in ("## Machine", "## In process", "## Served latency", "## Targets", "OpenVINO"):
         assert heading in text
-    assert "INT8 p50 at c=1 vs `ours`" in text
+    assert "## Where the forward's time goes" in text and "**BF16**" in text
+    assert f"INT8 p50 at c=1 vs FP32 on `{figures['machine']['isa']}`" in text
     assert text in result.stdout
     assert requests.get(f"{server.url}/ping", timeout=10).status_code == 200

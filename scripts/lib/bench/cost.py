@@ -1,14 +1,18 @@
-"""What a million detections cost: the benchmark's images per second turned into money on the
-instance types people pick, beside the managed APIs' per-image prices.
+"""What a million detections cost: images per second turned into money on the instance types
+people pick, beside the managed APIs' per-image prices.
 
-The rate is measured here, per physical core, at the concurrency that served the most; an
-instance is assumed to serve that rate on each of its cores (its CPU is the same class: AVX-512
-with VNNI, which c5 has from Cascade Lake on). An always-on endpoint costs the same every month
+A rate is measured per physical core, at the concurrency that served the most, on one kind of
+CPU (oneDNN's ISA: AMX, AVX-512 with BF16, VNNI only): an instance is assumed to serve that rate
+on each of its cores only where its CPU is of the kind the rate was measured on. Rates measured
+on each kind are kept (``measured-rates.json``: the date and the machine with each; a full
+``make bench`` replaces its kind's), and an instance family whose kind was never measured says so
+instead of borrowing another kind's rate. An always-on endpoint costs the same every month
 whatever it serves, so the managed API is cheaper below a monthly volume and the endpoint above
 it: that volume is the break-even.
 """
 
 import dataclasses
+import json
 import math
 import os
 import tomllib
@@ -17,7 +21,9 @@ from scripts.lib.bench.markdown import table
 from scripts.lib.errors import CommandError
 
 DEFAULT_PRICES = os.path.join(os.path.dirname(__file__), "prices.toml")
+DEFAULT_RATES = os.path.join(os.path.dirname(__file__), "measured-rates.json")
 MILLION = 1_000_000
+STACKS = {"fp32": "ours", "int8": "ours-int8", "bf16": "ours-bf16"}  # the served precisions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,15 +105,37 @@ def best_rate(concurrency_figures):
     return figures["images_per_second"], level
 
 
-def per_core_rates(report, stacks=("ours", "ours-int8", "aws")):
-    """{stack: (images/s per physical core, concurrency, images/s)} on the reference image."""
-    cores = report.figures["machine"].get("physical_cores") or report.figures["machine"]["cores"]
-    rates = {}
-    for stack in stacks:
+def this_run(report):
+    """This run's rates on its CPU kind: {"machine", "date", precision: images/s per core}."""
+    machine = report.figures["machine"]
+    cores = machine.get("physical_cores") or machine["cores"]
+    measured = {
+        "machine": f"{machine['cpu']}, {cores} cores",
+        "date": report.figures.get("date", ""),
+    }
+    for precision, stack in STACKS.items():
         if stack in report.served:
-            rate, level = best_rate(report.served[stack]["sizes"][report.reference]["concurrency"])
-            rates[stack] = (rate / cores, level, rate)
-    return rates
+            rate, _ = best_rate(report.served[stack]["sizes"][report.reference]["concurrency"])
+            measured[precision] = round(rate / cores, 3)
+    return measured
+
+
+def load_rates(path=DEFAULT_RATES):
+    """{CPU kind (oneDNN's ISA): the rates measured on it}, as kept."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)["kinds"]
+    except (OSError, ValueError, KeyError) as error:
+        raise CommandError(f"cannot read measured rates from {path}: {error!r}") from error
+
+
+def record_rates(report, path=DEFAULT_RATES):
+    """Keep this run's rates as its CPU kind's, in place of an earlier run's on that kind."""
+    kinds = load_rates(path)
+    kinds[report.figures["machine"]["isa"]] = this_run(report)
+    with open(path, "w", encoding="utf-8") as file:
+        json.dump({"kinds": dict(sorted(kinds.items()))}, file, indent=2)
+        file.write("\n")
 
 
 def usd(value):
@@ -120,43 +148,52 @@ def images(count):
     return f"{count / MILLION:,.2f} M" if count >= MILLION else f"{count / 1000:,.0f} k"
 
 
-def section(report, prices):
-    rates = per_core_rates(report)
-    if not rates:
-        return ""
-    cores = report.figures["machine"].get("physical_cores") or report.figures["machine"]["cores"]
+def section(report, prices, kept_rates=None):
+    """The cost table: each instance priced at the rates measured on its own CPU kind, this
+    run's for the kind it ran on, ``kept_rates`` (``load_rates()``) for the others."""
+    rates = dict(kept_rates if kept_rates is not None else load_rates())
+    isa = report.figures["machine"].get("isa", "")
+    rates[isa] = this_run(report)
+    precisions = list(STACKS)
     rows = []
-    for stack, (per_core, _, _) in rates.items():
-        for instance in prices.instances:
-            rate = per_core * instance["cores"]
-            monthly = instance["usd_per_hour"] * prices.hours_per_month
-            capacity = rate * 3600 * prices.hours_per_month
-            row = [
-                stack,
-                instance["name"],
-                f"{instance['vcpus']} vCPU / {instance['cores']} cores",
-                f"${instance['usd_per_hour']:.3f}",
-                f"{rate:.2f}",
-                usd(instance["usd_per_hour"] / (rate * 3600) * MILLION),
-                f"{usd(monthly)} (up to {images(capacity)} images)",
-            ]
-            for api in prices.apis:
-                volume = api.break_even(monthly)
-                beyond = volume is not None and volume > capacity
-                row.append(images(volume) + (" (more than it serves)" if beyond else ""))
-            rows.append(row)
-    header = [
-        "stack",
-        "instance",
-        "size",
-        "per hour",
-        "images/s (assumed)",
-        "per million images, fully loaded",
-        "always on, a month",
-    ] + [f"break-even vs {api.name}, images a month" for api in prices.apis]
-    measured = "; ".join(
-        f"`{stack}` {rate:.2f} images/s at c={level} = {per_core:.2f} per core"
-        for stack, (per_core, level, rate) in rates.items()
+    for instance in prices.instances:
+        kind = instance["kind"]
+        monthly = instance["usd_per_hour"] * prices.hours_per_month
+        found = rates.get(kind)
+        row = [
+            instance["name"],
+            f"{instance['vcpus']} vCPU / {instance['cores']} cores",
+            f"`{kind}`",
+            f"${instance['usd_per_hour']:.3f}",
+        ]
+        if not found:
+            rows.append(row + [f"not measured on `{kind}`"] * len(precisions) + [usd(monthly)])
+            rows[-1] += ["n/a"] * len(prices.apis) + ["no run on this kind of CPU yet"]
+            continue
+        for precision in precisions:
+            per_core = found.get(precision)
+            if per_core:
+                rate = per_core * instance["cores"]
+                row.append(
+                    f"{usd(instance['usd_per_hour'] / (rate * 3600) * MILLION)} ({rate:.2f}/s)"
+                )
+            else:
+                row.append("not measured")
+        capacity = max(found.get(p) or 0 for p in precisions) * instance["cores"] * 3600
+        capacity *= prices.hours_per_month
+        row.append(f"{usd(monthly)} (up to {images(capacity)} images)")
+        for api in prices.apis:
+            volume = api.break_even(monthly)
+            beyond = volume is not None and volume > capacity
+            row.append(images(volume) + (" (more than it serves)" if beyond else ""))
+        row.append(("this run, " if kind == isa else "") + f"{found['machine']}, {found['date']}")
+        rows.append(row)
+    header = (
+        ["instance", "size", "CPU kind", "per hour"]
+        + [f"{p.upper()} per million images (images/s)" for p in precisions]
+        + ["always on, a month"]
+        + [f"break-even vs {api.name}, images a month" for api in prices.apis]
+        + ["rates measured on"]
     )
     apis = table(
         ["managed API", "per million images", "source, date"],
@@ -167,13 +204,10 @@ def section(report, prices):
     )
     return (
         "## What a million detections cost\n\n"
-        f"Measured here on {cores} physical cores, {report.reference} JPEGs, at the concurrency "
-        f"that served the most: {measured}. An instance is assumed to serve that rate per "
-        "physical core (its CPU has AVX-512 VNNI too; hyperthreads are not counted as cores). "
-        f"Instance prices: {prices.instances_source}, read {prices.instances_read}, "
-        f"{prices.region}, on demand; a month is {prices.hours_per_month:g} hours. "
-        "'Break-even': the monthly volume above which the always-on endpoint is the cheaper.\n\n"
-        + table(header, rows)
-        + "\n\n"
-        + apis
+        f"Images per second per physical core at the concurrency that served the most, "
+        f"{report.reference} JPEGs, fully loaded; each instance at the rates measured on its own "
+        "kind of CPU (oneDNN's ISA), never another's. Instance prices: "
+        f"{prices.instances_source}, read {prices.instances_read}, {prices.region}, on demand; a "
+        f"month is {prices.hours_per_month:g} hours. 'Break-even': the monthly volume above "
+        "which the always-on endpoint is the cheaper.\n\n" + table(header, rows) + "\n\n" + apis
     )

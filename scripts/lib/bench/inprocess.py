@@ -1,6 +1,6 @@
-"""What is measured inside one process: A, the seed's pipeline; B, the bare forward (FP32 and
-INT8); D, the same trunk in OpenVINO (what a CPU user would pick instead), next to ours; and the
-peaks oneDNN reaches on this CPU in FP32 and INT8.
+"""What is measured inside one process: A, the seed's pipeline; B, the bare forward (FP32, INT8
+and BF16); D, the same trunk in OpenVINO (what a CPU user would pick instead), next to ours; and
+the peaks oneDNN reaches on this CPU in each precision.
 
 Run as ``python -m scripts.lib.bench.inprocess SPEC.json`` in a child process, so that its OpenMP
 and BLAS thread counts are set before MXNet and numpy start; prints one JSON document.
@@ -115,7 +115,8 @@ def trunk_forward(model_dir, shape, repeats, precision=metadata.FP32):
     symbol, weights = trunk(model_dir)
     network = gluon.nn.SymbolBlock(symbol, [mx.sym.var("data")])
     for name, parameter in network.collect_params().items():
-        parameter._load_init(weights[name], mx.cpu())  # dtype as saved: INT8 graphs hold FP32 too
+        # dtype as saved: INT8 graphs hold FP32 weights, BF16 ones BF16
+        parameter._load_init(weights[name], mx.cpu(), cast_dtype=True, dtype_source="saved")
     model.hybridize(network, precision)
     data = mx.nd.random.uniform(shape=shape)
     return timed(lambda: [output.asnumpy() for output in network(data)], repeats)
@@ -164,12 +165,18 @@ def peers(spec, shape, repeats, threads):
             spec["model_dir"], shape, repeats, threads, spec["work_dir"]
         ),
     }
-    if spec.get("int8_model_dir"):
-        figures["mxnet_int8"] = trunk_forward(spec["int8_model_dir"], shape, repeats, metadata.INT8)
+    for precision in (metadata.INT8, metadata.BF16):
+        if spec.get(f"{precision}_model_dir"):
+            figures[f"mxnet_{precision}"] = trunk_forward(
+                spec[f"{precision}_model_dir"], shape, repeats, precision
+            )
     return figures
 
 
 def measure(spec):
+    from inference import cpu
+
+    cpu.prepare()  # before oneDNN first runs: the kernels the server's workers use
     images = {}
     for label, path in spec["images"].items():
         with open(path, "rb") as file:
@@ -182,15 +189,16 @@ def measure(spec):
             spec["model_dir"], images, spec["modes"], spec["reference"], repeats
         ),
     }
-    if spec.get("int8_model_dir"):
-        figures["forward_int8"] = bare_forward(
-            spec["int8_model_dir"],
-            images,
-            spec["modes"],
-            spec["reference"],
-            repeats,
-            count_flops=False,
-        )
+    for precision in (metadata.INT8, metadata.BF16):
+        if spec.get(f"{precision}_model_dir"):
+            figures[f"forward_{precision}"] = bare_forward(
+                spec[f"{precision}_model_dir"],
+                images,
+                spec["modes"],
+                spec["reference"],
+                repeats,
+                count_flops=False,
+            )
     width, height = figures["forward"][f"{spec['reference']}/aspect"]["input"]
     figures["peers"] = peers(spec, (1, 3, height, width), repeats, threads)
     return figures

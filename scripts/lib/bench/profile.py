@@ -56,8 +56,8 @@ class Profile:
 def parse(log: str, runs: int) -> Profile:
     """A profile from a child's log: the lines after the marker."""
     isa, measuring = "", False
-    milliseconds: collections.Counter = collections.Counter()
-    calls: collections.Counter = collections.Counter()
+    milliseconds: dict[tuple[str, str], float] = collections.defaultdict(float)
+    calls: collections.Counter[tuple[str, str]] = collections.Counter()
     for line in log.splitlines():
         if line.startswith(ISA_LINE):
             isa = line.removeprefix(ISA_LINE).strip()

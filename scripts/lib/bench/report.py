@@ -34,8 +34,13 @@ class Report:
         return self.in_process["forward"][f"{label}/{mode}"]
 
     def forward_seconds(self, label, mode="aspect", precision="fp32"):
-        runs = self.in_process["forward" if precision == "fp32" else "forward_int8"]
+        runs = self.in_process["forward" if precision == "fp32" else f"forward_{precision}"]
         return median(runs[f"{label}/{mode}"]["seconds"])
+
+    @property
+    def lower_precisions(self):
+        """INT8 and BF16, those of them this run measured."""
+        return [p for p in ("int8", "bf16") if f"forward_{p}" in self.in_process]
 
     @property
     def fp32_peak(self):
@@ -54,6 +59,7 @@ class Report:
             self.machine_section(),
             cost.section(self, self.prices),
             self.in_process_section(),
+            self.profile_section(),
             self.latency_section(),
             self.throughput_section(),
             self.start_section(),
@@ -73,6 +79,7 @@ class Report:
                 "## Machine",
                 f"- CPU: {m['cpu']} ({m['vendor']}, family {m['family']}), {m['cores']} cores, "
                 f"flags: {', '.join(m['flags']) or 'none of note'}",
+                f"- CPU kind: {m['kind']}; oneDNN's ISA in the workers: `{m['isa']}`",
                 f"- Theoretical FP32 peak: {m['theoretical_gflops']} GFLOP/s = {m['cores']} cores "
                 f"x {m['fp32_lanes']} lanes x 2 FMA units x 2 FLOPs x {m['clock_ghz']} GHz "
                 "(/proc/cpuinfo's clock, which may be the base clock: a measured rate above it "
@@ -80,7 +87,8 @@ class Report:
                 f"- Practical peaks, measured by oneDNN (MXNet's own kernels) on a 1024-channel "
                 f"1x1 convolution of a 64 x 64 map, best of repeated runs on {m['cores']} threads: "
                 f"FP32 {self.fp32_peak:.1f} GFLOP/s, INT8 "
-                f"{self.in_process['peaks']['int8_gops']:.1f} GOP/s",
+                f"{self.in_process['peaks']['int8_gops']:.1f} GOP/s, BF16 "
+                f"{self.in_process['peaks'].get('bf16_gops', 0):.1f} GFLOP/s",
                 f"- Runs: {settings['repeats']} sequential requests or forward passes per "
                 f"latency figure; {settings['rounds']} rounds of {settings['per_client']} "
                 "requests per client per throughput figure",
@@ -90,7 +98,6 @@ class Report:
     def in_process_section(self):
         peak = self.fp32_peak
         theoretical = self.figures["machine"]["theoretical_gflops"]
-        int8 = "forward_int8" in self.in_process
         rows = []
         for label in self.images:
             forward = self.forward(label)
@@ -108,14 +115,11 @@ class Report:
                     f"{gflops / peak:.0%}",
                     f"{gflops / theoretical:.0%}" if theoretical else "n/a",
                 ]
-                + (
-                    [
-                        ms(self.forward_seconds(label, precision="int8")),
-                        f"{seconds / self.forward_seconds(label, precision='int8'):.2f}",
-                    ]
-                    if int8
-                    else []
-                )
+                + [
+                    cell
+                    for precision in self.lower_precisions
+                    for cell in self.lower_precision_cells(label, precision, forward, seconds)
+                ]
             )
         header = [
             "image",
@@ -127,10 +131,61 @@ class Report:
             "B GFLOP/s",
             "of oneDNN FP32 peak",
             "of theoretical",
-        ] + (["B8: INT8 forward", "B / B8"] if int8 else [])
-        return "## In process: A, the seed's pipeline, and B, the bare forward\n\n" + table(
-            header, rows
+        ] + [
+            column
+            for precision in self.lower_precisions
+            for column in (
+                f"{precision.upper()} forward",
+                f"B / {precision.upper()}",
+                "of its peak",
+            )
+        ]
+        return (
+            "## In process: A, the seed's pipeline, and B, the bare forward\n\n"
+            + table(header, rows)
+            + "\n\n'Of its peak': the forward's convolution operations per second over oneDNN's "
+            "practical peak in the same precision (the machine section)."
         )
+
+    def lower_precision_cells(self, label, precision, forward, fp32_seconds):
+        seconds = self.forward_seconds(label, precision=precision)
+        peak = self.in_process["peaks"].get(f"{precision}_gops")
+        share = forward["flops"] / seconds / 1e9 / peak if peak else None
+        return [ms(seconds), f"{fp32_seconds / seconds:.2f}", f"{share:.0%}" if share else "n/a"]
+
+    @staticmethod
+    def profiles_markdown(figures):
+        """The machine's ISA and the profile section alone (``sm-detect bench --profile``)."""
+        machine = figures["machine"]
+        return (
+            f"{machine['cpu']}, {machine['cores']} cores: {machine['kind']}, oneDNN ISA "
+            f"`{machine['isa']}`\n\n" + Report.profile_markdown(figures.get("profile"))
+        )
+
+    def profile_section(self):
+        return self.profile_markdown(self.figures.get("profile"))
+
+    @staticmethod
+    def profile_markdown(profiles):
+        if not profiles:
+            return ""
+        parts = [
+            "## Where the forward's time goes, by oneDNN's own log\n\n"
+            "`DNNL_VERBOSE=1` in a process loaded as the server loads, after warm-up, on the "
+            "555x416 canvas: each primitive and implementation, ms per forward pass "
+            "(`sm-detect bench --profile` prints the same)."
+        ]
+        for precision, found in profiles.items():
+            rows = [
+                [primitive, implementation, f"{ms_each:.1f}", f"{calls:g}", f"{share:.0%}"]
+                for primitive, implementation, ms_each, calls, share in found["rows"][:8]
+            ]
+            parts.append(
+                f"**{precision.upper()}**: {found['forward_ms']:.1f} ms of oneDNN time a forward, "
+                f"reference kernels {found['reference_share']:.1%}; ISA: {found['isa']}\n\n"
+                + table(["primitive", "implementation", "ms", "calls", "share"], rows)
+            )
+        return "\n\n".join(parts)
 
     def peers_section(self):
         peers = self.in_process.get("peers")
@@ -139,9 +194,16 @@ class Report:
         width, height = peers["input"]
         ours = median(peers["mxnet_fp32"])
         rows = [["ours: MXNet FP32 (oneDNN)", ms(ours), "1.00"]]
-        if "mxnet_int8" in peers:
-            int8 = median(peers["mxnet_int8"])
-            rows.append(["ours: MXNet INT8 (oneDNN)", ms(int8), f"{ours / int8:.2f}"])
+        for precision in ("int8", "bf16"):
+            if f"mxnet_{precision}" in peers:
+                seconds = median(peers[f"mxnet_{precision}"])
+                rows.append(
+                    [
+                        f"ours: MXNet {precision.upper()} (oneDNN)",
+                        ms(seconds),
+                        f"{ours / seconds:.2f}",
+                    ]
+                )
         openvino = peers.get("openvino_fp32")
         if openvino:
             seconds = median(openvino["seconds"])
@@ -243,7 +305,7 @@ class Report:
         seed_rate = 1 / self.seed_seconds(self.reference)
         rows = []
         for stack in stacks:
-            precision = "int8" if stack == "ours-int8" else "fp32"
+            precision = {"ours-int8": "int8", "ours-bf16": "bf16"}.get(stack, "fp32")
             for mode, figures in self.served[stack]["modes"].items():
                 rows.append(self.mode_row(stack, precision, mode, figures, seed_rate))
         busy = max(next(iter(self.served[stacks[0]]["modes"].values()))["images_per_second"])

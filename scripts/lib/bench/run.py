@@ -5,6 +5,7 @@ so the servers are measured one after another, each on an otherwise idle machine
 """
 
 import dataclasses
+import datetime
 import json
 import os
 import shutil
@@ -35,7 +36,8 @@ class Settings:
     rounds: int = 3  # load rounds per concurrency; images per second is their median
     per_client: int = 2  # requests per client in each round
     modes: tuple = preprocess.MODES
-    stacks: tuple = ("aws", "ours", "ours-throughput", "ours-int8")
+    stacks: tuple = ("aws", "ours", "ours-throughput", "ours-int8", "ours-bf16")
+    profile_runs: int = 5  # forward passes whose oneDNN log is summed, per precision
     shapes: int = 240  # photos of distinct sizes sent to each precision's server (0: none)
 
     @classmethod
@@ -50,7 +52,8 @@ class Settings:
             rounds=1,
             per_client=1,
             modes=("aspect", "square320"),
-            stacks=("aws", "ours", "ours-int8"),
+            stacks=("aws", "ours", "ours-int8", "ours-bf16"),
+            profile_runs=1,
             shapes=0,  # the shape-diverse part has its own command, and its own tests
         )
 
@@ -61,7 +64,14 @@ class Settings:
 
 
 def benchmark(
-    model, photo, output, json_path=None, quick=False, shapes_only=None, prices_path=None
+    model,
+    photo,
+    output,
+    json_path=None,
+    quick=False,
+    shapes_only=None,
+    prices_path=None,
+    profile_only=False,
 ):
     """Measure, print the report and write it to ``output`` (and the figures to ``json_path``);
     with ``shapes_only`` (a count), only the shape-diverse part, printed. Costs are reckoned
@@ -73,6 +83,12 @@ def benchmark(
         raise CommandError(
             f"{model} does not exist; create it with `sm-detect package --weights random`"
         )
+    if profile_only:
+        settings = Settings(model=model, photo=photo, sizes=images.SIZES[:1])
+        with tempfile.TemporaryDirectory(prefix="sm-detect-bench-") as work_dir:
+            figures = BenchRun(settings, work_dir).measure_profiles()
+        print(Report.profiles_markdown(figures))
+        return
     if shapes_only:
         settings = Settings.shapes_only(model, photo, shapes_only)
         with tempfile.TemporaryDirectory(prefix="sm-detect-bench-") as work_dir:
@@ -88,7 +104,12 @@ def benchmark(
     with tempfile.TemporaryDirectory(prefix="sm-detect-bench-") as work_dir:
         figures = BenchRun(settings, work_dir).measure()
     command = f"sm-detect bench --model {model}" + (" --quick" if quick else "")
-    text = Report(figures, prices).markdown(command)
+    report = Report(figures, prices)
+    text = report.markdown(command)
+    if not quick:  # a smoke run's rates are no measure
+        cost.record_rates(report)
+        kind = figures["machine"]["isa"]
+        say(f"kept this run's rates as those of `{kind}` in {cost.DEFAULT_RATES}")
     with open(output, "w", encoding="utf-8") as file:
         file.write(text)
     if json_path:
@@ -127,6 +148,12 @@ def stack_settings(name, cores):
             servers.start_ours,
             {},
         ),
+        "ours-bf16": (
+            f"ours, BF16 (the same weights, the trunk in bfloat16), default tuning "
+            f"({latency.workers} worker(s) x {latency.threads_per_worker} threads)",
+            servers.start_ours,
+            {},
+        ),
     }[name]
 
 
@@ -141,6 +168,7 @@ class BenchRun:
 
     def measure(self):
         self.figures["machine"] = machine.describe(self.cores)
+        self.figures["date"] = datetime.date.today().isoformat()
         self.model_dir = self.unpack_model()
         self.seed_model_dir = self.seed_model()
         self.images = images.write_images(
@@ -148,8 +176,11 @@ class BenchRun:
         )
         self.figures["images"] = list(self.images)
         self.int8_model_dir = self.int8_model() if "ours-int8" in self.settings.stacks else None
+        self.bf16_model_dir = self.bf16_model() if "ours-bf16" in self.settings.stacks else None
         with step("in process: A (the seed's pipeline), B (the bare forward), D (OpenVINO)"):
             self.figures["in_process"] = self.in_process()
+        with step("where each precision's forward spends its time, by oneDNN's own log"):
+            self.figures["profile"] = self.profiles(self.settings.profile_runs)
         self.figures["served"] = {}
         for name in self.settings.stacks:
             title, start, env = stack_settings(name, self.cores)
@@ -157,6 +188,18 @@ class BenchRun:
                 self.figures["served"][name] = {"title": title, **self.serve(start, env, name)}
         if self.settings.shapes:
             self.shape_diverse()
+        return self.figures
+
+    def measure_profiles(self):
+        """Only where each precision's forward spends its time: ``sm-detect bench --profile``."""
+        self.figures["machine"] = machine.describe(self.cores)
+        self.model_dir = self.unpack_model()
+        images_dir = os.path.join(self.work_dir, "images")
+        self.images = images.write_images(self.settings.photo, self.settings.sizes, images_dir)
+        self.int8_model_dir = self.int8_model()
+        self.bf16_model_dir = self.bf16_model()
+        with step("profiling each precision's forward with oneDNN's own log"):
+            self.figures["profile"] = self.profiles(self.settings.profile_runs)
         return self.figures
 
     def measure_shapes(self):
@@ -167,6 +210,7 @@ class BenchRun:
         images_dir = os.path.join(self.work_dir, "images")
         self.images = images.write_images(self.settings.photo, images.SIZES, images_dir)
         self.int8_model_dir = self.int8_model()
+        self.bf16_model_dir = self.bf16_model()
         self.shape_diverse()
         return self.figures
 
@@ -174,7 +218,7 @@ class BenchRun:
         """Each precision's server under photos of distinct sizes; the default mode's
         detections against GluonCV's pipeline."""
         self.figures["shapes"] = {}
-        for precision, model_dir in (("fp32", self.model_dir), ("int8", self.int8_model_dir)):
+        for precision, model_dir in self.precisions():
             count = self.settings.shapes
             with step(f"{precision.upper()}: {count} photos of distinct sizes"):
                 self.figures["shapes"][precision] = self.stream_shapes(precision, model_dir)
@@ -190,8 +234,7 @@ class BenchRun:
         server = servers.start_ours(model_dir, run_dir, {})
         try:
             server.wait_for_announcement(servers.START_TIMEOUT_SECONDS)
-            with open(os.path.join(model_dir, model.METADATA_FILE), encoding="utf-8") as file:
-                metadata = ModelMetadata.from_json(file.read())
+            metadata = model.read_metadata(os.path.join(model_dir, model.METADATA_FILE))
             result = shapes.stream(
                 server.url, run_dir, self.settings.shapes, self.settings.photo, metadata, say=say
             )
@@ -238,6 +281,48 @@ class BenchRun:
             quantize.record(int8_dir, dataclasses.replace(metadata, quantization=how), {})
         return int8_dir
 
+    def bf16_model(self):
+        """The same weights with the trunk in BF16."""
+        from scripts.lib.archives import bf16, quantize
+
+        bf16_dir = os.path.join(self.work_dir, "bf16", "model")
+        os.makedirs(os.path.dirname(bf16_dir))
+        with step("converting the model to BF16"):
+            metadata = bf16.bf16_copy(self.model_dir, bf16_dir, self.metadata())
+            quantize.record(bf16_dir, dataclasses.replace(metadata, conversion=bf16.how()), {})
+        return bf16_dir
+
+    def metadata(self):
+        with open(os.path.join(self.model_dir, model.METADATA_FILE), encoding="utf-8") as file:
+            return ModelMetadata.from_json(file.read())
+
+    def profiles(self, runs):
+        """{precision: {"isa", "rows"}}: oneDNN's time per primitive and implementation."""
+        from scripts.lib.bench import profile
+
+        found = {}
+        for precision, model_dir in self.precisions():
+            measured = profile.profile(model_dir, runs)
+            found[precision] = {
+                "isa": measured.isa,
+                "forward_ms": measured.total_ms / runs,
+                "reference_share": measured.reference_share,
+                "rows": measured.rows(),
+            }
+        return found
+
+    def precisions(self):
+        """(precision, model directory) of each precision this run has."""
+        return [
+            (precision, model_dir)
+            for precision, model_dir in (
+                ("fp32", self.model_dir),
+                ("int8", self.int8_model_dir),
+                ("bf16", self.bf16_model_dir),
+            )
+            if model_dir
+        ]
+
     def in_process(self):
         spec_path = os.path.join(self.work_dir, "in-process.json")
         with open(spec_path, "w", encoding="utf-8") as spec:
@@ -245,6 +330,7 @@ class BenchRun:
                 {
                     "model_dir": self.model_dir,
                     "int8_model_dir": self.int8_model_dir,
+                    "bf16_model_dir": self.bf16_model_dir,
                     "work_dir": self.work_dir,
                     "threads": self.cores,
                     "seed_model_dir": self.seed_model_dir,
@@ -271,16 +357,18 @@ class BenchRun:
     def serve(self, start, env, name):
         run_dir = os.path.join(self.work_dir, name)
         os.makedirs(run_dir, exist_ok=True)
-        model_dir = {"aws": self.seed_model_dir, "ours-int8": self.int8_model_dir}.get(
-            name, self.model_dir
-        )
+        model_dir = {
+            "aws": self.seed_model_dir,
+            "ours-int8": self.int8_model_dir,
+            "ours-bf16": self.bf16_model_dir,
+        }.get(name, self.model_dir)
         server = start(model_dir, run_dir, env)
         try:
             first = self.body(next(iter(self.images)))
             figures = {"cold_start": servers.cold_start(server, first, JPEG), "sizes": {}}
             for label in self.images:
                 figures["sizes"][label] = self.under_load(server, self.body(label))
-            if name in ("ours", "ours-int8"):
+            if name in ("ours", "ours-int8", "ours-bf16"):
                 figures["modes"] = self.modes(server)
             workers = servers.model_server_workers(run_dir)
             figures["workers"] = len(workers)
