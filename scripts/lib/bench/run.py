@@ -103,6 +103,9 @@ def benchmark(
     settings = Settings.quick(model, photo) if quick else Settings(model=model, photo=photo)
     with tempfile.TemporaryDirectory(prefix="sm-detect-bench-") as work_dir:
         figures = BenchRun(settings, work_dir).measure()
+    if json_path:  # first: the figures of an hour's run outlive a fault in the report
+        with open(json_path, "w", encoding="utf-8") as file:
+            json.dump(figures, file, indent=1)
     command = f"sm-detect bench --model {model}" + (" --quick" if quick else "")
     report = Report(figures, prices)
     text = report.markdown(command)
@@ -112,9 +115,6 @@ def benchmark(
         say(f"kept this run's rates as those of `{kind}` in {cost.DEFAULT_RATES}")
     with open(output, "w", encoding="utf-8") as file:
         file.write(text)
-    if json_path:
-        with open(json_path, "w", encoding="utf-8") as file:
-            json.dump(figures, file, indent=1)
     print(text)
     say(f"wrote {output}")
 

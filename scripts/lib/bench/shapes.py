@@ -16,6 +16,7 @@ import time
 import requests
 
 from inference import preprocess
+from inference.headers import CUSTOM_ATTRIBUTES
 from scripts.lib.bench import images
 from scripts.lib.bench.servers import model_server_workers
 
@@ -108,7 +109,7 @@ def stream(url, run_dir, count, photo=None, metadata=None, mode=preprocess.ASPEC
     result = ShapeStream(count, rss_mib(run_dir), [], {}, [])
     headers = {
         "Content-Type": "image/jpeg",
-        "X-Amzn-SageMaker-Custom-Attributes": f"threshold=0.05,mode={mode}",
+        CUSTOM_ATTRIBUTES: f"threshold=0.05,mode={mode}",
     }
     with requests.Session() as session:
         for number, (width, height) in enumerate(distinct_sizes(count), start=1):
