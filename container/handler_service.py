@@ -6,7 +6,8 @@ function's first call fails the worker, so "worker READY" really means "model lo
 
 Each answer carries what the front door logs and publishes: the time spent decoding, in the
 forward pass (preprocessing included) and encoding (postprocessing included) as a standard
-``Server-Timing`` header, and the number of detections and pixels (``record.IMAGE_FACTS``).
+``Server-Timing`` header, and the number of detections, pixels and canvases
+(``record.IMAGE_FACTS``; a batch's summed over the images it read).
 The worker logs on standard error, which MMS shows at warning level; its line per request is
 a debug line, shown with ``SM_DETECT_LOG_LEVEL=DEBUG``.
 """
@@ -68,10 +69,15 @@ def answer(index, item, context):
             headers.get(CUSTOM_ATTRIBUTES.lower()),
         )
         stages["decode"], started = lap(started)
+        if isinstance(request, handler.Batch):
+            encode.check_batch_type(accept)
         prediction = handler.predict_fn(request, _detector)
-        canvas = "x".join(map(str, prediction.canvas))
         stages["forward"], started = lap(started)
-        body, detections = handler.respond(prediction, accept)
+        if isinstance(prediction, tuple):
+            body, per_image = handler.respond_batch(prediction, accept)
+        else:
+            body, found = handler.respond(prediction, accept)
+            per_image = [found]
         stages["encode"], _ = lap(started)
     except RequestError as error:
         logger.debug("request %s refused: %s %s", inference_id, error.status, error.code)
@@ -84,19 +90,23 @@ def answer(index, item, context):
             500,
             error_document("InternalError", f"{type(error).__name__}: {error}"),
         )
-    height, width = request.image.shape[:2]
+    predictions = prediction if isinstance(prediction, tuple) else (prediction,)
+    read = [each for each in predictions if isinstance(each, handler.Prediction)]
+    detections = sum(len(found) for found in per_image if found is not None)
+    pixels = sum(each.request.image.shape[0] * each.request.image.shape[1] for each in read)
+    canvas = ",".join("x".join(map(str, each.canvas)) for each in read)
     logger.debug(
-        "request %s: %d detection(s) in %dx%d, %s",
+        "request %s: %d detection(s) in %d image(s), %d pixels, %s",
         inference_id,
-        len(detections),
-        width,
-        height,
+        detections,
+        len(read),
+        pixels,
         record.server_timing(stages),
     )
     context.set_response_content_type(index, accept)
     context.set_response_header(index, record.SERVER_TIMING, record.server_timing(stages))
     context.set_response_header(
-        index, record.IMAGE_FACTS, record.image_facts(len(detections), width * height, canvas)
+        index, record.IMAGE_FACTS, record.image_facts(detections, pixels, canvas)
     )
     return body
 

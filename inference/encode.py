@@ -1,8 +1,12 @@
 """Encode: detections -> response bytes in the media type the client accepts.
 
 JSON (one document), JSON Lines (the same document on one line, for batch transform), NPY (an
-Nx6 float32 array of class_id, score, xmin, ymin, xmax, ymax), or the input image as JPEG/PNG with
-the boxes and labels drawn on it, so a browser or Postman shows the picture.
+Nx6 float32 array of class_id, score, xmin, ymin, xmax, ymax), COCO's results list (``coco``), or
+the input image as JPEG/PNG with the boxes and labels drawn on it, so a browser or Postman shows
+the picture. Boxes are in the image's pixels, or fractions of its sides with
+``coordinates=normalized`` (COCO results and drawn pictures are always in pixels). A batch's
+answer (``encode_batch``) is ``{"results": [...]}`` in JSON, a line per image in JSON Lines, or
+one COCO list, each image's entry its document or its own error.
 """
 
 import io
@@ -12,8 +16,9 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from inference import content_types
-from inference.errors import UnsupportedAccept
+from inference import coco, content_types
+from inference.errors import RequestError, UnsupportedAccept
+from inference.params import NORMALIZED, PIXELS
 
 PALETTE = (
     (230, 25, 75),
@@ -73,33 +78,83 @@ def media_ranges(accept: str) -> list[tuple[str, float]]:
     return ranges
 
 
-def document(detections: list, model_name: str, image_size: tuple[int, int]) -> dict:
+def document(
+    detections: list,
+    model_name: str,
+    image_size: tuple[int, int],
+    coordinates: str = PIXELS,
+    precision: str = "",
+) -> dict:
     width, height = image_size
+    scale = image_size if coordinates == NORMALIZED else None
     return {
         "model": model_name,
+        **({"precision": precision} if precision else {}),
         "image": {"width": width, "height": height},
-        "detections": [detection.to_dict() for detection in detections],
+        "detections": [detection.to_dict(scale) for detection in detections],
     }
 
 
-def encode(detections: list, media_type: str, model_name: str, image: np.ndarray) -> bytes:
-    """Response body for ``media_type`` (already negotiated); ``image`` is the HxWx3 input."""
+def encode(
+    detections: list,
+    media_type: str,
+    model_name: str,
+    image: np.ndarray,
+    *,
+    coordinates: str = PIXELS,
+    image_id: int = 0,
+    labels: tuple[str, ...] = (),
+    precision: str = "",
+) -> bytes:
+    """Response body for ``media_type`` (already negotiated); ``image`` is the HxWx3 input,
+    ``image_id`` and ``labels`` (the model's classes) what COCO results need, ``precision`` the
+    model's, said beside its name."""
     image_size = (image.shape[1], image.shape[0])
-    if media_type == content_types.JSON:
-        return json.dumps(document(detections, model_name, image_size)).encode()
-    if media_type == content_types.JSONLINES:
-        return json.dumps(document(detections, model_name, image_size)).encode() + b"\n"
+    if media_type in (content_types.JSON, content_types.JSONLINES):
+        text = json.dumps(document(detections, model_name, image_size, coordinates, precision))
+        return text.encode() + (b"\n" if media_type == content_types.JSONLINES else b"")
+    if media_type == content_types.COCO:
+        return json.dumps(coco.results(detections, image_id, labels)).encode()
     if media_type == content_types.NPY:
-        return to_npy(detections)
+        return to_npy(detections, image_size if coordinates == NORMALIZED else None)
     if media_type in (content_types.JPEG, content_types.PNG):
         return draw(detections, image, "JPEG" if media_type == content_types.JPEG else "PNG")
     raise UnsupportedAccept(f"cannot encode {media_type!r}")
 
 
-def to_npy(detections: list) -> bytes:
+def check_batch_type(media_type: str) -> None:
+    """A batch is answered in text: a 406 for any other type, before any work."""
+    if media_type not in content_types.BATCH_RESPONSE_TYPES:
+        raise UnsupportedAccept(
+            f"a batch is answered in {', '.join(content_types.BATCH_RESPONSE_TYPES)}, "
+            f"not {media_type}; send its images one by one for that"
+        )
+
+
+def encode_batch(answers: list[bytes | RequestError], media_type: str) -> bytes:
+    """A batch's body from each image's own (``encode``'s bytes in ``media_type``, or the
+    error that image met), in the request's order."""
+    parts = [
+        json.dumps(answer.to_dict()).encode() if isinstance(answer, RequestError) else answer
+        for answer in answers
+    ]
+    if media_type == content_types.JSONLINES:
+        return b"".join(part if part.endswith(b"\n") else part + b"\n" for part in parts)
+    if media_type == content_types.COCO:  # errors have no place in COCO's list: only results
+        lists = [json.loads(part) for part in parts]
+        return json.dumps(
+            [row for rows in lists if isinstance(rows, list) for row in rows]
+        ).encode()
+    return b'{"results": [' + b", ".join(parts) + b"]}"
+
+
+def to_npy(detections: list, image_size: tuple[int, int] | None = None) -> bytes:
+    """Nx6 float32 rows; boxes as fractions of the image's sides when ``image_size`` is given."""
     rows = np.array([(d.class_id, d.score, *d.box) for d in detections], dtype=np.float32).reshape(
         -1, 6
     )
+    if image_size is not None:
+        rows[:, 2:] /= np.array(image_size * 2, dtype=np.float32)
     buffer = io.BytesIO()
     np.save(buffer, rows, allow_pickle=False)
     return buffer.getvalue()

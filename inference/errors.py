@@ -70,3 +70,23 @@ class UnsupportedAccept(RequestError):
 class PayloadTooLarge(RequestError):
     status = 413
     code = "PayloadTooLarge"
+
+
+class S3BucketNotAllowed(RequestError):
+    status = 403
+    code = "S3BucketNotAllowed"
+
+
+class S3AccessDenied(RequestError):
+    status = 403
+    code = "S3AccessDenied"
+
+
+class S3ObjectNotFound(RequestError):
+    status = 404
+    code = "S3ObjectNotFound"
+
+
+class S3Timeout(RequestError):
+    status = 408
+    code = "S3Timeout"

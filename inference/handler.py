@@ -1,7 +1,9 @@
 """SageMaker's four handler functions, as thin adapters over the request path.
 
 decode -> preprocess -> model -> postprocess -> encode. The same functions run in this project's
-container and, from ``code/`` in the model archive, in AWS's own MXNet inference container.
+container and, from ``code/`` in the model archive, in AWS's own MXNet inference container. A
+batch (``{"images": [...]}``) runs the same path for each image its request could read; the
+images it could not read keep their own error in its place in the answer.
 """
 
 import dataclasses
@@ -12,7 +14,7 @@ import os
 import numpy as np
 
 from inference import decode, encode, model, params, postprocess, preprocess
-from inference.errors import InvalidParameter
+from inference.errors import InvalidParameter, RequestError
 from inference.headers import CUSTOM_ATTRIBUTES
 from inference.metadata import Suppression
 from inference.settings import RequestSettings, check_against_model
@@ -36,6 +38,27 @@ class Request:
 
 
 @dataclasses.dataclass(frozen=True)
+class Batch:
+    """Several images in one request: each one's ``Request``, or why it could not be read."""
+
+    entries: tuple[Request | RequestError, ...]
+
+
+class BatchFailed(RequestError):
+    """No image of a batch could be read: the answer is its errors, in the request's order,
+    with their status when they share one."""
+
+    def __init__(self, errors: list[RequestError]):
+        super().__init__(f"none of the {len(errors)} images could be read")
+        statuses = {error.status for error in errors}
+        self.status = statuses.pop() if len(statuses) == 1 else 400
+        self.errors = errors
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "results": [error.to_dict() for error in self.errors]}
+
+
+@dataclasses.dataclass(frozen=True)
 class Prediction:
     request: Request
     ids: np.ndarray
@@ -44,6 +67,7 @@ class Prediction:
     input_size: tuple  # (width, height) of the image resized for the network
     canvas: tuple  # (width, height) of the tensor the network took, the image at its top left
     model_name: str
+    precision: str
     labels: tuple
     suppression: Suppression | None  # NMS to run, None where the network ran it
 
@@ -66,27 +90,72 @@ def model_fn(model_dir: str, context=None) -> model.Detector:
     return detector
 
 
-def input_fn(input_data: bytes, content_type: str | None, context=None) -> Request:
+def input_fn(input_data: bytes, content_type: str | None, context=None) -> Request | Batch:
     headers = request_headers(context)
     return prepare(input_data, content_type, headers.get(CUSTOM_ATTRIBUTES.lower()))
 
 
-def prepare(body: bytes, content_type: str | None, custom_attributes: str | None = None) -> Request:
-    """Decode and validate one request: its image and its parameters."""
+def prepare(
+    body: bytes, content_type: str | None, custom_attributes: str | None = None
+) -> Request | Batch:
+    """Decode and validate one request: its image (or a batch's) and its parameters."""
     endpoint = settings()
-    return Request(
-        decode.decode(body, content_type, endpoint.max_pixels),
-        endpoint.defaults.with_attributes(custom_attributes),
+    request_params = endpoint.defaults.with_attributes(custom_attributes)
+    read = decode.read(body, content_type, endpoint.max_pixels, endpoint.s3, endpoint.max_images)
+    if not isinstance(read, list):
+        return Request(read, request_params)
+    if request_params.image_id is not None:
+        raise InvalidParameter('a batch\'s images take their ids from "image_id" in each entry')
+    entries = tuple(
+        entry
+        if isinstance(entry, RequestError)
+        else Request(
+            entry.image,
+            dataclasses.replace(
+                request_params, image_id=position if entry.image_id is None else entry.image_id
+            ),
+        )
+        for position, entry in enumerate(read)
+    )
+    errors = [entry for entry in entries if isinstance(entry, RequestError)]
+    if len(errors) == len(entries):
+        raise BatchFailed(errors)
+    return Batch(entries)
+
+
+def check_params(request_params: params.RequestParams, metadata) -> None:
+    """What the model cannot do for these parameters is refused before any work."""
+    if request_params.max_detections > metadata.post_nms:
+        raise InvalidParameter(
+            f"max_detections={request_params.max_detections} is more than this model keeps: its "
+            f"non-maximum suppression returns at most {metadata.post_nms} detections"
+        )
+    postprocess.class_ids_for(request_params.classes, metadata.classes)
+
+
+def predict_fn(
+    data: Request | Batch, detector: model.Detector
+) -> "Prediction | tuple[Prediction | RequestError, ...]":
+    if isinstance(data, Batch):
+        return predict_batch(data, detector)
+    check_params(data.params, detector.metadata)
+    return predict(data, detector)
+
+
+def predict_batch(batch: Batch, detector: model.Detector) -> tuple[Prediction | RequestError, ...]:
+    """Each readable image's prediction, each unreadable one's error, in the batch's order."""
+    for entry in batch.entries:
+        if isinstance(entry, Request):
+            check_params(entry.params, detector.metadata)
+            break
+    return tuple(
+        entry if isinstance(entry, RequestError) else predict(entry, detector)
+        for entry in batch.entries
     )
 
 
-def predict_fn(data: Request, detector: model.Detector) -> Prediction:
-    if data.params.max_detections > detector.metadata.post_nms:
-        raise InvalidParameter(
-            f"max_detections={data.params.max_detections} is more than this model keeps: its "
-            f"non-maximum suppression returns at most {detector.metadata.post_nms} detections"
-        )
-    postprocess.class_ids_for(data.params.classes, detector.metadata.classes)  # before the work
+def predict(data: Request, detector: model.Detector) -> Prediction:
+    """One image through preprocessing and the network."""
     metadata = detector.metadata
     tensor = preprocess.to_tensor(
         data.image, data.params.mode, ctx=detector.ctx, **metadata.preprocessing
@@ -105,15 +174,39 @@ def predict_fn(data: Request, detector: model.Detector) -> Prediction:
         input_size=(width, height),
         canvas=(tensor.shape[3], tensor.shape[2]),
         model_name=detector.metadata.name,
+        precision=detector.metadata.precision,
         labels=detector.metadata.classes,
         suppression=detector.metadata.suppression,
     )
 
 
-def output_fn(prediction: Prediction, accept: str | None) -> tuple[bytes, str]:
+def output_fn(
+    prediction: "Prediction | tuple[Prediction | RequestError, ...]", accept: str | None
+) -> tuple[bytes, str]:
     media_type = encode.negotiate(accept)
-    body, _ = respond(prediction, media_type)
+    if isinstance(prediction, tuple):
+        encode.check_batch_type(media_type)
+        body, _ = respond_batch(prediction, media_type)
+    else:
+        body, _ = respond(prediction, media_type)
     return body, media_type
+
+
+def respond_batch(
+    predictions: tuple[Prediction | RequestError, ...], media_type: str
+) -> tuple[bytes, list]:
+    """A batch's body and each image's detections (``None`` for an image not read)."""
+    bodies: list[bytes | RequestError] = []
+    detections: list = []
+    for prediction in predictions:
+        if isinstance(prediction, RequestError):
+            bodies.append(prediction)
+            detections.append(None)
+        else:
+            body, found = respond(prediction, media_type)
+            bodies.append(body)
+            detections.append(found)
+    return encode.encode_batch(bodies, media_type), detections
 
 
 def respond(prediction: Prediction, media_type: str) -> tuple[bytes, list]:
@@ -129,4 +222,15 @@ def respond(prediction: Prediction, media_type: str) -> tuple[bytes, list]:
         params=prediction.request.params,
         suppression=prediction.suppression,
     )
-    return encode.encode(detections, media_type, prediction.model_name, image), detections
+    request_params = prediction.request.params
+    body = encode.encode(
+        detections,
+        media_type,
+        prediction.model_name,
+        image,
+        coordinates=request_params.coordinates,
+        image_id=request_params.image_id or 0,
+        labels=prediction.labels,
+        precision=prediction.precision,
+    )
+    return body, detections

@@ -23,17 +23,23 @@ class Detection:
     score: float
     box: tuple  # (xmin, ymin, xmax, ymax) in original image pixels
 
-    def to_dict(self) -> dict:
+    def to_dict(self, image_size: tuple[int, int] | None = None) -> dict:
+        """The detection as the answer gives it: its box in pixels, or as fractions of the
+        image's width and height when ``image_size`` (width, height) is given."""
         xmin, ymin, xmax, ymax = self.box
+        if image_size is None:
+            scale, digits = (1.0, 1.0), 2
+        else:
+            scale, digits = (1.0 / image_size[0], 1.0 / image_size[1]), 6
         return {
             "class_id": self.class_id,
             "label": self.label,
             "score": round(self.score, 6),
             "box": {
-                "xmin": round(xmin, 2),
-                "ymin": round(ymin, 2),
-                "xmax": round(xmax, 2),
-                "ymax": round(ymax, 2),
+                "xmin": round(xmin * scale[0], digits),
+                "ymin": round(ymin * scale[1], digits),
+                "xmax": round(xmax * scale[0], digits),
+                "ymax": round(ymax * scale[1], digits),
             },
         }
 

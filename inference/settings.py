@@ -12,10 +12,17 @@ allowed.
 import dataclasses
 from collections.abc import Mapping
 
-from inference import decode, params
+from inference import decode, params, sources
 from inference.errors import RequestError
 
 MAX_PIXELS_VARIABLE = "SM_DETECT_MAX_PIXELS"
+MAX_IMAGES_VARIABLE = "SM_DETECT_MAX_IMAGES"
+S3_BUCKETS_VARIABLE = sources.BUCKETS_VARIABLE
+S3_MAX_MB_VARIABLE = "SM_DETECT_S3_MAX_MB"
+DEFAULT_MAX_IMAGES = 16  # Cloud Vision's images:annotate takes 16 a call
+MAX_MAX_IMAGES = 64
+DEFAULT_S3_MAX_MB = 15  # Rekognition's limit for an image read from S3
+MAX_S3_MAX_MB = 100
 MAX_DETECTIONS_VARIABLE = "SM_DETECT_MAX_DETECTIONS"
 CLASSES_VARIABLE = "SM_DETECT_CLASSES"
 
@@ -30,10 +37,13 @@ class ConfigurationError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class RequestSettings:
-    """Each request's defaults, and the decoder's pixel limit."""
+    """Each request's defaults, the decoder's pixel limit (for all of a request's images), the
+    images one request may hold, and the S3 buckets images may be read from."""
 
     defaults: params.RequestParams = dataclasses.field(default_factory=params.RequestParams)
     max_pixels: int = decode.DEFAULT_MAX_PIXELS
+    max_images: int = DEFAULT_MAX_IMAGES
+    s3: sources.S3Access = dataclasses.field(default_factory=sources.S3Access)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "RequestSettings":
@@ -41,9 +51,9 @@ class RequestSettings:
         read = Reader(environ)
         values = {}
         for attribute in params.ATTRIBUTES:
-            value = environ.get(attribute.variable)
-            if not value:
+            if attribute.variable is None or not environ.get(attribute.variable):
                 continue
+            value = environ[attribute.variable]
             try:
                 values[attribute.name] = attribute.parse(value)
             except RequestError as error:
@@ -51,7 +61,26 @@ class RequestSettings:
         return cls(
             defaults=dataclasses.replace(params.RequestParams(), **values),
             max_pixels=read.whole(MAX_PIXELS_VARIABLE, decode.DEFAULT_MAX_PIXELS, minimum=1),
+            max_images=read.whole(MAX_IMAGES_VARIABLE, DEFAULT_MAX_IMAGES, 1, MAX_MAX_IMAGES),
+            s3=sources.S3Access(
+                buckets=read_buckets(environ.get(S3_BUCKETS_VARIABLE, "")),
+                max_bytes=read.whole(S3_MAX_MB_VARIABLE, DEFAULT_S3_MAX_MB, 1, MAX_S3_MAX_MB) << 20,
+            ),
         )
+
+
+def read_buckets(value: str) -> frozenset[str]:
+    """``'photos,uploads'`` -> the bucket names; one S3 would not take: ConfigurationError."""
+    names = frozenset(name.strip() for name in value.split(",") if name.strip())
+    for name in sorted(names):
+        if not sources.valid_bucket(name):
+            raise ConfigurationError(
+                S3_BUCKETS_VARIABLE,
+                value,
+                f"{name!r} is not an S3 bucket name (3 to 63 of a-z, 0-9, '.' and '-'); "
+                "list the buckets images may be read from, separated by commas",
+            )
+    return names
 
 
 def check_against_model(settings: "RequestSettings", classes: tuple, post_nms: int) -> None:

@@ -5,6 +5,8 @@ import argparse
 import math
 import re
 
+from inference.sources import valid_bucket
+
 # SageMaker's rule for endpoint, model and configuration names
 SAGEMAKER_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
@@ -48,10 +50,16 @@ def endpoint_name(text):
 
 def s3_uri(text):
     bucket = text.removeprefix("s3://").split("/", 1)[0]
-    if not text.startswith("s3://") or not re.fullmatch(
-        r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket
-    ):
+    if not text.startswith("s3://") or not valid_bucket(bucket):
         raise argparse.ArgumentTypeError(f"takes an s3://BUCKET/PREFIX address, got {text!r}")
+    return text
+
+
+def bucket_name(text):
+    if not valid_bucket(text):
+        raise argparse.ArgumentTypeError(
+            f"takes an S3 bucket name (3 to 63 of a-z, 0-9, '.' and '-'), got {text!r}"
+        )
     return text
 
 

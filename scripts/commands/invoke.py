@@ -1,8 +1,10 @@
-"""sm-detect invoke: send an image to a server or an endpoint and show the detections."""
+"""sm-detect invoke: send an image (or several, in one request) to a server or an endpoint and
+show the detections."""
 
 import functools
 
 from inference.modes import MODES
+from inference.params import COORDINATES, NORMALIZED
 from scripts.commands.options import add_aws_options, aws_session
 from scripts.option_types import endpoint_name
 
@@ -10,7 +12,18 @@ SUMMARY = "detect objects in an image"
 
 
 def add_arguments(parser):
-    parser.add_argument("image", help="image file (JPEG, PNG, ...)")
+    parser.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image file (JPEG, PNG, ...), or s3://BUCKET/KEY for the endpoint to read (it must "
+        "list the bucket: deploy --s3-input)",
+    )
+    parser.add_argument(
+        "--batch",
+        action="store_true",
+        help='send every IMAGE in one request ({"images": [...]}), answered image by image',
+    )
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--url", help="a server's address (default: http://127.0.0.1:8080)")
     target.add_argument(
@@ -63,6 +76,16 @@ def add_arguments(parser):
         metavar="NAME",
         help="with --endpoint: the production variant to answer (default: by the weights)",
     )
+    parser.add_argument(
+        "--coordinates",
+        choices=COORDINATES,
+        help="boxes in the image's pixels (default) or as fractions of its width and height",
+    )
+    parser.add_argument(
+        "--coco",
+        action="store_true",
+        help="print COCO results ([{image_id, category_id, bbox, score}]) instead",
+    )
     parser.add_argument("--draw", metavar="OUT", help="write the image with boxes drawn to OUT")
     parser.add_argument("--json", action="store_true", help="print the raw JSON response")
 
@@ -77,23 +100,30 @@ def run(args):
         max_detections=args.max_detections,
         classes=args.classes,
         mode=args.mode,
+        coordinates=args.coordinates,
     )
     if args.asynchronous and not (args.endpoint and args.input_prefix):
         raise CommandError("--async needs --endpoint and --input-prefix s3://BUCKET/PREFIX/")
+    if args.print_curl and (args.batch or len(args.images) > 1 or invoke.is_s3(args.images[0])):
+        raise CommandError("--print-curl writes the command for one image file")
     if args.target_variant and (args.asynchronous or not args.endpoint):
         raise CommandError("--target-variant picks a variant of a real-time --endpoint")
     if args.endpoint:
         session = aws_session(args, runtime_url=args.endpoint_url, runtime_verify=args.ca_bundle)
         if args.asynchronous:
             endpoint = invoke.AsyncEndpoint(
-                session, args.endpoint, args.input_prefix, args.async_timeout, name=args.image
+                session,
+                args.endpoint,
+                args.input_prefix,
+                args.async_timeout,
+                name=args.images[0],
             )
             send = endpoint.send
         elif args.print_curl:
             url = invocations_url(args.endpoint, session.region, args.endpoint_url)
             print(
                 invoke.curl_command(
-                    args.image,
+                    args.images[0],
                     attributes,
                     url,
                     session.region,
@@ -117,9 +147,21 @@ def run(args):
             path = f"/models/{args.target_model}/invoke" if args.target_model else "/invocations"
             print(
                 invoke.curl_command(
-                    args.image, attributes, url.rstrip("/") + path, target_model=args.target_model
+                    args.images[0],
+                    attributes,
+                    url.rstrip("/") + path,
+                    target_model=args.target_model,
                 )
             )
             return
         send = functools.partial(invoke.post_url, url, target_model=args.target_model)
-    invoke.invoke(send, args.image, attributes, draw=args.draw, raw=args.json)
+    invoke.invoke(
+        send,
+        args.images,
+        attributes,
+        draw=args.draw,
+        raw=args.json,
+        batch=args.batch,
+        coco=args.coco,
+        normalized=args.coordinates == NORMALIZED,
+    )

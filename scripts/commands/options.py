@@ -9,6 +9,7 @@ import tempfile
 from inference.precisions import PRECISIONS
 from scripts.lib.cloud.endpoint import DEFAULT_INSTANCE_TYPE
 from scripts.option_types import (
+    bucket_name,
     endpoint_name,
     key_value,
     positive_number,
@@ -120,6 +121,15 @@ def add_deploy_options(parser):
         default=100,
         help="share of requests captured",
     )
+    parser.add_argument(
+        "--s3-input",
+        type=bucket_name,
+        action="append",
+        default=[],
+        metavar="BUCKET",
+        help='a bucket requests may name images in ({"s3_uri": "s3://BUCKET/KEY"}); the '
+        "execution role is granted s3:GetObject on it (repeatable; default: none, S3 input off)",
+    )
     parser.add_argument("--poll-seconds", type=float, default=30, help=argparse.SUPPRESS)
 
 
@@ -159,6 +169,7 @@ def deploy_from_args(session, args, model_data, image, **rollout):
         data_capture=endpoint.data_capture_config(args.data_capture, args.capture_percent)
         if args.data_capture
         else None,
+        s3_input=tuple(args.s3_input),
         **rollout,
     )
 

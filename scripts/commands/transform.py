@@ -15,6 +15,12 @@ def add_arguments(parser):
     parser.add_argument("--output", required=True, help="s3://.../out/")
     parser.add_argument("--instance-type", default=DEFAULT_INSTANCE_TYPE, help="instance type")
     parser.add_argument("--instance-count", type=whole_number(1), default=1, help="instances")
+    parser.add_argument(
+        "--accept",
+        choices=("application/json", "application/jsonlines", "application/x-coco+json"),
+        default="application/json",
+        help="each image's answer: the detections document, as one line, or COCO results",
+    )
     parser.add_argument("--poll-seconds", type=float, default=30, help=argparse.SUPPRESS)
     add_aws_options(parser)
 
@@ -29,5 +35,6 @@ def run(args):
         args.output,
         args.instance_type,
         args.instance_count,
+        accept=args.accept,
         poll_seconds=args.poll_seconds,
     )

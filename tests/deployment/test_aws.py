@@ -253,6 +253,8 @@ def test_transform_runs_a_batch_job_asking_for_throughput(deployed):
         "s3://deploy-bucket/images/",
         "--output",
         "s3://deploy-bucket/out/",
+        "--accept",
+        "application/x-coco+json",
         "--poll-seconds",
         "0.1",
         env=dict(os.environ),
@@ -269,6 +271,7 @@ def test_transform_runs_a_batch_job_asking_for_throughput(deployed):
     assert details["TransformJobStatus"] == "Completed"
     assert details["TransformInput"]["ContentType"] == "application/x-image"
     assert details["TransformOutput"]["S3OutputPath"] == "s3://deploy-bucket/out/"
+    assert details["TransformOutput"]["Accept"] == "application/x-coco+json"
     assert details["Environment"] == {"SM_DETECT_TUNING": "throughput"}
 
 
@@ -438,3 +441,27 @@ def test_role_discovery_prefers_sagemaker_roles(monkeypatch):
             iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)
         found = roles.find_execution_role(Aws(region=REGION, clients={"iam": iam}))
     assert found.endswith(":role/AmazonSageMaker-ExecutionRole-1")
+
+
+def test_deploy_lets_the_role_read_the_buckets_images_come_from(aws_env, execution_role):
+    result = cli(
+        *("deploy", "--endpoint", "yolo-s3", "--model-data", "s3://deploy-bucket/m.tar.gz"),
+        *("--image", "123456789012.dkr.ecr.us-east-1.amazonaws.com/sm-detect:latest"),
+        *("--s3-input", "uploads", "--s3-input", "photos", "--poll-seconds", "0.1"),
+        env=aws_env,
+    )
+    assert result.returncode == 0, result.stderr
+    _, variant = variant_of("yolo-s3")
+    model = client("sagemaker").describe_model(ModelName=variant["ModelName"])
+    assert model["PrimaryContainer"]["Environment"]["SM_DETECT_S3_BUCKETS"] == "photos,uploads"
+    role_name = model["ExecutionRoleArn"].rsplit("/", 1)[-1]
+    policy = client("iam").get_role_policy(RoleName=role_name, PolicyName=roles.S3_INPUT_POLICY)
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Action"] == ["s3:GetObject"]
+    assert statement["Resource"] == ["arn:aws:s3:::photos/*", "arn:aws:s3:::uploads/*"]
+    refused = cli(
+        *("deploy", "--endpoint", "yolo-s3", "--model-data", "s3://deploy-bucket/m.tar.gz"),
+        *("--image", "x", "--s3-input", "Not_A_Bucket"),
+        env=aws_env,
+    )
+    assert refused.returncode == 1 and "S3 bucket name" in refused.stderr

@@ -44,6 +44,7 @@ def test_jpeg(server, astronaut_jpeg, content_type):
     assert response.headers["Content-Type"].startswith("application/json")
     document = response.json()
     assert document["model"] == "yolo3_darknet53_coco"
+    assert document["precision"] == "fp32"  # the fixture's archive is packaged without --precision
     assert document["image"] == {"width": 512, "height": 512}
     assert document["detections"], "the fixture model detects something in this photo"
     scores = [d["score"] for d in document["detections"]]

@@ -1,5 +1,8 @@
-"""Invoke: send an image to a server (``--url``) or a SageMaker endpoint, show what came back."""
+"""Invoke: send an image (or several, as one batch) to a server (``--url``) or a SageMaker
+endpoint, show what came back. An ``s3://`` source is sent as ``{"s3_uri": ...}``, for the
+endpoint to read with its own role."""
 
+import base64
 import hashlib
 import io
 import json
@@ -12,6 +15,7 @@ import uuid
 import requests
 from tqdm import tqdm
 
+from inference import content_types
 from inference.errors import parse_error
 from inference.headers import CUSTOM_ATTRIBUTES, TARGET_MODEL, TARGET_VARIANT
 from scripts.lib.cloud import aws, s3
@@ -203,31 +207,86 @@ def describe_error(text):
     return f"{parsed[0]}: {parsed[1]}" if parsed else text[:500]
 
 
-def report(response, raw=False):
+def report(response, raw=False, digits=1):
     if raw:
         print(json.dumps(response, indent=2))
         return
     image = response["image"]
     detections = response["detections"]
+    precision = f" ({response['precision']})" if response.get("precision") else ""
     print(
-        f"{response['model']}: {len(detections)} detection(s) in {image['width']}x{image['height']}"
+        f"{response['model']}{precision}: {len(detections)} detection(s) in "
+        f"{image['width']}x{image['height']}"
     )
     if detections:
         print(f"{'label':<16}{'score':>7}  {'xmin':>8}{'ymin':>8}{'xmax':>8}{'ymax':>8}")
     for detection in detections:
         box = detection["box"]
+        numbers = (box["xmin"], box["ymin"], box["xmax"], box["ymax"])
         print(
             f"{detection['label']:<16}{detection['score']:>7.3f}  "
-            f"{box['xmin']:>8.1f}{box['ymin']:>8.1f}{box['xmax']:>8.1f}{box['ymax']:>8.1f}"
+            + "".join(f"{value:>8.{digits}f}" for value in numbers)
         )
 
 
-def invoke(send, image_path, attributes, draw=None, raw=False):
-    """``send(body, content_type, accept, attributes) -> bytes`` does the transport."""
-    body, content_type = read_image(image_path), content_type_of(image_path)
+def report_batch(sources, response, raw=False, digits=1):
+    """Each source's answer under its name, or the error that image met."""
+    if raw:
+        print(json.dumps(response, indent=2))
+        return
+    for source, result in zip(sources, response["results"], strict=True):
+        print(f"== {source}")
+        if "error" in result:
+            print(f"error: {result['error']['code']}: {result['error']['message']}")
+        else:
+            report(result, digits=digits)
+
+
+def is_s3(source):
+    return source.startswith("s3://")
+
+
+def entry(source):
+    """A batch entry for a file (inline, base64) or an s3:// object (read by the endpoint)."""
+    if is_s3(source):
+        return {"s3_uri": source}
+    return {"image": base64.b64encode(read_image(source)).decode("ascii")}
+
+
+def request_body(sources, batch=False):
+    """(body, content type) of a request for ``sources``: one image, or a batch of them."""
+    if batch:
+        return json.dumps({"images": [entry(source) for source in sources]}).encode(), (
+            content_types.JSON
+        )
+    (source,) = sources
+    if is_s3(source):
+        return json.dumps(entry(source)).encode(), content_types.JSON
+    return read_image(source), content_type_of(source)
+
+
+def invoke(
+    send, sources, attributes, draw=None, raw=False, batch=False, coco=False, normalized=False
+):
+    """``send(body, content_type, accept, attributes) -> bytes`` does the transport; ``sources``
+    are image files or s3:// objects, one unless ``batch``; ``coco`` prints COCO results;
+    ``normalized``: the attributes ask for boxes as fractions, printed to four decimals."""
+    digits = 4 if normalized else 1
+    if len(sources) > 1 and not batch:
+        raise CommandError("several images go in one request with --batch")
+    if draw and (batch or any(map(is_s3, sources))):
+        raise CommandError("--draw takes one image file (a batch is answered in JSON)")
+    body, content_type = request_body(sources, batch)
     if draw and not os.path.isdir(os.path.dirname(os.path.abspath(draw))):
         raise CommandError(f"cannot write {draw}: its folder does not exist")
-    report(json.loads(send(body, content_type, "application/json", attributes)), raw=raw)
+    if coco:
+        print(json.dumps(json.loads(send(body, content_type, content_types.COCO, attributes))))
+        return
+    response = json.loads(send(body, content_type, content_types.JSON, attributes))
+    if batch:
+        report_batch(sources, response, raw=raw, digits=digits)
+    else:
+        report(response, raw=raw, digits=digits)
     if draw:
         accept = "image/png" if draw.lower().endswith(".png") else "image/jpeg"
         drawn = send(body, content_type, accept, attributes)

@@ -75,3 +75,30 @@ def find_execution_role(aws):
         )
     candidates.sort(key=lambda role: ("SageMaker" not in role["RoleName"], role["RoleName"]))
     return candidates[0]["Arn"]
+
+
+S3_INPUT_POLICY = "sm-detect-s3-input"
+
+
+def s3_input_policy(buckets):
+    """Read access to the objects of ``buckets``: what an endpoint needs for images from S3."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": [f"arn:aws:s3:::{bucket}/*" for bucket in sorted(buckets)],
+            }
+        ],
+    }
+
+
+def grant_s3_input(aws, role_arn, buckets):
+    """Let the role read the objects of ``buckets`` (an inline policy of its own, replaced on
+    each deploy so that it names exactly the buckets the endpoint lists)."""
+    aws.client("iam").put_role_policy(
+        RoleName=role_arn.rsplit("/", 1)[-1],
+        PolicyName=S3_INPUT_POLICY,
+        PolicyDocument=json.dumps(s3_input_policy(buckets)),
+    )

@@ -12,10 +12,12 @@ def transform(
     instance_type=DEFAULT_INSTANCE_TYPE,
     instance_count=1,
     content_type="application/x-image",
+    accept="application/json",
     poll_seconds=30,
     timeout_seconds=24 * 3600,
 ):
-    """A batch transform job: one JSON result (``<image>.out``) per image under ``source``."""
+    """A batch transform job: one result (``<image>.out``) per image under ``source``, in
+    ``accept`` (the JSON document, JSON lines or COCO results)."""
     name = unique_name(model, "-batch")
     aws.client("sagemaker").create_transform_job(
         TransformJobName=name,
@@ -32,7 +34,7 @@ def transform(
         },
         TransformOutput={
             "S3OutputPath": destination,
-            "Accept": "application/json",
+            "Accept": accept,
             "AssembleWith": "None",
         },
         TransformResources={"InstanceType": instance_type, "InstanceCount": instance_count},

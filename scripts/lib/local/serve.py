@@ -11,6 +11,7 @@ import glob
 import os
 import shutil
 import signal
+import sys
 import tempfile
 
 from scripts.lib.archives import archive
@@ -112,3 +113,23 @@ def serve_many(models_dir, port=None, host="127.0.0.1", base_dir=None):
 
 def exit_on_signal(signal_number, _frame):
     raise SystemExit(128 + signal_number)
+
+
+@contextlib.contextmanager
+def in_background(model, timeout_seconds=600):
+    """``sm-detect serve --model MODEL`` on loopback, on a port it picks, while the block runs;
+    yields its URL. Its log is shown when it does not start."""
+    from scripts.lib.local.processes import Server, ServerFailed
+
+    with base_directory() as base:
+        command = [sys.executable, "-m", "scripts.cli", "serve", "--model", str(model)]
+        command += ["--port", "0", "--base-dir", base]
+        server = Server(command, dict(os.environ), os.path.join(base, "server.log"))
+        try:
+            with step(f"starting a server for {model}"):
+                url = server.wait_for_announcement(timeout_seconds)
+            yield url
+        except ServerFailed as error:
+            raise CommandError(f"the server for {model} did not start: {error}") from None
+        finally:
+            server.stop()
