@@ -6,15 +6,15 @@ so teardown finds exactly what was created for an endpoint, and nothing else.
 
 import time
 
+from inference.sources import BUCKETS_VARIABLE
 from scripts.lib.cloud import guarded, roles, variants
-from scripts.lib.cloud.aws import get_or_none
+from scripts.lib.cloud.endpoint_status import describe, wait_in_service
 from scripts.lib.cloud.names import TAG_KEY
 from scripts.lib.errors import CommandError
-from scripts.lib.progress import say, wait_until_settled
+from scripts.lib.progress import say
 
 DEFAULT_INSTANCE_TYPE = "ml.c5.xlarge"
 VARIANT = variants.DEFAULT_VARIANT
-SETTLED = {"InService", "Failed", "OutOfService"}
 # SageMaker lets an asynchronous request be up to 1 GB; the container takes 128 MB. An image the
 # decoder accepts (SM_DETECT_MAX_PIXELS, 40 million pixels) is at most 120 MB even stored
 # uncompressed (BMP, TIFF, NPY), and every body is held in memory while it is read and decoded.
@@ -37,12 +37,6 @@ def runtime_url(region):
 def invocations_url(endpoint, region=None, base=None):
     """InvokeEndpoint's URL, at SageMaker's runtime in ``region`` or at another ``base``."""
     return f"{(base or runtime_url(region)).rstrip('/')}/endpoints/{endpoint}/invocations"
-
-
-def describe(aws, endpoint):
-    """The endpoint's description, or None when there is no such endpoint."""
-    described = get_or_none(aws.client("sagemaker").describe_endpoint, EndpointName=endpoint)
-    return described if described and described.get("EndpointStatus") else None
 
 
 def async_inference_config(
@@ -102,6 +96,7 @@ def deploy(
     multi_model=False,
     shadow=None,
     guarded_update=None,
+    s3_input=(),
 ):
     """Create (or update) ``endpoint`` serving ``image`` with ``model_data``.
 
@@ -113,6 +108,7 @@ def deploy(
     S3 prefix of archives, each loaded when a request names it (``TargetModel``). An existing
     endpoint is updated in place, or with ``guarded_update`` (``guarded.GuardedUpdate``) beside
     its old fleet, with traffic shifted to the new one and rolled back on an alarm.
+    ``s3_input``: the buckets its requests may name images in; the role is granted their reads.
     """
     single = isinstance(model_data, str)
     production = [variants.Variant(VARIANT, 1.0, model_data)] if single else list(model_data)
@@ -135,6 +131,10 @@ def deploy(
     elif not role:
         role = roles.find_execution_role(aws)
         say(f"execution role: {role}")
+    if s3_input:
+        roles.grant_s3_input(aws, role, s3_input)
+        environment = {**(environment or {}), BUCKETS_VARIABLE: ",".join(sorted(s3_input))}
+        say(f"images may be read from s3://{', s3://'.join(sorted(s3_input))} (role granted)")
     tags = [{"Key": TAG_KEY, "Value": endpoint}]
 
     def create_model(variant, archive):
@@ -231,19 +231,6 @@ def update_guarded(aws, endpoint, config_name, production, instance_count, updat
     )
     if not aws.dry_run:
         guarded.watch(aws, endpoint, config_name, poll_seconds)
-
-
-def wait_in_service(aws, endpoint, poll_seconds=30, timeout_seconds=3600):
-    """Poll until the endpoint settles; Failed ends in SageMaker's FailureReason."""
-    wait_until_settled(
-        f"endpoint {endpoint}",
-        lambda: describe(aws, endpoint),
-        "EndpointStatus",
-        "InService",
-        SETTLED | {"Missing"},
-        poll_seconds,
-        timeout_seconds,
-    )
 
 
 def tagged_resources(aws, endpoint):

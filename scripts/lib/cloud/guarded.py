@@ -10,6 +10,7 @@ metrics, which the new fleet's answers join as soon as it takes traffic.
 import dataclasses
 
 from scripts.lib import progress
+from scripts.lib.cloud.endpoint_status import SETTLED, describe
 from scripts.lib.cloud.names import TAG_KEY
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
@@ -125,7 +126,6 @@ def phases(described):
 def watch(aws, endpoint, new_config, poll_seconds=30, timeout_seconds=4 * 3600):
     """Follow a guarded update until it ends, saying each phase as it starts; a rollback, or an
     update that failed, ends in a ``CommandError`` saying so."""
-    from scripts.lib.cloud.endpoint import SETTLED, describe
 
     seen, described = set(), {}
 

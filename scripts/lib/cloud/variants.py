@@ -9,6 +9,7 @@ of a quarter of the requests. A shadow test has exactly one production variant.
 
 import dataclasses
 
+from scripts.lib.cloud.endpoint_status import wait_in_service
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 
@@ -97,7 +98,6 @@ def show_weights(aws, endpoint):
 
 def set_weights(aws, endpoint, weights, poll_seconds=30):
     """Shift traffic to ``weights`` ({variant: weight}) and wait until the endpoint serves so."""
-    from scripts.lib.cloud.endpoint import wait_in_service
 
     if not aws.dry_run:
         production, _ = current_weights(aws, endpoint)
