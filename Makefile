@@ -43,12 +43,13 @@ $(NEWMAN): tests/newman/package.json tests/newman/package-lock.json
 # random weights (the pretrained ones cost the same): prints the figures and writes BENCHMARKS.md
 BENCH_MODEL := build/model-random.tar.gz
 bench: $(VENV)/.dev java $(BENCH_MODEL)
-	$(BIN)/sm-detect bench --model $(BENCH_MODEL)
+	$(BIN)/sm-detect bench --model $(BENCH_MODEL) --json build/bench-figures.json
 
 # Debian's tools the tests use: a daemonless image builder, a base-image
-# maker, a real OCI registry, an HTTP load generator, a browser for the demo page, and curl
-# (7.75 or later) whose own SigV4 signing checks the gateway's verifier
-TEST_TOOLS := buildah debootstrap podman docker-registry wrk chromium curl
+# maker, a real OCI registry, an HTTP load generator, a browser for the demo page, curl
+# (7.75 or later) whose own SigV4 signing checks the gateway's verifier, and Prometheus
+# to scrape /metrics
+TEST_TOOLS := buildah debootstrap podman docker-registry wrk chromium curl prometheus
 test-tools:
 	@missing=$$(for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null || echo $$tool; done); \
 	if [ -n "$$missing" ]; then \
@@ -61,6 +62,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python .ci/import_cycles.py inference container scripts
 	$(BIN)/hadolint Dockerfile Dockerfile.gpu
 	git ls-files -z | xargs -0 $(BIN)/detect-secrets-hook --baseline .secrets.baseline
 

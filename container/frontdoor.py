@@ -6,7 +6,10 @@ while a worker that has loaded the model is alive (``readiness``) and MMS lists 
 503 otherwise. It also enforces the payload limit with a JSON 413 before a byte reaches a
 worker, serves batch transform's ``/execution-parameters``, and gives every error the project's
 JSON shape. Each invocation gets an inference id (``record``), is sent once more if its worker
-dies under it, and ends in one log line and one set of CloudWatch metrics (``metrics``).
+dies under it, and ends in one log line, one set of CloudWatch metrics (``metrics``) and its
+Prometheus series (``door.prometheus``, at ``/metrics``). For runs outside SageMaker it also
+answers probes as Kubernetes asks them: ``/healthz`` (the server lives) and ``/readyz`` (every
+worker has loaded and warmed the model), and says what it serves at ``/info``.
 """
 
 import asyncio
@@ -59,8 +62,14 @@ class FrontDoor:
         ready_dir,
         metrics=None,
         models=None,
+        prometheus=None,
+        served=None,
     ):
+        """``prometheus``: a ``door.prometheus.Prometheus`` for ``/metrics`` (None: off);
+        ``served``: what ``/info`` says of a single model (name, precision, classes, ...)."""
         self.ready_dir = ready_dir
+        self.prometheus = prometheus
+        self.served = served or {}
         self.metrics = metrics or Metrics("sm-detect", enabled=False)
         self.model_name = model_name
         self.max_payload_bytes = max_payload_bytes
@@ -81,6 +90,12 @@ class FrontDoor:
         app.router.add_get("/ping", self.ping)
         app.router.add_post("/invocations", self.invocations)
         app.router.add_get("/execution-parameters", self.execution_parameters)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
+        if self.served:
+            app.router.add_get("/info", self.info)
+        if self.prometheus:
+            app.router.add_get("/metrics", self.metrics_exposition)
         if self.registry:
             self.registry.attach(app, self.invoke)
         self.inference.attach(app)
@@ -120,6 +135,33 @@ class FrontDoor:
         if healthy:
             return web.json_response({"status": "healthy"})
         return web.json_response({"status": "starting"}, status=503)
+
+    async def healthz(self, _request):
+        """Liveness: the door answers; 503 only while it drains to stop."""
+        if self.draining:
+            return web.json_response({"status": "stopping"}, status=503)
+        return web.json_response({"status": "alive"})
+
+    async def readyz(self, _request):
+        """Readiness: 200 only while every worker has loaded and warmed the model (a
+        multi-model server: while its model server answers), 503 otherwise."""
+        live = len(readiness.live_workers(self.ready_dir))
+        if self.registry:
+            ready = not self.draining and await self.ready()
+        else:
+            ready = not self.draining and live >= self.workers and await self.ready()
+        document = {"status": "ready" if ready else "not ready", "workers_ready": live}
+        if not self.registry:
+            document["workers"] = self.workers
+        return web.json_response(document, status=200 if ready else 503)
+
+    async def info(self, _request):
+        return web.json_response({**self.served, "workers": self.workers})
+
+    async def metrics_exposition(self, _request):
+        body, content_type = self.prometheus.exposition()
+        media_type, _, charset = content_type.partition("; charset=")
+        return web.Response(body=body, content_type=media_type.strip(), charset=charset or None)
 
     async def execution_parameters(self, _request):
         return web.json_response(
@@ -176,6 +218,12 @@ class FrontDoor:
         record.latency_ms = (time.perf_counter() - started) * 1000
         record.log()
         await self.metrics.record(record)
+        if self.prometheus:
+            if self.registry:
+                label = self.prometheus.label(model_name, model_name in self.registry.admitted)
+            else:
+                label = self.served.get("model", model_name)
+            self.prometheus.record(record, label)
         return response
 
     async def forward(self, request, record, model_name):

@@ -43,6 +43,8 @@ ONEDNN_CACHE_ENTRIES = 4
 # MMS reads these from the environment over its configuration file; the addresses are ours
 RESERVED_VARIABLES = ("MMS_INFERENCE_ADDRESS", "MMS_MANAGEMENT_ADDRESS", "MMS_CONFIG_FILE")
 STOP_GRACE_SECONDS = 8
+# MMS's own lines by the server's level: its INFO lines are a start-up banner
+MODEL_SERVER_LEVELS = {"DEBUG": "info", "INFO": "warn", "WARNING": "warn", "ERROR": "error"}
 
 logger = logging.getLogger("sm-detect.serve")
 
@@ -90,14 +92,16 @@ class ModelServer:
         return "".join(f"{key}={value}\n" for key, value in properties.items())
 
     def log_configuration(self):
-        """MMS's log4j2 file: the front door's format, per-request lines only when debugging."""
+        """MMS's log4j2 file: the front door's format; its per-request lines and its start-up
+        banner (some 25 lines of paths and settings) only when debugging: the door says in one
+        line each what starts."""
         level = self.settings.log_level
         with open(LOG_CONFIG_TEMPLATE, encoding="utf-8") as file:
             template = string.Template(file.read())
         return template.substitute(
             pattern=xml.sax.saxutils.quoteattr(LOG_PATTERNS[self.settings.log_format])[1:-1],
             per_request="info" if level == "DEBUG" else "warn",
-            server="info" if level in ("DEBUG", "INFO") else level.lower(),
+            server=MODEL_SERVER_LEVELS[level],
         )
 
     def environment(self):

@@ -19,12 +19,14 @@ import tempfile
 import time
 
 from container.door import guard, listening, logs
+from container.door.prometheus import Prometheus
 from container.door.responses import error_response
 from container.frontdoor import FrontDoor
 from container.metrics import Metrics
 from container.model_server import MANAGEMENT_SOCKET, MODEL_NAME, ModelServer, ServeError
 from container.multi_model import Models
 from container.settings import JSON, WORKERS, ConfigurationError, Settings
+from inference import cpu, preprocess
 from inference.settings import check_against_model
 
 DRAIN_SECONDS = 20  # of SageMaker's 30 s between SIGTERM and SIGKILL
@@ -65,6 +67,7 @@ def run(environ):
             settings.variant_name,
             enabled=settings.metrics,
         )
+        metadata = None
         if settings.multi_model:
             if not os.path.isdir(settings.models_dir):
                 raise ServeError(f"the models root {settings.models_dir} is not a directory")
@@ -74,7 +77,7 @@ def run(environ):
             metadata = check_model_dir(settings.model_dir, settings)
             # the workers memory holds depend on the model's precision
             settings = Settings.from_environ(environ, precision=metadata.precision)
-        return asyncio.run(serve(settings, environ, metrics))
+        return asyncio.run(serve(settings, environ, metrics, metadata))
     except (ConfigurationError, ServeError) as error:
         print(f"sm-detect serve: {error}", file=sys.stderr)
         return 1
@@ -93,11 +96,39 @@ def run_directory(parent):
     return tempfile.mkdtemp(prefix="sm-detect-", dir=parent)
 
 
-async def serve(settings, environ, metrics):
+def served(metadata, settings, environ):
+    """What ``/info`` and the info metric say is served: the model, its precision and classes,
+    the oneDNN ISA its workers use, and the canvases the default mode gives the network."""
+    mode = settings.requests.defaults.mode
+    canvases = preprocess.canvas_shapes(mode, metadata.short, metadata.max_size, metadata.buckets)
+    flags = cpu.cpu_flags()
+    amx_granted = cpu.best_isa(flags) == cpu.AMX and cpu.request_tile_state()
+    return {
+        "model": metadata.name,
+        "precision": metadata.precision,
+        "classes": list(metadata.classes),
+        "isa": cpu.effective_isa(flags, environ.get(cpu.ISA_VARIABLE), amx_granted),
+        "mode": mode,
+        "canvases": [f"{width}x{height}" for height, width in canvases],
+    }
+
+
+async def serve(settings, environ, metrics, metadata=None):
     run_dir = run_directory(environ.get("TMPDIR") or tempfile.gettempdir())
     ready_dir = os.path.join(run_dir, "ready")
     os.makedirs(ready_dir)
     model_server = ModelServer(settings, run_dir, ready_dir, environ)
+    facts = served(metadata, settings, environ) if metadata else None
+    scraped = None
+    if settings.prometheus:
+        scraped = Prometheus(ready_dir, lambda: front_door.in_flight)
+        if facts:
+            scraped.describe(
+                model=facts["model"],
+                precision=facts["precision"],
+                isa=facts["isa"],
+                classes=len(facts["classes"]),
+            )
     front_door = FrontDoor(
         inference_socket=model_server.inference_socket,
         management_socket=model_server.management_socket,
@@ -115,6 +146,8 @@ async def serve(settings, environ, metrics):
         )
         if settings.multi_model
         else None,
+        prometheus=scraped,
+        served=facts,
     )
     runner = guard.runner(front_door.application(), front_door.limits)
     await runner.setup()

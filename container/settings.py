@@ -29,6 +29,7 @@ ARCHIVE_CODE_VARIABLE = "SM_DETECT_ARCHIVE_CODE"
 LOG_LEVEL = "SM_DETECT_LOG_LEVEL"
 METRICS = "SM_DETECT_METRICS"
 METRICS_NAMESPACE = "SM_DETECT_METRICS_NAMESPACE"
+PROMETHEUS = "SM_DETECT_PROMETHEUS"
 ENDPOINT_NAME = "SM_DETECT_ENDPOINT_NAME"
 VARIANT_NAME = "SM_DETECT_VARIANT_NAME"
 MULTI_MODEL = "SAGEMAKER_MULTI_MODEL"
@@ -110,6 +111,7 @@ class Settings:
     log_level: str = "INFO"
     metrics: bool = False
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
+    prometheus: bool = True  # GET /metrics, for scrapers outside SageMaker
     endpoint_name: str = ""  # the metrics' dimensions, set by `sm-detect deploy`
     variant_name: str = ""
     # a multi-model endpoint: models loaded on demand from under ``models_dir``, as many as
@@ -167,6 +169,7 @@ class Settings:
             # format); not among a terminal's text lines unless asked for
             metrics=read.choice(METRICS, (ON, OFF), ON if log_format == JSON else OFF) == ON,
             metrics_namespace=read.text(METRICS_NAMESPACE, DEFAULT_METRICS_NAMESPACE),
+            prometheus=read.choice(PROMETHEUS, (ON, OFF), ON) == ON,
             endpoint_name=read.text(ENDPOINT_NAME, ""),
             variant_name=read.text(VARIANT_NAME, ""),
             multi_model=read.choice(MULTI_MODEL, ("true", "false"), "false", str.lower) == "true",

@@ -63,6 +63,16 @@ class Upstream:
                 CIMultiDict(answer.headers),
             )
 
+    async def get(self, path: str, timeout_seconds: float) -> Answer:
+        timeout = ClientTimeout(total=timeout_seconds)
+        async with self.opened.get(self.base_url + path, timeout=timeout) as answer:
+            return Answer(
+                answer.status,
+                await answer.read(),
+                answer.headers.get("Content-Type", "application/octet-stream"),
+                CIMultiDict(answer.headers),
+            )
+
     async def get_json(self, path: str, timeout_seconds: float) -> tuple[int, object]:
         """(status, the decoded JSON body, or None when it is not JSON)."""
         return await self.call("GET", path, timeout_seconds)

@@ -8,6 +8,7 @@ import functools
 import http.server
 import io
 import os
+import re
 import shutil
 import socket
 import threading
@@ -110,6 +111,15 @@ def test_a_photo_shows_the_servers_detections_drawn_over_it(demo, server, page, 
     page.goto(f"{demo.url}/?threshold=0.3")
     page.set_input_files('[data-testid="file"]', str(photo_file))
     wait_for_answer(page)
+    # the server's own histogram, as its /metrics says it now (the photo's request included)
+    page.wait_for_selector('[data-testid="latency-chart"]:not([hidden])', timeout=30_000)
+    scraped = requests.get(f"{server.url}/metrics", timeout=10).text
+    (count,) = re.findall(r"^sm_detect_request_seconds_count\{[^}]*\} (\S+)$", scraped, re.M)
+    bars = page.locator('[data-testid="latency-bar"]')
+    drawn = [float(bars.nth(i).get_attribute("data-requests")) for i in range(bars.count())]
+    assert sum(drawn) == float(count) >= 1
+    summary = page.locator('[data-testid="latency-summary"]').text_content()
+    assert f"{float(count):.0f} request(s)" in summary
     expected = served(server, photo_file.read_bytes(), threshold=0.3)
     assert expected, "the test model finds something at 0.3 in this photo"
     assert shown(page) == [(d["label"], d["score"]) for d in expected]

@@ -6,6 +6,8 @@ started with, and nowhere else: a server's ``/invocations`` (``--url``), or a Sa
 called through boto3 with the caller's AWS credentials (``--endpoint``), which therefore never
 reach the browser. Bodies over SageMaker's 6 MB are refused before anything is forwarded; the
 detector's errors come back with their status and JSON, an unreachable detector is a 502.
+``GET /api/latency`` reads a server's own latency histogram from its ``/metrics`` for the page's
+chart (a SageMaker endpoint has none to read).
 
 Only the page itself may use the route. With ``--endpoint`` every call spends the user's AWS
 credentials, and any web page the user visits can send a request to 127.0.0.1: a ``no-cors``
@@ -20,10 +22,12 @@ import asyncio
 import ipaddress
 import json
 import logging
+import math
 import os
 
 import botocore.exceptions
 from aiohttp import ClientError, web
+from prometheus_client.parser import text_string_to_metric_families
 
 from container.door import guard, listening, logs
 from container.door.responses import error_response, json_errors
@@ -43,10 +47,36 @@ PAGE_FILES = {
 PARAMETERS = tuple(attribute.name for attribute in params.ATTRIBUTES)
 MAX_BODY_BYTES = 6 << 20
 TIMEOUT_SECONDS = 120
+METRICS_TIMEOUT_SECONDS = 5
+LATENCY_FAMILY = "sm_detect_request_seconds"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 WILDCARDS = ("", "0.0.0.0", "::")
 SAME_ORIGIN_FETCHES = ("same-origin", "none")  # Sec-Fetch-Site: the page itself, or typed in
 logger = logging.getLogger("sm-detect.demo")
+
+
+def latency_histogram(exposition):
+    """``{"buckets": [[upper bound in s, requests], ...], "count", "sum"}``: the server's
+    whole-request latency histogram, its series summed, each bucket's own count (not the
+    cumulative one Prometheus keeps)."""
+    cumulative, count, total = {}, 0.0, 0.0
+    for family in text_string_to_metric_families(exposition):
+        if family.name != LATENCY_FAMILY:
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_bucket"):
+                bound = float(sample.labels["le"])
+                cumulative[bound] = cumulative.get(bound, 0.0) + sample.value
+            elif sample.name.endswith("_count"):
+                count += sample.value
+            elif sample.name.endswith("_sum"):
+                total += sample.value
+    buckets, below = [], 0.0
+    for bound in sorted(cumulative):
+        # JSON has no infinity: the last bucket's bound is null
+        buckets.append([bound if math.isfinite(bound) else None, cumulative[bound] - below])
+        below = cumulative[bound]
+    return {"buckets": buckets, "count": count, "sum": total}
 
 
 def custom_attributes(query):
@@ -132,6 +162,13 @@ class UrlTarget:
             headers[CUSTOM_ATTRIBUTES] = attributes
         return await self.upstream.post("/invocations", body, headers, TIMEOUT_SECONDS)
 
+    async def latency(self):
+        """The server's own request-latency histogram, from its ``/metrics``; None without."""
+        answer = await self.upstream.get("/metrics", METRICS_TIMEOUT_SECONDS)
+        if answer.status != 200:
+            return None
+        return latency_histogram(answer.body.decode("utf-8", "replace"))
+
 
 class EndpointTarget:
     """A SageMaker endpoint, through boto3's sagemaker-runtime client (signed here)."""
@@ -143,6 +180,9 @@ class EndpointTarget:
 
     def attach(self, app):
         pass
+
+    async def latency(self):
+        return None  # SageMaker routes only /ping and /invocations to a container
 
     async def detect(self, body, content_type, attributes):
         return await asyncio.to_thread(self.invoke, body, content_type, attributes)
@@ -185,6 +225,7 @@ class Demo:
         for path in PAGE_FILES:
             app.router.add_get(path, self.page)
         app.router.add_get("/api/info", self.info)
+        app.router.add_get("/api/latency", self.latency)
         app.router.add_post("/api/detect", self.detect)
         self.target.attach(app)
         return app
@@ -211,6 +252,17 @@ class Demo:
 
     async def info(self, _request):
         return web.json_response({"target": self.target.description})
+
+    async def latency(self, _request):
+        try:
+            histogram = await self.target.latency()
+        except (TimeoutError, ClientError):
+            histogram = None
+        if histogram is None:
+            return error_response(
+                404, "NoMetrics", "the detector shows no /metrics (a SageMaker endpoint never does)"
+            )
+        return web.json_response(histogram)
 
     async def detect(self, request):
         content_type = request.headers.get("Content-Type", "")

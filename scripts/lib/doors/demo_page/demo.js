@@ -83,6 +83,43 @@ async function detect() {
   $("latency").textContent = `Answered in ${elapsed.toFixed(0)} ms` +
     (timing ? ` (${timing.replace(/;dur=/g, " ").replace(/\.\d+/g, "")} ms)` : "");
   render();
+  showLatency();
+}
+
+// The server's own histogram of whole-request latency (its /metrics, through the demo server):
+// a bar per bucket, from the fastest to the slowest bucket holding a request.
+async function showLatency() {
+  let histogram;
+  try {
+    const response = await fetch("api/latency");
+    if (!response.ok) { return; }  // a SageMaker endpoint, or metrics turned off
+    histogram = await response.json();
+  } catch (error) {
+    return;
+  }
+  const used = histogram.buckets.filter(([, requests]) => requests > 0);
+  if (!used.length) { return; }
+  const first = histogram.buckets.findIndex(([, requests]) => requests > 0);
+  const last = histogram.buckets.findLastIndex(([, requests]) => requests > 0);
+  const shown = histogram.buckets.slice(Math.max(0, first - 1), last + 1);
+  const most = Math.max(...shown.map(([, requests]) => requests));
+  const bars = $("latency-bars");
+  bars.replaceChildren();
+  for (const [bound, requests] of shown) {
+    const bar = document.createElement("div");
+    bar.dataset.testid = "latency-bar";
+    bar.dataset.requests = String(requests);
+    bar.style.height = `${(100 * requests) / most}%`;
+    bar.title = `${requests} request(s) up to ${bound === null ? "∞" : bound} s`;
+    const label = document.createElement("span");
+    label.textContent = bound === null ? "more" : `≤${bound}s`;
+    bar.append(label);
+    bars.append(bar);
+  }
+  const mean = histogram.count ? (1000 * histogram.sum) / histogram.count : 0;
+  $("latency-summary").textContent =
+    `The server's own latency: ${histogram.count} request(s), mean ${mean.toFixed(0)} ms`;
+  $("latency-chart").hidden = false;
 }
 
 function visibleDetections() {
