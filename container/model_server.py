@@ -43,8 +43,6 @@ ONEDNN_CACHE_ENTRIES = 4
 # MMS reads these from the environment over its configuration file; the addresses are ours
 RESERVED_VARIABLES = ("MMS_INFERENCE_ADDRESS", "MMS_MANAGEMENT_ADDRESS", "MMS_CONFIG_FILE")
 STOP_GRACE_SECONDS = 8
-# MMS's own lines by the server's level: its INFO lines are a start-up banner
-MODEL_SERVER_LEVELS = {"DEBUG": "info", "INFO": "warn", "WARNING": "warn", "ERROR": "error"}
 
 logger = logging.getLogger("sm-detect.serve")
 
@@ -101,7 +99,8 @@ class ModelServer:
         return template.substitute(
             pattern=xml.sax.saxutils.quoteattr(LOG_PATTERNS[self.settings.log_format])[1:-1],
             per_request="info" if level == "DEBUG" else "warn",
-            server=MODEL_SERVER_LEVELS[level],
+            server="info" if level in ("DEBUG", "INFO") else level.lower(),
+            banner="info" if level == "DEBUG" else "warn",
         )
 
     def environment(self):
