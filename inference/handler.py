@@ -48,6 +48,8 @@ class BatchFailed(RequestError):
     """No image of a batch could be read: the answer is its errors, in the request's order,
     with their status when they share one."""
 
+    code = "NoImageRead"
+
     def __init__(self, errors: list[RequestError]):
         super().__init__(f"none of the {len(errors)} images could be read")
         statuses = {error.status for error in errors}
