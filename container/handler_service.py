@@ -8,28 +8,28 @@ Each answer carries what the front door logs and publishes: the time spent decod
 forward pass (preprocessing included) and encoding (postprocessing included) as a standard
 ``Server-Timing`` header, and the number of detections, pixels and canvases
 (``record.IMAGE_FACTS``; a batch's summed over the images it read).
-The worker logs on standard error, which MMS shows at warning level; its line per request is
-a debug line, shown with ``SM_DETECT_LOG_LEVEL=DEBUG``.
+The worker's records go to the front door's log (``container.model_server_log``); its line per
+request is a debug line, shown with ``SM_DETECT_LOG_LEVEL=DEBUG``.
 """
 
 import json
 import logging
 import os
-import sys
 import time
 import traceback
 
 from sagemaker_inference import environment
 
-from container import readiness, record
+from container import model_server_log, readiness, record
 from container.settings import LOG_LEVEL
 from inference import encode, handler
 from inference.errors import RequestError, error_document
 from inference.headers import CUSTOM_ATTRIBUTES, INFERENCE_ID
+from inference.model import Detector
 
 logger = logging.getLogger("sm-detect.worker")
 DEFAULT_ACCEPT = environment.Environment().default_accept
-_detector = None
+_detector: Detector | None = None
 
 
 def handle(data, context):
@@ -45,13 +45,9 @@ def handle(data, context):
 
 
 def configure_logging():
-    """Our lines on standard error (MMS puts the worker's standard output at info level)."""
-    output = logging.StreamHandler(sys.stderr)
-    output.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-    logger.addHandler(output)
-    logger.propagate = False
-    # the level is the server's setting; the worker reads only that variable, checked at start
-    logger.setLevel(os.environ.get(LOG_LEVEL, "INFO").upper())
+    """Our records to the front door, which relays them (``container.model_server_log``); the
+    level is the server's setting, the one variable of it a worker reads, checked at start."""
+    model_server_log.configure_worker(os.environ.get(LOG_LEVEL, "INFO").upper())
 
 
 def answer(index, item, context):
@@ -71,6 +67,7 @@ def answer(index, item, context):
         stages["decode"], started = lap(started)
         if isinstance(request, handler.Batch):
             encode.check_batch_type(accept)
+        assert _detector is not None  # MMS's first call, which loads it, precedes any request
         prediction = handler.predict_fn(request, _detector)
         stages["forward"], started = lap(started)
         if isinstance(prediction, tuple):

@@ -26,23 +26,22 @@ import xml.sax.saxutils
 
 import psutil
 
+from container import model_server_log
 from container.model_store import ModelStore
-from container.settings import JSON, TEXT
 from inference.model_files import CODE_DIR, unexpected_entries
 
 MODEL_NAME = "model"  # the name the front door calls the model by
 MANAGEMENT_SOCKET = "management.sock"  # the longest name in the run directory
 HANDLER = "container.handler_service:handle"
 LOG_CONFIG_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "log4j2.xml")
-LOG_PATTERNS = {
-    TEXT: "%d{ISO8601} [%-5p] %c - %m%n",
-    JSON: '{"time": "%d{yyyy-MM-dd\'T\'HH:mm:ss.SSSXXX}{UTC}", "level": "%p", "logger": "%c", '
-    '"message": "%enc{%m}{JSON}"}%n',
-}
 ONEDNN_CACHE_ENTRIES = 4
 # MMS reads these from the environment over its configuration file; the addresses are ours
 RESERVED_VARIABLES = ("MMS_INFERENCE_ADDRESS", "MMS_MANAGEMENT_ADDRESS", "MMS_CONFIG_FILE")
 STOP_GRACE_SECONDS = 8
+RELAY_GRACE_SECONDS = 2
+# log4j's level for MMS's own lines at each SM_DETECT_LOG_LEVEL: what it says at INFO (its
+# banner, models registered) is detail beside the front door's one line per step
+MMS_LEVELS = {"DEBUG": "info", "INFO": "warn", "WARNING": "warn", "ERROR": "error"}
 
 logger = logging.getLogger("sm-detect.serve")
 
@@ -64,7 +63,8 @@ class ModelServer:
         self.store = ModelStore(os.path.join(run_dir, "store"))
         self.config_file = os.path.join(run_dir, "mms.properties")
         self.log_config_file = os.path.join(run_dir, "log4j2.xml")
-        self.process = None
+        self.process: asyncio.subprocess.Process | None = None
+        self.relaying: asyncio.Future | None = None
 
     def configuration(self):
         """MMS's configuration file: its unit for timeouts is minutes, with a _seconds key."""
@@ -90,17 +90,14 @@ class ModelServer:
         return "".join(f"{key}={value}\n" for key, value in properties.items())
 
     def log_configuration(self):
-        """MMS's log4j2 file: the front door's format; its per-request lines and its start-up
-        banner (some 25 lines of paths and settings) only when debugging: the door says in one
-        line each what starts."""
+        """MMS's log4j2 file: lines the front door relays; below warnings only when debugging."""
         level = self.settings.log_level
         with open(LOG_CONFIG_TEMPLATE, encoding="utf-8") as file:
             template = string.Template(file.read())
         return template.substitute(
-            pattern=xml.sax.saxutils.quoteattr(LOG_PATTERNS[self.settings.log_format])[1:-1],
+            pattern=xml.sax.saxutils.quoteattr(model_server_log.LOG_PATTERN)[1:-1],
             per_request="info" if level == "DEBUG" else "warn",
-            server="info" if level in ("DEBUG", "INFO") else level.lower(),
-            banner="info" if level == "DEBUG" else "warn",
+            server=MMS_LEVELS[level],
         )
 
     def environment(self):
@@ -172,11 +169,28 @@ class ModelServer:
             file.write(self.log_configuration())
         if self.settings.trusts_archive_code:
             await install_archive_requirements(self.settings.model_dir, self.environment())
-        self.process = await asyncio.create_subprocess_exec(*self.command(), env=self.environment())
+        self.process = await asyncio.create_subprocess_exec(
+            *self.command(),
+            env=self.environment(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            limit=model_server_log.LINE_LIMIT,
+        )
+        self.relaying = asyncio.ensure_future(model_server_log.relay_process(self.process))
         logger.info("model server started (pid %d)", self.process.pid)
 
     async def wait(self):
-        return await self.process.wait()
+        assert self.process is not None, "started first"
+        code = await self.process.wait()
+        await self.finish_relaying()
+        return code
+
+    async def finish_relaying(self, seconds=RELAY_GRACE_SECONDS):
+        """Relay what MMS printed last; a leftover child holding its pipes open is not waited
+        for longer than ``seconds``."""
+        if self.relaying is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.relaying, seconds)
 
     def frontend(self):
         """MMS's Java frontend: the launcher's child, named in this run's pid file."""
@@ -184,7 +198,7 @@ class ModelServer:
             with open(os.path.join(self.run_dir, ".model_server.pid"), encoding="ascii") as file:
                 pid = int(file.read().strip())
             frontend = psutil.Process(pid)
-            if frontend.ppid() == self.process.pid:
+            if self.process is not None and frontend.ppid() == self.process.pid:
                 return frontend
         return None
 
@@ -203,6 +217,7 @@ class ModelServer:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             await self.process.wait()
+        await self.finish_relaying()
 
     def forget_workers(self):
         """Remove what a stopped model server leaves behind, so that another can start.

@@ -1,13 +1,36 @@
 """The one way the command line reports progress: timed steps on stderr."""
 
 import contextlib
+import datetime
+import json
 import sys
 import time
 
 from scripts.lib.errors import CommandError
 
 
+class Output:
+    """How lines are written: as they are, or as JSON documents like the server's log lines
+    (``sm-detect serve`` with ``SM_DETECT_LOG_FORMAT=json``, whose output is read line by line
+    as JSON)."""
+
+    json_lines = False
+
+
+def report_as_json_lines():
+    Output.json_lines = True
+
+
 def say(message):
+    if Output.json_lines:
+        message = json.dumps(
+            {
+                "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"),
+                "level": "INFO",
+                "logger": "sm-detect",
+                "message": message.strip(),
+            }
+        )
     print(message, file=sys.stderr, flush=True)
 
 
@@ -26,7 +49,7 @@ def wait_until_settled(label, describe, status_key, wanted, settled, poll_second
     Each change is printed; anything but ``wanted`` (or no answer in time) ends in one line
     with AWS's FailureReason.
     """
-    described = {}
+    described: dict = {}
 
     def read_status():
         described.clear()

@@ -147,6 +147,29 @@ def test_metrics_are_embedded_metric_format(json_server, astronaut_jpeg):
     ]
 
 
+def test_in_json_mode_every_line_is_json_the_model_servers_included(json_server, astronaut_jpeg):
+    assert post_image(json_server, astronaut_jpeg).ok
+    lines = [line for line in json_server.log.splitlines() if line.strip()]
+    not_json = [line for line in lines if not json_lines(line)]
+    assert not not_json, not_json[:5]
+    loggers = {document.get("logger") for document in json_lines(json_server.log)}
+    # the model server's own lines came through the relay: its workers' load lines
+    assert "inference.model" in loggers
+
+
+TEXT_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (\S+) ")
+
+
+def test_a_terminal_shows_one_line_per_step_of_the_start(server):
+    start = server.log.split("listening on")[0].splitlines()
+    loggers = [match.group(1) for line in start if (match := TEXT_LINE.match(line))]
+    assert set(loggers) == {"sm-detect.serve", "inference.model"}, start
+    # what the command prints before the server logs: the archive unpacked, what is served
+    assert len(start) - len(loggers) <= 3, start
+    for noise in ("sun.reflect", "Cannot decide type", "attachIOStreams", "WorkerLifeCycle"):
+        assert noise not in server.log
+
+
 def test_health_checks_are_not_logged_at_info(json_server):
     for _ in range(5):
         assert requests.get(f"{json_server.url}/ping", timeout=10).status_code == 200
@@ -167,6 +190,9 @@ def test_debug_shows_health_checks_and_the_workers_lines(model_archive, astronau
         log = server.log
         assert "GET /ping 200" in log
         assert re.search(r"POST /invocations 200 .*inference_id=debug-me", log)  # text format
+        # what INFO leaves out was relayed, not lost: a library's warnings, MMS's bookkeeping
+        assert re.search(r"py\.warnings .*Cannot decide type", log)
+        assert "attachIOStreams" in log and "sun.reflect" in log
         assert not metric_documents(log)
 
 

@@ -14,6 +14,7 @@ import signal
 import sys
 import tempfile
 
+from scripts.lib import progress
 from scripts.lib.archives import archive
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say, step
@@ -70,8 +71,17 @@ def describe(model_dir):
     return f"{metadata.name}, {len(metadata.classes)} classes, {metadata.precision}"
 
 
+def follow_log_format():
+    """Our lines as JSON when the server's are (one format for whoever reads the output)."""
+    from container.settings import JSON, LOG_FORMAT
+
+    if os.environ.get(LOG_FORMAT) == JSON:
+        progress.report_as_json_lines()
+
+
 def serve(model=None, port=None, host="127.0.0.1", base_dir=None):
     """Serve ``model`` (an archive or a model directory) until stopped; returns the exit code."""
+    follow_log_format()
     chosen = "" if model else f" (the newest {DEFAULT_ARCHIVES}; --model picks another)"
     model = model or default_model()
     # until the server installs its own handler, SIGTERM unwinds, so the base dir is removed
@@ -93,6 +103,7 @@ def serve_many(models_dir, port=None, host="127.0.0.1", base_dir=None):
     /opt/ml/models), none at start; returns the exit code."""
     if not os.path.isdir(models_dir):
         raise CommandError(f"{models_dir} is not a directory", remedy="models_dir")
+    follow_log_format()
     signal.signal(signal.SIGTERM, exit_on_signal)
     with base_directory(base_dir) as base:
         say(f"serving the models under {models_dir} as a multi-model endpoint (none loaded yet)")
