@@ -13,6 +13,7 @@ worker has loaded and warmed the model), and says what it serves at ``/info``.
 """
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -82,6 +83,7 @@ class FrontDoor:
         # a multi-model endpoint's models
         self.registry = ModelRegistry(self.management, models, workers) if models else None
         self.in_flight = 0
+        self.at_model_server: collections.Counter[str] = collections.Counter()  # by inference id
         self.draining = False
         self.has_been_ready = False  # since the model server (re)started
 
@@ -244,6 +246,7 @@ class FrontDoor:
                 name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers
             }
             headers[INFERENCE_ID] = record.inference_id
+            self.at_model_server[record.inference_id] += 1
             try:
                 answer = await self.predict(body, headers, record, model_name)
             except TimeoutError:
@@ -255,6 +258,8 @@ class FrontDoor:
                 )
             except ClientError as error:
                 return error_response(503, "ModelUnavailable", f"model server unreachable: {error}")
+            finally:
+                self.at_model_server -= collections.Counter({record.inference_id: 1})
         record.take_worker_report(answer.headers)
         if answer.status == 404 and self.registry and not is_our_error(answer.body):
             return error_response(404, "ModelNotFound", f"model {model_name} is not loaded")
@@ -289,6 +294,12 @@ class FrontDoor:
             extra={"fields": {"inference_id": record.inference_id, "retry": True}},
         )
         return await self.inference.post(path, body, headers, self.timeout_seconds)
+
+    def queued(self):
+        """Requests passed to the model server that no worker has started on (a worker names
+        the request it answers in the ready folder)."""
+        answering = readiness.answering(self.ready_dir)
+        return sum(n for name, n in self.at_model_server.items() if name not in answering)
 
     def stop_worker_answering(self, inference_id):
         """Stop the worker still busy with a request past its time limit (MMS starts another):

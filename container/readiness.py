@@ -53,6 +53,18 @@ def mark_answering(directory, inference_id):
     os.replace(path + ".partial", path)
 
 
+def answering(directory):
+    """The inference ids the live workers are answering or last answered."""
+    named = set()
+    for pid in live_workers(directory):
+        with (
+            contextlib.suppress(OSError),
+            open(os.path.join(directory, f"{pid}{ANSWERING_SUFFIX}"), encoding="utf-8") as file,
+        ):
+            named.add(file.read())
+    return named
+
+
 def worker_answering(directory, inference_id):
     """The pid of the live worker answering ``inference_id``, or None."""
     for pid in live_workers(directory):

@@ -1,6 +1,7 @@
 """/metrics scraped by a real Prometheus (Debian's), the probes Kubernetes asks, and what is
 served at /info: counted and timed by the test itself, then read back through Prometheus' API."""
 
+import concurrent.futures
 import itertools
 import os
 import random
@@ -153,6 +154,48 @@ def test_a_killed_worker_is_a_restart_and_readiness_drops_then_returns(served):
         lambda: requests.get(f"{served.url}/readyz", timeout=10).status_code == 200, 120
     )
     assert scrape(served)["sm_detect_worker_restarts"].samples[0].value == restarts + 1
+
+
+def gauges(server):
+    families = scrape(server)
+    return tuple(
+        families[name].samples[0].value
+        for name in ("sm_detect_requests_in_flight", "sm_detect_requests_queued")
+    )
+
+
+def test_requests_waiting_for_the_one_worker_are_counted_as_queued(
+    tmp_path, model_archive, astronaut_jpeg
+):
+    # a server of its own: the scraped one's counts are the Prometheus test's
+    one_worker = {**QUICK_START, "SAGEMAKER_MODEL_SERVER_WORKERS": "1"}
+    with running_server(model_archive, tmp_path, **one_worker) as server:
+        seen = burst_of_eight(server, astronaut_jpeg)
+        assert gauges(server) == (0, 0)
+    busy = [(in_flight, queued) for in_flight, queued in seen if in_flight >= 3]
+    assert busy, seen
+    # one worker answers one of them (or has just finished one and not yet begun the next)
+    assert all(in_flight - 1 <= queued <= in_flight for in_flight, queued in busy), busy
+
+
+def burst_of_eight(server, image):
+    """Eight requests at once; the (in flight, queued) gauges scraped until all are answered."""
+
+    def invoke():
+        return requests.post(
+            f"{server.url}/invocations",
+            data=image,
+            headers={"Content-Type": "image/jpeg"},
+            timeout=60,
+        ).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = [pool.submit(invoke) for _ in range(8)]
+        seen = []
+        while not all(answer.done() for answer in answers):
+            seen.append(gauges(server))
+    assert [answer.result() for answer in answers] == [200] * 8
+    return seen
 
 
 def test_metrics_can_be_turned_off(tmp_path, model_archive):
