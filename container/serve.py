@@ -121,7 +121,7 @@ async def serve(settings, environ, metrics, metadata=None):
     facts = served(metadata, settings, environ) if metadata else None
     scraped = None
     if settings.prometheus:
-        scraped = Prometheus(ready_dir, lambda: front_door.in_flight)
+        scraped = Prometheus(ready_dir)
         if facts:
             scraped.describe(
                 model=facts["model"],
@@ -149,6 +149,8 @@ async def serve(settings, environ, metrics, metadata=None):
         prometheus=scraped,
         served=facts,
     )
+    if scraped:
+        scraped.watch(front_door)
     runner = guard.runner(front_door.application(), front_door.limits)
     await runner.setup()
     try:

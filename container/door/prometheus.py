@@ -7,12 +7,14 @@ front door's one process: every request passes through it, and each worker's sta
 image facts come back with its answer (``container.record``), so no worker keeps metrics of its
 own. Series: requests by status and error code, latency histograms of the whole request and of
 each stage the worker reports (decode; forward, preprocessing included; encode, postprocessing
-included), pixels and detections per request, requests in flight, workers that loaded the model
-and ended, each live worker's resident memory, and what is served as an info metric. A
-multi-model endpoint's series carry the model's name, only for models it loaded (any other name
-is ``unknown``) and at most ``MAX_MODEL_LABELS`` of them, so callers cannot grow the series.
+included), pixels and detections per request, requests in flight and those of them queued for a
+worker, workers that loaded the model and ended, each live worker's resident memory, and what is
+served as an info metric. A multi-model endpoint's series carry the model's name, only for models
+it loaded (any other name is ``unknown``) and at most ``MAX_MODEL_LABELS`` of them, so callers
+cannot grow the series.
 """
 
+import math
 import os
 
 import psutil
@@ -26,6 +28,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.parser import text_string_to_metric_families
 
 from container import readiness
 
@@ -73,8 +76,7 @@ class Workers:
 class Prometheus:
     """The registry the front door fills and ``/metrics`` shows."""
 
-    def __init__(self, ready_dir, in_flight):
-        """``in_flight()``: the requests the door is answering now."""
+    def __init__(self, ready_dir):
         self.registry = CollectorRegistry()
         self.labels_seen: set[str] = set()
         self.requests = Counter(
@@ -111,13 +113,23 @@ class Prometheus:
             buckets=DETECTION_BUCKETS,
             registry=self.registry,
         )
-        Gauge(
+        self.in_flight = Gauge(
             f"{NAMESPACE}_requests_in_flight",
             "Invocations being answered now",
             registry=self.registry,
-        ).set_function(in_flight)
+        )
+        self.queued = Gauge(
+            f"{NAMESPACE}_requests_queued",
+            "Invocations passed to the model server that no worker has started on",
+            registry=self.registry,
+        )
         self.served = Info(f"{NAMESPACE}_model", "What is served", registry=self.registry)
         self.registry.register(Workers(ready_dir))
+
+    def watch(self, door):
+        """The gauges read, at each scrape, the front door's requests in flight and queued."""
+        self.in_flight.set_function(lambda: door.in_flight)
+        self.queued.set_function(door.queued)
 
     def describe(self, **facts):
         """The info metric's labels: model, precision, oneDNN ISA, ..."""
@@ -146,3 +158,44 @@ class Prometheus:
     def exposition(self):
         """(body, content type) of a scrape."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def latency_histogram(exposition):
+    """``{"buckets": [[upper bound in s, requests], ...], "count", "sum"}`` from a scrape
+    (``exposition``): the whole-request latency histogram, its series summed, each bucket's own
+    count (not the cumulative one Prometheus keeps). For the demo page and the benchmark."""
+    cumulative: dict[float, float] = {}
+    count = total = 0.0
+    for family in text_string_to_metric_families(exposition):
+        if family.name != f"{NAMESPACE}_request_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_bucket"):
+                bound = float(sample.labels["le"])
+                cumulative[bound] = cumulative.get(bound, 0.0) + sample.value
+            elif sample.name.endswith("_count"):
+                count += sample.value
+            elif sample.name.endswith("_sum"):
+                total += sample.value
+    buckets: list[list[float | None]] = []
+    below = 0.0
+    for bound in sorted(cumulative):
+        # JSON has no infinity: the last bucket's bound is null
+        buckets.append([bound if math.isfinite(bound) else None, cumulative[bound] - below])
+        below = cumulative[bound]
+    return {"buckets": buckets, "count": count, "sum": total}
+
+
+def stage_means(exposition):
+    """Each stage's mean time in seconds, from a scrape (``exposition``), its series summed."""
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(exposition):
+        if family.name != f"{NAMESPACE}_stage_seconds":
+            continue
+        for sample in family.samples:
+            into = {"_sum": sums, "_count": counts}.get(sample.name[len(family.name) :])
+            if into is not None:
+                stage = sample.labels["stage"]
+                into[stage] = into.get(stage, 0.0) + sample.value
+    return {stage: sums[stage] / counts[stage] for stage in sums if counts.get(stage)}

@@ -134,7 +134,15 @@ def test_quick_benchmark_produces_sane_figures(model_archive, tmp_path, server):
         for size in stack["sizes"].values():
             assert size["latency"]["50"] <= size["latency"]["99"]
             assert set(size["concurrency"]) == {"1", "2"}
+    for name in ("ours", "ours-int8", "ours-bf16"):
+        # the server counted every request the bench sent it, each in one bucket
+        stack = figures["served"][name]
+        histogram = stack["server_histogram"]
+        assert histogram["count"] == stack["requests_posted"] > 0
+        assert sum(n for _, n in histogram["buckets"]) == histogram["count"]
+        assert set(histogram["stage_means"]) == {"decode", "forward", "encode"}
     text = report.read_text()
+    assert "## The server's own latency histogram" in text
     for heading in ("## Machine", "## In process", "## Served latency", "## Targets", "OpenVINO"):
         assert heading in text
     assert "## Where the forward's time goes" in text and "**BF16**" in text

@@ -3,7 +3,7 @@
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from scripts.lib.doors.demo import latency_histogram
+from container.door.prometheus import latency_histogram
 
 
 def test_a_histogram_of_known_requests_comes_back_bucket_by_bucket():

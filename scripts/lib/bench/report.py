@@ -3,6 +3,7 @@
 Every ratio is between figures of the same run; every time is a median unless marked p90/p99.
 """
 
+import math
 import statistics
 
 from scripts.lib.bench import cost, shapes_report, targets
@@ -63,6 +64,7 @@ class Report:
             self.latency_section(),
             self.throughput_section(),
             self.start_section(),
+            self.server_histogram_section(),
             self.peers_section(),
             self.modes_section(),
             shapes_report.memory_section(self.figures.get("shapes")),
@@ -276,6 +278,41 @@ class Report:
         )
         return "## Served throughput, images per second at each concurrency\n\n" + table(
             header, rows
+        )
+
+    def server_histogram_section(self):
+        """What each of our servers counted itself (its /metrics) over the whole run."""
+        measured = {
+            stack: served["server_histogram"]
+            for stack, served in self.served.items()
+            if "server_histogram" in served
+        }
+        if not measured:
+            return ""
+        bounds = sorted(
+            {bound for h in measured.values() for bound, n in h["buckets"] if n},
+            key=lambda bound: math.inf if bound is None else bound,
+        )
+        stages = sorted({stage for h in measured.values() for stage in h["stage_means"]})
+        rows = []
+        for stack, histogram in measured.items():
+            counts = dict(map(tuple, histogram["buckets"]))
+            means = histogram["stage_means"]
+            rows.append(
+                [stack, int(histogram["count"]), self.served[stack]["requests_posted"]]
+                + [int(counts.get(bound, 0)) for bound in bounds]
+                + [ms(means[stage]) if stage in means else "" for stage in stages]
+            )
+        header = (
+            ["stack", "requests counted", "requests the bench sent"]
+            + [f"≤ {bound:g} s" if bound is not None else "more" for bound in bounds]
+            + [f"mean {stage}" for stage in stages]
+        )
+        return (
+            "## The server's own latency histogram (its /metrics, every request of the run)\n\n"
+            + table(header, rows)
+            + "\n\nEach bucket holds the requests whose whole time at the front door was at most"
+            " its bound and more than the bound before it; the stage means are the workers'."
         )
 
     def start_section(self):

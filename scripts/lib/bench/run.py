@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from typing import Any
 
 from container import settings as serving
 from inference import model, preprocess
@@ -164,7 +165,8 @@ class BenchRun:
         self.settings = settings
         self.work_dir = work_dir  # scratch: the model's copies, images, server logs
         self.cores = os.cpu_count() or 1
-        self.figures = {"settings": dataclasses.asdict(settings)}
+        self.figures: dict[str, Any] = {"settings": dataclasses.asdict(settings)}
+        self.posted = 0  # requests sent to the server being measured
 
     def measure(self):
         self.figures["machine"] = machine.describe(self.cores)
@@ -363,6 +365,7 @@ class BenchRun:
             "ours-bf16": self.bf16_model_dir,
         }.get(name, self.model_dir)
         server = start(model_dir, run_dir, env)
+        self.posted = 0
         try:
             first = self.body(next(iter(self.images)))
             figures = {"cold_start": servers.cold_start(server, first, JPEG), "sizes": {}}
@@ -370,6 +373,8 @@ class BenchRun:
                 figures["sizes"][label] = self.under_load(server, self.body(label))
             if name in ("ours", "ours-int8", "ours-bf16"):
                 figures["modes"] = self.modes(server)
+                figures["requests_posted"] = figures["cold_start"]["posts"] + self.posted
+                figures["server_histogram"] = servers.server_histogram(server.url)
             workers = servers.model_server_workers(run_dir)
             figures["workers"] = len(workers)
             figures["peak_rss_bytes"] = [servers.peak_rss_bytes(worker) for worker in workers]
@@ -381,10 +386,16 @@ class BenchRun:
         with open(self.images[label], "rb") as file:
             return file.read()
 
+    def post_loop(self, url, body, headers, concurrency, total):
+        """``load.post_loop``, its requests counted for the server's own histogram."""
+        result = load.post_loop(url, body, headers, concurrency, total)
+        self.posted += sum(result.statuses.values())
+        return result
+
     def under_load(self, server, body, headers=JPEG):
         """Latency at concurrency 1, then images per second at each concurrency."""
         url = f"{server.url}/invocations"
-        sequential = load.post_loop(url, body, headers, 1, self.settings.repeats)
+        sequential = self.post_loop(url, body, headers, 1, self.settings.repeats)
         sequential.check_answered(server.log[-3000:])
         figures = {
             "latency": load.percentiles(sequential.seconds),
@@ -393,7 +404,7 @@ class BenchRun:
         }
         for concurrency in self.settings.concurrency:
             results = [
-                load.post_loop(
+                self.post_loop(
                     url, body, headers, concurrency, concurrency * self.settings.per_client
                 )
                 for _ in range(self.settings.rounds)
@@ -416,10 +427,10 @@ class BenchRun:
         for mode in self.settings.modes:
             headers = {**JPEG, CUSTOM_ATTRIBUTES: f"mode={mode}"}
             url = f"{server.url}/invocations"
-            sequential = load.post_loop(url, self.body(label), headers, 1, self.settings.repeats)
+            sequential = self.post_loop(url, self.body(label), headers, 1, self.settings.repeats)
             sequential.check_answered(server.log[-3000:])
             busy = 4 if 4 in self.settings.concurrency else max(self.settings.concurrency)
-            loaded = load.post_loop(
+            loaded = self.post_loop(
                 url, self.body(label), headers, busy, busy * self.settings.per_client
             )
             figures[mode] = {

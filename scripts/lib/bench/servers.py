@@ -13,6 +13,7 @@ import time
 import psutil
 import requests
 
+from container.door import prometheus
 from scripts.lib.bench import seed
 from scripts.lib.local.processes import Server, free_port, server_env, wait_until
 
@@ -108,8 +109,16 @@ def start_aws(model_dir, run_dir, env):
     return Server(command, environment(run_dir, env), log_path, port=port)
 
 
+def server_histogram(url):
+    """The server's own account of the run, from its ``/metrics``: the whole-request latency
+    histogram and each stage's mean, in seconds."""
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    return {**prometheus.latency_histogram(text), "stage_means": prometheus.stage_means(text)}
+
+
 def cold_start(server, body, headers):
-    """Seconds from process start to the first /ping 200 and to the first answered request."""
+    """Seconds from process start to the first /ping 200 and to the first answered request,
+    and the requests it posted until one was answered."""
     started = server.started
     if server.url is None:
         server.wait_for_announcement(START_TIMEOUT_SECONDS)
@@ -121,16 +130,19 @@ def cold_start(server, body, headers):
     ):
         raise RuntimeError(f"the server never answered /ping:\n{server.log[-3000:]}")
     pinged = time.monotonic() - started
+    posted = []
+
+    def answered():
+        posted.append(
+            requests.post(f"{server.url}/invocations", data=body, headers=headers, timeout=120)
+        )
+        return posted[-1].status_code == 200
+
     if not wait_until(
-        lambda: (
-            requests.post(
-                f"{server.url}/invocations", data=body, headers=headers, timeout=120
-            ).status_code
-            == 200
-        ),
+        answered,
         START_TIMEOUT_SECONDS,
         interval=0.05,
         process=server.process,
     ):
         raise RuntimeError(f"the server never answered a request:\n{server.log[-3000:]}")
-    return {"ping": pinged, "first_answer": time.monotonic() - started}
+    return {"ping": pinged, "first_answer": time.monotonic() - started, "posts": len(posted)}

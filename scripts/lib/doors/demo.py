@@ -22,14 +22,13 @@ import asyncio
 import ipaddress
 import json
 import logging
-import math
 import os
 
 import botocore.exceptions
 from aiohttp import ClientError, web
-from prometheus_client.parser import text_string_to_metric_families
 
 from container.door import guard, listening, logs
+from container.door.prometheus import latency_histogram
 from container.door.responses import error_response, json_errors
 from container.door.upstream import Answer, Upstream
 from inference import content_types, params
@@ -48,35 +47,10 @@ PARAMETERS = tuple(attribute.name for attribute in params.ATTRIBUTES)
 MAX_BODY_BYTES = 6 << 20
 TIMEOUT_SECONDS = 120
 METRICS_TIMEOUT_SECONDS = 5
-LATENCY_FAMILY = "sm_detect_request_seconds"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 WILDCARDS = ("", "0.0.0.0", "::")
 SAME_ORIGIN_FETCHES = ("same-origin", "none")  # Sec-Fetch-Site: the page itself, or typed in
 logger = logging.getLogger("sm-detect.demo")
-
-
-def latency_histogram(exposition):
-    """``{"buckets": [[upper bound in s, requests], ...], "count", "sum"}``: the server's
-    whole-request latency histogram, its series summed, each bucket's own count (not the
-    cumulative one Prometheus keeps)."""
-    cumulative, count, total = {}, 0.0, 0.0
-    for family in text_string_to_metric_families(exposition):
-        if family.name != LATENCY_FAMILY:
-            continue
-        for sample in family.samples:
-            if sample.name.endswith("_bucket"):
-                bound = float(sample.labels["le"])
-                cumulative[bound] = cumulative.get(bound, 0.0) + sample.value
-            elif sample.name.endswith("_count"):
-                count += sample.value
-            elif sample.name.endswith("_sum"):
-                total += sample.value
-    buckets, below = [], 0.0
-    for bound in sorted(cumulative):
-        # JSON has no infinity: the last bucket's bound is null
-        buckets.append([bound if math.isfinite(bound) else None, cumulative[bound] - below])
-        below = cumulative[bound]
-    return {"buckets": buckets, "count": count, "sum": total}
 
 
 def custom_attributes(query):
