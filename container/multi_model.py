@@ -146,7 +146,9 @@ class ModelRegistry:
             names, next_token = await self.listed(limit, token)
         except Refusal as refused:
             return error_response(refused.status, refused.code, refused.message)
-        answer = {"models": [{"modelName": name, "modelUrl": self.url_of(name)} for name in names]}
+        answer: dict[str, object] = {
+            "models": [{"modelName": name, "modelUrl": self.url_of(name)} for name in names]
+        }
         if next_token:
             answer["nextPageToken"] = str(next_token)
         return web.json_response(answer)

@@ -145,7 +145,7 @@ class Settings:
         read = Reader(environ)
         cpus = cpus or os.cpu_count() or 1
         tuning = read.choice(TUNING, TUNINGS, LATENCY)
-        workers = read.whole(WORKERS, None, minimum=1) or (
+        workers = read.unless_unset(WORKERS, minimum=1) or (
             default_workers(cpus, memory_bytes or physical_memory_bytes(), precision)
         )
         log_format = read.choice(LOG_FORMAT, LOG_FORMATS, TEXT)

@@ -9,7 +9,7 @@ HANDLERS = ("input_fn", "model_fn", "output_fn", "predict_fn")
 __all__ = list(HANDLERS)
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> object:
     if name in HANDLERS:
         from inference import handler
 

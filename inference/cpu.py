@@ -21,6 +21,7 @@ import ctypes
 import functools
 import logging
 import os
+from collections.abc import Callable, MutableMapping
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def effective_isa(flags: frozenset[str], pinned: str | None, amx_granted: bool) 
     return isa
 
 
-def request_tile_state(syscall=None) -> bool:
+def request_tile_state(syscall: Callable[..., int] | None = None) -> bool:
     """Ask the kernel for the AMX tile state for this process; whether it was granted."""
     if syscall is None:
         try:
@@ -111,7 +112,12 @@ def run_first_primitive() -> None:
     mx.nd.Convolution(data, weight, kernel=(1, 1), num_filter=16, no_bias=True).wait_to_read()
 
 
-def configure(environ, flags, request, first_primitive) -> str:
+def configure(
+    environ: MutableMapping[str, str],
+    flags: frozenset[str],
+    request: Callable[[], bool],
+    first_primitive: Callable[[], None],
+) -> str:
     """``prepare``'s work on a given environment, flags, tile-state request and first oneDNN
     primitive."""
     pinned = environ.get(ISA_VARIABLE)

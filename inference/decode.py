@@ -161,21 +161,22 @@ def json_document(body: bytes) -> dict:
 
 
 def decode_entry(
-    entry, max_pixels: int = DEFAULT_MAX_PIXELS, s3: sources.S3Access = sources.NO_S3
+    entry: object, max_pixels: int = DEFAULT_MAX_PIXELS, s3: sources.S3Access = sources.NO_S3
 ) -> np.ndarray:
     """``{"image": "<base64 of an image file>"}`` or ``{"s3_uri": "s3://bucket/key"}``."""
     return decode_image(entry_bytes(entry, s3), max_pixels)
 
 
-def entry_bytes(entry, s3: sources.S3Access, in_batch: bool = False) -> bytes:
+def entry_bytes(entry: object, s3: sources.S3Access, in_batch: bool = False) -> bytes:
     """The image file's bytes an entry names, inline or from S3."""
     check_entry(entry, in_batch)
+    assert isinstance(entry, dict)  # checked
     if "image" in entry:
         return sources.inline_image(entry["image"])
     return sources.s3_object(entry["s3_uri"], s3)
 
 
-def check_entry(entry, in_batch: bool) -> None:
+def check_entry(entry: object, in_batch: bool) -> None:
     if not isinstance(entry, dict) or sum(key in entry for key in ENTRY_KEYS) != 1:
         raise InvalidInput(
             'expected a JSON object {"image": "<base64-encoded image>"} or '
@@ -229,7 +230,7 @@ def decode_batch(
     return results
 
 
-def entry_image_id(entry) -> int | None:
+def entry_image_id(entry: object) -> int | None:
     value = entry.get("image_id") if isinstance(entry, dict) else None
     if value is None:
         return None

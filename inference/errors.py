@@ -36,7 +36,7 @@ class RequestError(_Base):
     status = 400
     code = "BadRequest"
 
-    def __init__(self, message):
+    def __init__(self, message: str) -> None:
         self.message = message
         if _Base is Exception:
             super().__init__(message)

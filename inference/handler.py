@@ -10,13 +10,14 @@ import dataclasses
 import functools
 import logging
 import os
+from typing import Any
 
 import numpy as np
 
 from inference import decode, encode, model, params, postprocess, preprocess
 from inference.errors import InvalidParameter, RequestError
 from inference.headers import CUSTOM_ATTRIBUTES
-from inference.metadata import Suppression
+from inference.metadata import ModelMetadata, Suppression
 from inference.settings import RequestSettings, check_against_model
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class Prediction:
     suppression: Suppression | None  # NMS to run, None where the network ran it
 
 
-def request_headers(context) -> dict[str, str]:
+def request_headers(context: Any) -> dict[str, str]:
     """The request's headers, lower-cased, from a model-server context (or ``{}``)."""
     try:
         properties = context.request_processor[0].get_request_properties()
@@ -83,7 +84,7 @@ def request_headers(context) -> dict[str, str]:
     return {str(key).lower(): value for key, value in dict(properties or {}).items()}
 
 
-def model_fn(model_dir: str, context=None) -> model.Detector:
+def model_fn(model_dir: str, context: Any = None) -> model.Detector:
     """Load the detector; the endpoint's settings are checked against it first."""
     gpu_id = context.system_properties.get("gpu_id") if context is not None else None
     mode = settings().defaults.mode
@@ -92,7 +93,7 @@ def model_fn(model_dir: str, context=None) -> model.Detector:
     return detector
 
 
-def input_fn(input_data: bytes, content_type: str | None, context=None) -> Request | Batch:
+def input_fn(input_data: bytes, content_type: str | None, context: Any = None) -> Request | Batch:
     headers = request_headers(context)
     return prepare(input_data, content_type, headers.get(CUSTOM_ATTRIBUTES.lower()))
 
@@ -125,7 +126,7 @@ def prepare(
     return Batch(entries)
 
 
-def check_params(request_params: params.RequestParams, metadata) -> None:
+def check_params(request_params: params.RequestParams, metadata: ModelMetadata) -> None:
     """What the model cannot do for these parameters is refused before any work."""
     if request_params.max_detections > metadata.post_nms:
         raise InvalidParameter(

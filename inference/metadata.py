@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import math
+from typing import Any
 
 from inference import preprocess
 from inference.params import MAX_DETECTIONS_LIMIT
@@ -59,7 +60,7 @@ class ModelMetadata:
     conversion: dict = dataclasses.field(default_factory=dict)
     agreement: dict = dataclasses.field(default_factory=dict)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         default = (
             preprocess.BUCKETS if self.precision == FP32 else preprocess.LOWER_PRECISION_BUCKETS
         )
@@ -67,7 +68,7 @@ class ModelMetadata:
         object.__setattr__(self, "buckets", buckets)
 
     @property
-    def suppression(self):
+    def suppression(self) -> Suppression | None:
         """How postprocessing runs NMS for this model; None where the graph ran it."""
         if self.nms_in_graph:
             return None
@@ -76,7 +77,7 @@ class ModelMetadata:
         )
 
     @property
-    def preprocessing(self):
+    def preprocessing(self) -> dict[str, Any]:
         """Keyword arguments for ``preprocess.to_tensor``."""
         return {
             "short": self.short,
@@ -182,7 +183,7 @@ def listed(data: dict, key: str, most: int) -> list:
     return value
 
 
-def class_names(value) -> tuple[str, ...]:
+def class_names(value: object) -> tuple[str, ...]:
     """1 to ``MAX_CLASSES`` distinct, non-empty names."""
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_CLASSES:
         raise ValueError(f"classes is not a list of 1 to {MAX_CLASSES} names")
@@ -209,7 +210,7 @@ def flag(data: dict, key: str, default: bool) -> bool:
     return value
 
 
-def number(value, key: str, least: float, most: float) -> float:
+def number(value: object, key: str, least: float, most: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{key} is not a number")
     if not (math.isfinite(value) and least <= value <= most):

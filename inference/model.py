@@ -7,6 +7,8 @@ included, as ``sm-detect package`` exports it) and ``model.json`` (its metadata)
 import logging
 import os
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import mxnet as mx
 from mxnet import gluon
@@ -41,14 +43,16 @@ class Detector(gluon.Block):
     ``model_fn``.
     """
 
-    def __init__(self, network, metadata, ctx, shaped=None):
+    def __init__(
+        self, network: Any, metadata: ModelMetadata, ctx: Any, shaped: dict | None = None
+    ) -> None:
         super().__init__()
         self.network = network
         self.metadata = metadata
         self.ctx = ctx
         self.shaped = dict(shaped or {})  # (height, width) -> a graph for that shape
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         return self.shaped.get(tuple(x.shape[2:]), self.network)(x)
 
 
@@ -190,7 +194,9 @@ def hybridize(network: gluon.HybridBlock, precision: str) -> None:
     network.hybridize(static_alloc=True, static_shape=precision == INT8)
 
 
-def warm_up(detector: Detector, shapes, report_every_seconds: float = 10.0) -> None:
+def warm_up(
+    detector: Detector, shapes: Sequence[tuple[int, int]], report_every_seconds: float = 10.0
+) -> None:
     """One forward pass per input shape, so no request pays for binding a graph to it.
 
     A slow warm-up (a busy machine) says how far it got every ``report_every_seconds``."""

@@ -10,7 +10,7 @@ allowed.
 """
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from inference import decode, params, sources
 from inference.errors import RequestError
@@ -107,13 +107,17 @@ def check_against_model(settings: "RequestSettings", classes: tuple, post_nms: i
 class Reader:
     """Typed reads of an environment mapping; an empty value counts as unset."""
 
-    def __init__(self, environ):
+    def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
 
-    def text(self, name, default):
+    def text(self, name: str, default: str) -> str:
         return self.environ.get(name) or default
 
-    def whole(self, name, default, minimum, maximum=None):
+    def unless_unset(self, name: str, minimum: int) -> int | None:
+        """``whole``, or None when ``name`` is not set."""
+        return self.whole(name, minimum, minimum) if self.environ.get(name) else None
+
+    def whole(self, name: str, default: int, minimum: int, maximum: int | None = None) -> int:
         value = self.environ.get(name)
         if not value:
             return default
@@ -125,7 +129,13 @@ class Reader:
             raise ConfigurationError(name, value, f"a whole number {bounds}")
         return number
 
-    def choice(self, name, allowed, default, normalize=str):
+    def choice(
+        self,
+        name: str,
+        allowed: Sequence[str],
+        default: str,
+        normalize: Callable[[str], str] = str,
+    ) -> str:
         given = self.environ.get(name) or default
         if normalize(given) not in allowed:
             raise ConfigurationError(name, given, "one of " + ", ".join(allowed))

@@ -12,6 +12,7 @@ import binascii
 import dataclasses
 import functools
 import re
+from typing import Any
 
 from inference.errors import (
     InvalidInput,
@@ -48,7 +49,7 @@ def valid_bucket(name: str) -> bool:
     return bool(BUCKET_NAME.fullmatch(name)) and ".." not in name
 
 
-def inline_image(text) -> bytes:
+def inline_image(text: object) -> bytes:
     """The bytes of ``{"image": "<base64>"}``'s value."""
     if not isinstance(text, str):
         raise InvalidInput('"image" must be a string of base64')
@@ -61,7 +62,7 @@ def inline_image(text) -> bytes:
     return image_bytes
 
 
-def parse_s3_uri(uri) -> tuple[str, str]:
+def parse_s3_uri(uri: object) -> tuple[str, str]:
     """``'s3://bucket/key'`` -> (bucket, key); anything else is a 400."""
     if not isinstance(uri, str) or not uri.startswith(S3_SCHEME):
         raise InvalidInput(
@@ -75,7 +76,7 @@ def parse_s3_uri(uri) -> tuple[str, str]:
     return bucket, key
 
 
-def s3_object(uri, access: S3Access) -> bytes:
+def s3_object(uri: object, access: S3Access) -> bytes:
     """The object ``uri`` names, if its bucket is listed and it is at most ``access.max_bytes``."""
     bucket, key = parse_s3_uri(uri)
     if bucket not in access.buckets:
@@ -132,7 +133,7 @@ def too_large(where: str, size: int, access: S3Access) -> PayloadTooLarge:
 
 
 @functools.cache
-def s3_client():
+def s3_client() -> Any:
     """One S3 client per process, its waits bounded; boto3's usual credentials and endpoint
     (``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL`` point it at a stand-in)."""
     import boto3

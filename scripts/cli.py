@@ -87,6 +87,8 @@ class Parser(argparse.ArgumentParser):
     """argparse's parser, with a mistake said in one line and exit 1, as every other mistake
     the user can act on (exit 2 means a bug in sm-detect)."""
 
+    commands: dict[str, argparse.ArgumentParser]  # each subcommand's parser, by name
+
     def error(self, message):
         print(f"{self.prog}: {message} (`{self.prog} --help` lists the options)", file=sys.stderr)
         sys.exit(1)

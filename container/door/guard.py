@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import logging
 import re
+from collections.abc import Callable
 
 from aiohttp import ClientPayloadError, web
 from aiohttp.web_protocol import RequestHandler
@@ -123,6 +124,9 @@ class GuardedRequestHandler(RequestHandler):
     """aiohttp's connection handler, answering the parser's errors in the door's shape."""
 
     __slots__ = ("error_response", "made", "on_closed")
+    error_response: Callable[..., web.Response]
+    made: bool
+    on_closed: Callable[[], None]
 
     def connection_made(self, transport):
         self.made = True
@@ -176,6 +180,7 @@ class GuardedSite(web.BaseSite):
             return TurnedAway(self.error_response)
         self.open_connections += 1
         server = self._runner.server
+        assert server is not None  # a site is started after its runner is set up
         # aiohttp's own handler with its settings (keep-alive, decompression), as web.Server
         # would make it, answering malformed requests in the door's shape
         handler = GuardedRequestHandler(server, loop=asyncio.get_running_loop(), **server._kwargs)

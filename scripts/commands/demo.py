@@ -33,6 +33,7 @@ def add_arguments(parser):
 def run(args):
     from scripts.lib.doors import demo
 
+    target: demo.EndpointTarget | demo.UrlTarget
     if args.endpoint:
         session = aws_session(args, runtime_url=args.endpoint_url, runtime_verify=args.ca_bundle)
         target = demo.EndpointTarget(session, args.endpoint)

@@ -148,7 +148,9 @@ def traffic(args):
     ]
     variants.check(
         [variants.Variant(*spec) for spec in production],
-        variants.Shadow(*args.shadow, args.shadow_percent) if args.shadow else None,
+        variants.Shadow(args.shadow[0], args.shadow[1], args.shadow_percent)
+        if args.shadow
+        else None,
     )
     capture = None
     if args.capture:

@@ -229,7 +229,7 @@ def add_precision_options(parser):
 
 def package_from_args(args, output):
     """Package the model the options describe into ``output`` (``package`` and ``up``)."""
-    from scripts.lib.archives.packaging import Bfloat16, Quantization, package
+    from scripts.lib.archives.packaging import Bfloat16, Lowering, Quantization, package
     from scripts.lib.errors import CommandError
 
     if args.calibration and args.precision != "int8":
@@ -246,6 +246,7 @@ def package_from_args(args, output):
     }
     with tempfile.TemporaryDirectory(prefix="sm-detect-samples-") as samples_dir:
         validate = getattr(args, "validate", None)
+        lowering: Lowering
         if args.precision == "bf16":
             lowering = Bfloat16(validate or sample_photos(samples_dir, "measuring"), **agreement)
         else:

@@ -83,6 +83,12 @@ def test_a_server_that_fails_otherwise_says_why(tmp_path):
         processes.start_on_free_port(start, lambda server: False, 30)
 
 
+def test_no_attempt_at_all_is_a_clear_error_not_raise_none():
+    # it used to end in `raise None`, a TypeError that named nothing
+    with pytest.raises(ValueError, match="attempts must be 1 or more"):
+        processes.start_on_free_port(lambda port: None, lambda server: True, 1, attempts=0)
+
+
 def test_an_announced_port_is_read_from_the_log(tmp_path):
     script = (
         "import time; print('x listening on http://0.0.0.0:43210; more', flush=True); "

@@ -64,7 +64,9 @@ def safe_extract(archive, destination):
             os.makedirs(destination, exist_ok=True)
             # tarfile's own "data" filter as well where Python has it (3.11.4 and later;
             # Debian bookworm's 3.11.2, the image's, has not: the checks above hold there)
-            options = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-            tar.extractall(destination, members=members, **options)
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(destination, members=members, filter="data")
+            else:
+                tar.extractall(destination, members=members)
     except (tarfile.TarError, EOFError, OSError) as error:
         raise CommandError(f"{archive} is not a readable model archive: {error}") from None

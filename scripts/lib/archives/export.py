@@ -155,7 +155,7 @@ def renumber_constants(symbol_path):
     """
     with open(symbol_path, encoding="utf-8") as file:
         text = file.read()
-    numbers = {}
+    numbers: dict[str, int] = {}
 
     def renumbered(match):
         number = numbers.setdefault(match[2], len(numbers))

@@ -125,6 +125,7 @@ class Quantization(Lowering):
     def lower(self, fp32_dir, lowered_dir, metadata):
         from scripts.lib.archives import quantize
 
+        assert self.files is not None, "check() first"
         calibration, validation = self.files
         say(
             f"==> quantizing to INT8: {len(calibration)} calibration image(s), "
@@ -142,5 +143,6 @@ class Bfloat16(Lowering):
     def lower(self, fp32_dir, lowered_dir, metadata):
         from scripts.lib.archives import bf16
 
+        assert self.validation is not None, "check() first"
         say(f"==> converting to BF16: {len(self.validation)} validation image(s), mode {self.mode}")
         return bf16.bf16_copy(fp32_dir, lowered_dir, metadata), {"conversion": bf16.how()}

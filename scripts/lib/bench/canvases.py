@@ -44,7 +44,7 @@ def detect(detector, image, mode):
     tensor = preprocess.to_tensor(image, mode, ctx=detector.ctx, **metadata.preprocessing)
     ids, scores, boxes = (output.asnumpy() for output in detector(tensor))
     height, width = preprocess.input_shape(
-        *image.shape[:2], mode, metadata.short, metadata.max_size
+        image.shape[0], image.shape[1], mode, metadata.short, metadata.max_size
     )
     return postprocess.to_detections(
         ids,
@@ -71,9 +71,10 @@ def compare(detector, photos, top=20):
     rows = {}
     metadata = detector.metadata
     for name, image in photos.items():
-        content = preprocess.input_shape(*image.shape[:2], "exact", metadata.short)
+        height, width = image.shape[:2]
+        content = preprocess.input_shape(height, width, "exact", metadata.short)
         canvas = preprocess.canvas_shape(
-            *image.shape[:2], buckets=metadata.buckets, short=metadata.short
+            height, width, buckets=metadata.buckets, short=metadata.short
         )
         exact = detect(detector, image, preprocess.EXACT)[:top]
         default = detect(detector, image, preprocess.ASPECT)[:top]

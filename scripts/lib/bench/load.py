@@ -48,7 +48,8 @@ def post_loop(url, body, headers, concurrency, total, timeout=120):
     """Send ``total`` POSTs of ``body`` from ``concurrency`` threads; collect every outcome."""
     lock = threading.Lock()
     remaining = [total]
-    seconds, statuses = [], collections.Counter()
+    seconds: list[float] = []
+    statuses: collections.Counter[int] = collections.Counter()
     start = threading.Barrier(concurrency + 1)
 
     def client():
@@ -61,8 +62,8 @@ def post_loop(url, body, headers, concurrency, total, timeout=120):
                     remaining[0] -= 1
                 started = time.perf_counter()
                 try:
-                    status = session.post(url, data=body, headers=headers, timeout=timeout)
-                    status = status.status_code
+                    answer = session.post(url, data=body, headers=headers, timeout=timeout)
+                    status = answer.status_code
                 except requests.RequestException:
                     status = 0  # no answer at all: a timeout or a dropped connection
                 elapsed = time.perf_counter() - started

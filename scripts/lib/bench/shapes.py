@@ -26,7 +26,7 @@ REPORTED_QUARTERS = (0.25, 0.5, 0.75, 1.0)
 
 def distinct_sizes(count, seed=0):
     """``count`` different (width, height) pairs, each side from 320 to 1600 pixels."""
-    rng, sizes = random.Random(seed), []
+    rng, sizes = random.Random(seed), list[tuple[int, int]]()
     while len(sizes) < count:
         size = (rng.randint(SMALLEST, LARGEST), rng.randint(SMALLEST, LARGEST))
         if size not in sizes:

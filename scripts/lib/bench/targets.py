@@ -1,10 +1,11 @@
 """The targets the benchmark is held against, and the report's section that says which were met."""
 
 from statistics import median
+from typing import Any
 
 from scripts.lib.bench.markdown import verdict
 
-TARGETS = {
+TARGETS: dict[str, Any] = {
     "latency_vs_aws": 1.5,
     "throughput_vs_aws": 1.05,
     "overhead": 1.03,
@@ -104,7 +105,7 @@ def multiple_target(name, isa):
 
 def lower_precision_targets(report):
     """INT8 and BF16 against FP32 on this CPU: served p50 at c=1, and images/s at c=4."""
-    ref, lines = report.reference, []
+    ref, lines = report.reference, list[str]()
     isa = report.figures["machine"].get("isa", "")
     if "ours" not in report.served:
         return lines

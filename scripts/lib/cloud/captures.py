@@ -247,7 +247,8 @@ def export(aws, location, output, since=None):
     """
     os.makedirs(output, exist_ok=True)
     images = answers = 0
-    skipped, taken = collections.Counter(), set()
+    skipped: collections.Counter[str] = collections.Counter()
+    taken: set[str] = set()
     for number, event in enumerate(events(aws, location)):
         try:
             if isinstance(event, BadEvent):

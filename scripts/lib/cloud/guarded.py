@@ -127,7 +127,8 @@ def watch(aws, endpoint, new_config, poll_seconds=30, timeout_seconds=4 * 3600):
     """Follow a guarded update until it ends, saying each phase as it starts; a rollback, or an
     update that failed, ends in a ``CommandError`` saying so."""
 
-    seen, described = set(), {}
+    seen: set[tuple[str, str]] = set()
+    described: dict = {}
 
     def read_status():
         described.clear()

@@ -62,8 +62,8 @@ class CaptureWriter:
         moment = datetime.datetime.now(datetime.UTC)
         line = {
             "captureData": {
-                "endpointInput": captured(*request, "INPUT"),
-                "endpointOutput": captured(*answer, "OUTPUT"),
+                "endpointInput": captured(request[0], request[1], "INPUT"),
+                "endpointOutput": captured(answer[0], answer[1], "OUTPUT"),
             },
             "eventMetadata": {
                 "eventId": event_id,

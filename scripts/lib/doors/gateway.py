@@ -149,14 +149,17 @@ class Gateway:
     async def invoke_async(self, request):
         """InvokeEndpointAsync: 202 and where the answer will be; the work goes on after."""
 
+        asynchronous = self.asynchronous
+        assert asynchronous is not None  # the route exists only with --async-output
+
         async def queue(request, body):
             try:
-                job = self.asynchronous.job(
+                job = asynchronous.job(
                     request.headers, body, request.headers.get(CUSTOM_ATTRIBUTES, "")
                 )
             except (Invalid, CommandError) as error:
                 return aws_error(400, "ValidationError", str(error))
-            self.asynchronous.queue(job)
+            asynchronous.queue(job)
             return web.json_response(
                 {"InferenceId": job.inference_id},
                 status=202,

@@ -52,7 +52,7 @@ def canonical_uri(raw_path):
 
 def remove_dot_segments(path):
     """RFC 3986's dot-segment removal, with empty segments dropped as AWS does."""
-    segments = []
+    segments: list[str] = []
     for segment in path.split("/"):
         if segment == "..":
             if segments:
@@ -81,7 +81,7 @@ def canonical_queries(raw_query):
 
 
 def canonical_headers(headers, signed):
-    values = {}
+    values: dict[str, str] = {}
     for name, value in headers:
         key = name.lower()
         if key in signed:
@@ -121,7 +121,7 @@ def authorize(headers, credentials_by_key, region, service="sagemaker", now=None
     key ids to ``Credentials``. Presence, form, key, scope, date and session token are checked:
     an unsigned or unknown request is refused without reading its body.
     """
-    header_map = {}
+    header_map: dict[str, str] = {}
     for name, value in headers:
         header_map.setdefault(name.lower(), value)
     authorization = header_map.get("authorization")

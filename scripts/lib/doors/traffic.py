@@ -98,7 +98,9 @@ class Traffic:
             if len(self.copies_in_flight) >= MAX_SHADOW_COPIES_IN_FLIGHT:
                 logger.warning("shadow %s is behind: a copy was dropped", self.shadow.name)
                 return
-            self.copies_in_flight.add(self.later(self.copy(path, request, headers, event)))
+            self.copies_in_flight.add(
+                self.later(self.copy(self.shadow, path, request, headers, event))
+            )
 
     def copy_due(self):
         """Whether this request is among the shadow's percentage, spread evenly."""
@@ -115,19 +117,19 @@ class Traffic:
         task.add_done_callback(self.copies_in_flight.discard)
         return task
 
-    async def copy(self, path, request, headers, event):
+    async def copy(self, shadow, path, request, headers, event):
         started = time.perf_counter()
         try:
-            answer = await self.shadow.upstream.post(path, request[0], headers, self.timeout)
+            answer = await shadow.upstream.post(path, request[0], headers, self.timeout)
         except (TimeoutError, ClientError) as error:
-            logger.warning("shadow %s did not answer: %r", self.shadow.name, error)
+            logger.warning("shadow %s did not answer: %r", shadow.name, error)
             return
         if answer.status >= 400:
-            logger.warning("shadow %s answered %d", self.shadow.name, answer.status)
+            logger.warning("shadow %s answered %d", shadow.name, answer.status)
             return
         if self.capture:
             latency = time.perf_counter() - started
-            await self.record(self.shadow.name, event, request, answer, latency)
+            await self.record(shadow.name, event, request, answer, latency)
 
     async def record(self, name, event, request, answer, latency_seconds):
         """Capture one answer; ``event``: (event id, the caller's inference id or None)."""

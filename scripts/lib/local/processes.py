@@ -140,7 +140,9 @@ def start_on_free_port(start, ready, timeout, attempts=3):
 
     ``ready(server)`` says when it answers.
     """
-    failure = None
+    if attempts < 1:
+        raise ValueError(f"attempts must be 1 or more, not {attempts}")
+    failure = ServerFailed("never started", "")
     for _ in range(attempts):
         server = start(free_port())
         try:

@@ -114,7 +114,7 @@ def post_method(api, api_id, resource_id, role_arn, authorizer_id):
                 **dict.fromkeys(origin, False),
             },
         )
-    answers = (
+    answers: tuple[tuple[str, str | None, dict[str, str], dict[str, str]], ...] = (
         # the container's answer, as it is (JSON, NPY, or the annotated image)
         (
             "200",

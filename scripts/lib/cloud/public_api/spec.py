@@ -2,6 +2,7 @@
 
 import dataclasses
 
+from scripts.lib.cloud.aws import Aws
 from scripts.lib.cloud.names import TAG_KEY, resource_name
 from scripts.lib.progress import say
 
@@ -53,7 +54,7 @@ class InvalidApi(ValueError):
 class PublicApi:
     """The public API of one endpoint, as it is to be made."""
 
-    aws: object
+    aws: Aws
     endpoint: str
     auth: str = API_KEY
     rate: float = 10.0
