@@ -4,7 +4,6 @@ Commands import their shared options from here, never from each other.
 """
 
 import argparse
-import tempfile
 
 from inference.precisions import PRECISIONS
 from scripts.lib.cloud.endpoint import DEFAULT_INSTANCE_TYPE
@@ -51,6 +50,7 @@ def add_aws_options(parser, dry_run=True):
     parser.add_argument("--region", help="AWS region (default: from the AWS configuration)")
     parser.add_argument("--profile", help="AWS profile (default: from the AWS configuration)")
     if not dry_run:
+        parser.set_defaults(dry_run=False)  # nothing to rehearse: it only reads or calls
         return
     parser.add_argument(
         "--dry-run",
@@ -67,7 +67,7 @@ def aws_session(args, runtime_url=None, runtime_verify=None):
     return Aws(
         region=args.region,
         profile=args.profile,
-        dry_run=getattr(args, "dry_run", False),
+        dry_run=args.dry_run,
         runtime_url=runtime_url,
         runtime_verify=runtime_verify,
     )
@@ -140,8 +140,6 @@ def deploy_from_args(session, args, model_data, image, **rollout):
     from scripts.lib.errors import CommandError
 
     check_environment(dict(args.env))
-    if args.async_output and args.serverless:
-        raise CommandError("an asynchronous endpoint runs on instances: drop --serverless")
     asynchronous = None
     if args.async_output:
         asynchronous = endpoint.async_inference_config(
@@ -153,10 +151,9 @@ def deploy_from_args(session, args, model_data, image, **rollout):
         )
     elif args.async_failure or args.async_max_concurrency or args.sns_success or args.sns_error:
         raise CommandError("the asynchronous options need --async-output")
-    return endpoint.deploy(
-        session,
+    spec = endpoint.DeploySpec(
         args.endpoint,
-        model_data,
+        model_data if isinstance(model_data, str) else tuple(model_data),
         image,
         role=args.role,
         instance_type=args.instance_type,
@@ -172,6 +169,7 @@ def deploy_from_args(session, args, model_data, image, **rollout):
         s3_input=tuple(args.s3_input),
         **rollout,
     )
+    return endpoint.deploy(session, spec)
 
 
 def check_environment(environment):
@@ -225,50 +223,3 @@ def add_precision_options(parser):
         help="images to calibrate INT8 on, as they will be served; without it, the packaging "
         "set's sample photographs (a start: your own traffic calibrates best)",
     )
-
-
-def package_from_args(args, output):
-    """Package the model the options describe into ``output`` (``package`` and ``up``)."""
-    from scripts.lib.archives.packaging import Bfloat16, Lowering, Quantization, package
-    from scripts.lib.errors import CommandError
-
-    if args.calibration and args.precision != "int8":
-        raise CommandError("--calibration goes with --precision int8")
-    if getattr(args, "classes", None) and args.weights == "pretrained":
-        raise CommandError("--classes goes with a weights file, not with pretrained weights")
-    classes = getattr(args, "classes", None)
-    if args.precision == "fp32":
-        return package(args.weights, output, classes)
-    agreement = {
-        "min_agreement": getattr(args, "min_agreement", None),
-        "threshold": getattr(args, "agreement_threshold", 0.5),
-        "mode": getattr(args, "mode", None),
-    }
-    with tempfile.TemporaryDirectory(prefix="sm-detect-samples-") as samples_dir:
-        validate = getattr(args, "validate", None)
-        lowering: Lowering
-        if args.precision == "bf16":
-            lowering = Bfloat16(validate or sample_photos(samples_dir, "measuring"), **agreement)
-        else:
-            lowering = Quantization(
-                args.calibration or sample_photos(samples_dir, "calibrating"),
-                count=getattr(args, "calibration_count", None),
-                validate=validate,
-                **agreement,
-            )
-        return package(args.weights, output, classes, args.precision, lowering)
-
-
-def sample_photos(folder, purpose):
-    """The packaging set's sample photographs, written into ``folder`` for ``purpose``
-    (calibrating INT8, or measuring BF16's agreement)."""
-    from scripts.lib.archives.samples import write_sample_photos
-    from scripts.lib.progress import say
-
-    count = write_sample_photos(folder)
-    option = "--calibration" if purpose == "calibrating" else "--validate"
-    say(
-        f"{purpose} on the {count} sample photographs of the packaging set ({option} DIR for "
-        "your own; `sm-detect captures` makes one from an endpoint's traffic)"
-    )
-    return folder

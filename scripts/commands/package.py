@@ -2,7 +2,7 @@
 calibrated on your images, in INT8."""
 
 from inference.modes import MODES
-from scripts.commands.options import add_precision_options, package_from_args
+from scripts.commands.options import add_precision_options
 from scripts.option_types import share, whole_number
 
 SUMMARY = "export the model into model.tar.gz"
@@ -56,4 +56,17 @@ def add_arguments(parser):
 
 
 def run(args):
-    package_from_args(args, args.output)
+    from scripts.lib.archives.packaging import PackageSpec, package_as
+
+    spec = PackageSpec(
+        args.weights,
+        args.classes,
+        args.precision,
+        args.calibration,
+        args.calibration_count,
+        args.validate,
+        args.min_agreement,
+        args.agreement_threshold,
+        args.mode,
+    )
+    package_as(spec, args.output)

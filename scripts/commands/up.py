@@ -7,7 +7,6 @@ from scripts.commands.options import (
     add_push_options,
     aws_session,
     deploy_from_args,
-    package_from_args,
 )
 
 SUMMARY = "package, upload, build, push and deploy"
@@ -35,13 +34,15 @@ def add_arguments(parser):
 
 
 def run(args):
+    from scripts.lib.archives.packaging import PackageSpec, package_as
     from scripts.lib.cloud.up import up
 
     session = aws_session(args)
+    spec = PackageSpec(args.weights, precision=args.precision, calibration=args.calibration)
     up(
         session,
         args.archive,
-        ((args.precision, args.weights), lambda: package_from_args(args, args.archive)),
+        ((args.precision, args.weights), lambda: package_as(spec, args.archive)),
         args.s3,
         args.create_bucket,
         (args.image, args.repository, args.tag, args.registry),

@@ -6,6 +6,7 @@ does not implement (UpdateEndpoint, an endpoint that fails) is stubbed at the bo
 botocore's Stubber, whose stubs are validated against the service model.
 """
 
+import json
 import os
 import shutil
 
@@ -342,18 +343,27 @@ def test_dry_run_makes_no_calls(aws_env):
 
 def test_no_execution_role_explains_how_to_make_one(aws_env):
     iam = client("iam")
-    for role in iam.list_roles()["Roles"]:
+    roles = iam.list_roles()["Roles"]
+    for role in roles:
         iam.delete_role(RoleName=role["RoleName"])
-    result = cli(
-        "deploy",
-        "--endpoint",
-        "norole",
-        "--model-data",
-        "s3://bucket/m.tar.gz",
-        "--image",
-        "img",
-        env=aws_env,
-    )
+    try:
+        result = cli(
+            "deploy",
+            "--endpoint",
+            "norole",
+            "--model-data",
+            "s3://bucket/m.tar.gz",
+            "--image",
+            "img",
+            env=aws_env,
+        )
+    finally:
+        # the moto server is the module's: a test that runs after this one finds its roles
+        for role in roles:
+            iam.create_role(
+                RoleName=role["RoleName"],
+                AssumeRolePolicyDocument=json.dumps(role["AssumeRolePolicyDocument"]),
+            )
     assert result.returncode == 1
     assert "no SageMaker execution role found" in result.stderr
     assert "s3:GetObject" in result.stderr and "sagemaker.amazonaws.com" in result.stderr
@@ -381,11 +391,9 @@ def stub_model_and_config(stubber):
 def deploy_stubbed(sagemaker):
     endpoint.deploy(
         Aws(region=REGION, clients={"sagemaker": sagemaker}),
-        "yolo",
-        "s3://bucket/m.tar.gz",
-        "img",
-        role="arn:aws:iam::1:role/r",
-        poll_seconds=0,
+        endpoint.DeploySpec(
+            "yolo", "s3://bucket/m.tar.gz", "img", role="arn:aws:iam::1:role/r", poll_seconds=0
+        ),
     )
 
 

@@ -198,13 +198,15 @@ def test_a_shadow_variant_gets_its_share_as_a_weight_and_captures_on():
     with stubber:
         endpoint.deploy(
             Aws(region=AWS_REGION, clients={"sagemaker": sagemaker}),
-            "yolo",
-            [variants.Variant("fp32", 1.0, "s3://models/fp32.tar.gz")],
-            "img",
-            role=ROLE,
-            poll_seconds=0,
-            data_capture=capture,
-            shadow=variants.Shadow("int8", "s3://models/int8.tar.gz", 25),
+            endpoint.DeploySpec(
+                "yolo",
+                (variants.Variant("fp32", 1.0, "s3://models/fp32.tar.gz"),),
+                "img",
+                role=ROLE,
+                poll_seconds=0,
+                data_capture=capture,
+                shadow=variants.Shadow("int8", "s3://models/int8.tar.gz", 25),
+            ),
         )
         stubber.assert_no_pending_responses()
 
@@ -255,12 +257,14 @@ def run_guarded(sagemaker):
     aws = Aws(region=AWS_REGION, clients={"sagemaker": sagemaker})
     endpoint.deploy(
         aws,
-        "yolo",
-        "s3://models/new.tar.gz",
-        "img",
-        role=ROLE,
-        poll_seconds=0,
-        guarded_update=update,
+        endpoint.DeploySpec(
+            "yolo",
+            "s3://models/new.tar.gz",
+            "img",
+            role=ROLE,
+            poll_seconds=0,
+            guarded_update=update,
+        ),
     )
 
 

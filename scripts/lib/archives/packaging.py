@@ -15,6 +15,67 @@ from scripts.lib.errors import CommandError
 from scripts.lib.progress import say, step
 
 
+@dataclasses.dataclass(frozen=True)
+class PackageSpec:
+    """An archive as `package` and `up` describe it: the weights, their classes, the precision,
+    and for INT8 and BF16 the images and bounds of the agreement with FP32."""
+
+    weights: str
+    classes_file: str | None = None
+    precision: str = FP32
+    calibration: str | None = None  # INT8's calibration images; the sample photos without
+    calibration_count: int | None = None
+    validate: str | None = None  # where agreement is measured; held-back calibration without
+    min_agreement: float | None = None
+    agreement_threshold: float = 0.5
+    mode: str | None = None  # the request mode images are prepared in
+
+    def check(self) -> None:
+        if self.calibration and self.precision != INT8:
+            raise CommandError("--calibration goes with --precision int8")
+        if self.classes_file and self.weights == "pretrained":
+            raise CommandError("--classes goes with a weights file, not with pretrained weights")
+
+
+def package_as(spec: PackageSpec, output: str):
+    """Write the archive ``spec`` describes; its metadata."""
+    spec.check()
+    if spec.precision == FP32:
+        return package(spec.weights, output, spec.classes_file)
+    agreement = {
+        "min_agreement": spec.min_agreement,
+        "threshold": spec.agreement_threshold,
+        "mode": spec.mode,
+    }
+    with tempfile.TemporaryDirectory(prefix="sm-detect-samples-") as samples_dir:
+        lowering: Lowering
+        if spec.precision == BF16:
+            photos = spec.validate or sample_photos(samples_dir, "measuring")
+            lowering = Bfloat16(photos, **agreement)
+        else:
+            lowering = Quantization(
+                spec.calibration or sample_photos(samples_dir, "calibrating"),
+                count=spec.calibration_count,
+                validate=spec.validate,
+                **agreement,
+            )
+        return package(spec.weights, output, spec.classes_file, spec.precision, lowering)
+
+
+def sample_photos(folder, purpose):
+    """The packaging set's sample photographs, written into ``folder`` for ``purpose``
+    (calibrating INT8, or measuring BF16's agreement)."""
+    from scripts.lib.archives.samples import write_sample_photos
+
+    count = write_sample_photos(folder)
+    option = "--calibration" if purpose == "calibrating" else "--validate"
+    say(
+        f"{purpose} on the {count} sample photographs of the packaging set ({option} DIR for "
+        "your own; `sm-detect captures` makes one from an endpoint's traffic)"
+    )
+    return folder
+
+
 def package(weights, output, classes_file=None, precision=FP32, lowering=None):
     """Write the archive; ``lowering`` (a ``Quantization`` or ``Bfloat16``) makes the INT8 or
     BF16 network from the FP32 one."""

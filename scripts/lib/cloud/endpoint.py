@@ -4,7 +4,10 @@ Every model and endpoint configuration gets a unique name and the tag ``sm-detec
 so teardown finds exactly what was created for an endpoint, and nothing else.
 """
 
+import dataclasses
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from inference.sources import BUCKETS_VARIABLE
 from scripts.lib.cloud import guarded, roles, variants
@@ -80,50 +83,70 @@ def container_environment(endpoint, environment, asynchronous, variant=VARIANT):
     return {**settings, **(environment or {})}
 
 
-def deploy(
-    aws,
-    endpoint,
-    model_data,
-    image,
-    role=None,
-    instance_type=DEFAULT_INSTANCE_TYPE,
-    instance_count=1,
-    serverless=None,
-    environment=None,
-    poll_seconds=30,
-    async_inference=None,
-    data_capture=None,
-    multi_model=False,
-    shadow=None,
-    guarded_update=None,
-    s3_input=(),
-):
-    """Create (or update) ``endpoint`` serving ``image`` with ``model_data``.
+@dataclasses.dataclass(frozen=True)
+class DeploySpec:
+    """One endpoint as `deploy` and `up` describe it: what serves, on what, and around it.
 
-    ``model_data``: an s3:// archive, served as the endpoint's one variant, or a list of
-    ``variants.Variant``, each a model with its share of the traffic. ``shadow``
+    ``model_data``: an s3:// archive, served as the endpoint's one variant, or
+    ``variants.Variant``s, each a model with its share of the traffic. ``shadow``
     (``variants.Shadow``) answers copies of the requests, captured, never returned.
     ``async_inference`` (``async_inference_config()``) makes it asynchronous; ``data_capture``
     (``data_capture_config()``) records its traffic in S3; ``multi_model``: each archive is an
-    S3 prefix of archives, each loaded when a request names it (``TargetModel``). An existing
-    endpoint is updated in place, or with ``guarded_update`` (``guarded.GuardedUpdate``) beside
-    its old fleet, with traffic shifted to the new one and rolled back on an alarm.
-    ``s3_input``: the buckets its requests may name images in; the role is granted their reads.
+    S3 prefix of archives, each loaded when a request names it (``TargetModel``).
+    ``guarded_update`` (``guarded.GuardedUpdate``) replaces a serving endpoint's fleet beside the
+    old one, rolled back on an alarm. ``s3_input``: the buckets requests may name images in.
     """
-    single = isinstance(model_data, str)
-    production = [variants.Variant(VARIANT, 1.0, model_data)] if single else list(model_data)
-    variants.check(production, shadow)
-    if multi_model and (serverless or async_inference):
-        raise CommandError("a multi-model endpoint is real-time, on instances")
-    if async_inference and serverless:
-        raise CommandError("an asynchronous endpoint runs on instances, not serverless")
-    if serverless and (shadow or guarded_update):
-        raise CommandError("shadow tests and guarded updates run on instances, not serverless")
-    if shadow and not data_capture:
-        raise CommandError(
-            "a shadow test is read from both variants' captured answers: add --data-capture "
-            "s3://BUCKET/PREFIX"
-        )
+
+    endpoint: str
+    model_data: str | tuple[variants.Variant, ...]
+    image: str
+    role: str | None = None
+    instance_type: str = DEFAULT_INSTANCE_TYPE
+    instance_count: int = 1
+    serverless: tuple[int, int] | None = None  # (memory in MB, max concurrency)
+    environment: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    poll_seconds: float = 30
+    async_inference: dict | None = None
+    data_capture: dict | None = None
+    multi_model: bool = False
+    shadow: variants.Shadow | None = None
+    guarded_update: guarded.GuardedUpdate | None = None
+    s3_input: tuple[str, ...] = ()
+
+    @property
+    def single(self) -> bool:
+        return isinstance(self.model_data, str)
+
+    @property
+    def production(self) -> list[variants.Variant]:
+        if isinstance(self.model_data, str):
+            return [variants.Variant(VARIANT, 1.0, self.model_data)]
+        return list(self.model_data)
+
+    def check(self) -> None:
+        """What SageMaker would refuse, refused before any call."""
+        variants.check(self.production, self.shadow)
+        if self.multi_model and (self.serverless or self.async_inference):
+            raise CommandError("a multi-model endpoint is real-time, on instances")
+        if self.async_inference and self.serverless:
+            raise CommandError(
+                "an asynchronous endpoint runs on instances, not serverless: drop --serverless"
+            )
+        if self.serverless and (self.shadow or self.guarded_update):
+            raise CommandError("shadow tests and guarded updates run on instances, not serverless")
+        if self.shadow and not self.data_capture:
+            raise CommandError(
+                "a shadow test is read from both variants' captured answers: add --data-capture "
+                "s3://BUCKET/PREFIX"
+            )
+
+
+def deploy(aws, spec: DeploySpec) -> str:
+    """Create ``spec``'s endpoint, or update it (in place, or guarded); returns its endpoint
+    configuration's name."""
+    spec.check()
+    endpoint, image, single, production = spec.endpoint, spec.image, spec.single, spec.production
+    role, environment = spec.role, dict(spec.environment)
     sagemaker = aws.client("sagemaker")
     if not role and aws.dry_run:
         role = "ROLE_ARN"
@@ -131,10 +154,11 @@ def deploy(
     elif not role:
         role = roles.find_execution_role(aws)
         say(f"execution role: {role}")
-    if s3_input:
-        roles.grant_s3_input(aws, role, s3_input)
-        environment = {**(environment or {}), BUCKETS_VARIABLE: ",".join(sorted(s3_input))}
-        say(f"images may be read from s3://{', s3://'.join(sorted(s3_input))} (role granted)")
+    if spec.s3_input:
+        roles.grant_s3_input(aws, role, spec.s3_input)
+        environment[BUCKETS_VARIABLE] = ",".join(sorted(spec.s3_input))
+        buckets = ", s3://".join(sorted(spec.s3_input))
+        say(f"images may be read from s3://{buckets} (role granted)")
     tags = [{"Key": TAG_KEY, "Value": endpoint}]
 
     def create_model(variant, archive):
@@ -150,15 +174,15 @@ def deploy(
                 "Image": image,
                 "ModelDataUrl": archive,
                 "Environment": container_environment(
-                    endpoint, environment, bool(async_inference), variant
+                    endpoint, environment, bool(spec.async_inference), variant
                 ),
-                **({"Mode": "MultiModel"} if multi_model else {}),
+                **({"Mode": "MultiModel"} if spec.multi_model else {}),
             },
         )
         return name
 
-    sizing = (instance_type, instance_count, serverless)
-    config = {
+    sizing = (spec.instance_type, spec.instance_count, spec.serverless)
+    config: dict[str, Any] = {
         "ProductionVariants": [
             variants.production_variant(
                 v.name, create_model(v.name, v.model_data), v.weight, *sizing
@@ -166,6 +190,7 @@ def deploy(
             for v in production
         ]
     }
+    shadow = spec.shadow
     if shadow:
         weight = variants.shadow_weight(production[0].weight, shadow.percent)
         config["ShadowProductionVariants"] = [
@@ -173,10 +198,10 @@ def deploy(
                 shadow.name, create_model(shadow.name, shadow.model_data), weight, *sizing
             )
         ]
-    if async_inference:
-        config["AsyncInferenceConfig"] = async_inference
-    if data_capture:
-        config["DataCaptureConfig"] = data_capture
+    if spec.async_inference:
+        config["AsyncInferenceConfig"] = spec.async_inference
+    if spec.data_capture:
+        config["DataCaptureConfig"] = spec.data_capture
     config_name = unique_name(endpoint, "-config")
     sagemaker.create_endpoint_config(EndpointConfigName=config_name, Tags=tags, **config)
     if not single:
@@ -186,14 +211,20 @@ def deploy(
     if shadow:
         say(f"shadow: {shadow.name} answers a copy of {shadow.percent}% of the requests")
     exists = aws.dry_run or describe(aws, endpoint)
-    if guarded_update:
+    if spec.guarded_update:
         if not exists:
             raise CommandError(
                 f"a guarded update replaces a serving endpoint, and {endpoint} does not exist: "
                 "deploy it first, without --canary or --linear"
             )
         update_guarded(
-            aws, endpoint, config_name, production, instance_count, guarded_update, poll_seconds
+            aws,
+            endpoint,
+            config_name,
+            production,
+            spec.instance_count,
+            spec.guarded_update,
+            spec.poll_seconds,
         )
     elif aws.dry_run:
         say(f"[dry run] would update endpoint {endpoint} in place if it exists, else create it:")
@@ -202,13 +233,13 @@ def deploy(
     elif exists:
         sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
         say(f"updating endpoint {endpoint} in place with {config_name}")
-        wait_in_service(aws, endpoint, poll_seconds)
+        wait_in_service(aws, endpoint, spec.poll_seconds)
     else:
         sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=config_name, Tags=tags)
         say(f"creating endpoint {endpoint} with {config_name}")
-        wait_in_service(aws, endpoint, poll_seconds)
+        wait_in_service(aws, endpoint, spec.poll_seconds)
     say(f"invoke URL: {invocations_url(endpoint, aws.region)}")
-    target = " --target-model NAME.tar.gz" if multi_model else ""
+    target = " --target-model NAME.tar.gz" if spec.multi_model else ""
     if not single:
         target += f" [--target-variant {production[0].name}]"
     say(f"try it:     sm-detect invoke --endpoint {endpoint} --region {aws.region}{target} IMAGE")
