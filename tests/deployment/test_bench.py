@@ -111,7 +111,8 @@ def test_quick_benchmark_produces_sane_figures(model_archive, tmp_path, server):
     }
     errors = {path for path in measured if path.endswith(("errors_5xx", "failed"))}
     assert all(measured[path] == 0 for path in errors), {p: measured[p] for p in errors}
-    figures_only = {p: v for p, v in measured.items() if p not in errors}
+    # a histogram's buckets are counts, most of them empty (checked below)
+    figures_only = {p: v for p, v in measured.items() if p not in errors and ".buckets[" not in p}
     bad = {p: v for p, v in figures_only.items() if not (math.isfinite(v) and v > 0)}
     assert not bad, bad
 
