@@ -400,28 +400,30 @@ def test_sigv4_against_aws_published_example():
     )
 
 
-def readme_python(containing):
-    readme = (pathlib.Path(REPO) / "README.md").read_text()
-    (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if containing in b]
+def guide_python(containing):
+    guide = (pathlib.Path(REPO) / "docs" / "calling.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", guide, re.S) if containing in b]
     return block
 
 
-def test_readme_boto3_snippet_runs_against_the_twin(server, astronaut_jpeg, tmp_path):
-    # the README's keys, endpoint and region; its address and certificate are this twin's
+def test_the_guides_boto3_snippet_runs_against_the_twin(server, tmp_path):
+    # the guide's keys, endpoint, region and photo; its address and certificate are this twin's
     env = dict(os.environ, AWS_ACCESS_KEY_ID="local-key", AWS_SECRET_ACCESS_KEY="local-secret")
     env.pop("AWS_SESSION_TOKEN", None)
     twin = start_gateway(server.url, tmp_path, "yolo", "us-east-1", [], env)
     try:
-        image = tmp_path / "dog.jpg"
-        image.write_bytes(astronaut_jpeg)
         code = (
-            readme_python('endpoint_url="https://127.0.0.1:8443"')
+            guide_python('endpoint_url="https://127.0.0.1:8443"')
             .replace("https://127.0.0.1:8443", twin.url)
             .replace('os.path.expanduser("~/.config/sm-detect/gateway/cert.pem")', repr(twin.cert))
-            .replace('"dog.jpg"', repr(str(image)))
         )
         result = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            cwd=REPO,
         )
     finally:
         twin.stop()

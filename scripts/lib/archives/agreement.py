@@ -202,6 +202,11 @@ def table(images, totals, reference="FP32", candidate="INT8", sqnr=True, item="i
         line = f"{name[:27]:<28}{reference_count:>9}{candidate_count:>9}{matched:>9}"
         line += f"{shown(ap, 3):>9}{difference:>13.4f}"
         lines.append(line + (f"{noise:>9.1f}" if sqnr else ""))
+    lines.append(
+        f"({reference}, {candidate}: detections scoring the threshold or more; matched: "
+        f"{reference}'s paired with a {candidate} detection of the same class at IoU 0.5 or more, "
+        "whatever the latter's score)"
+    )
     return "\n".join(lines)
 
 
