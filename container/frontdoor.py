@@ -20,15 +20,17 @@ import logging
 import os
 import signal
 import time
+from typing import Any
 
 from aiohttp import ClientError, web
 
 from container import readiness
 from container.door import guard
+from container.door.prometheus import Prometheus
 from container.door.responses import error_response, json_errors
-from container.door.upstream import Upstream
+from container.door.upstream import Answer, Upstream
 from container.metrics import Metrics
-from container.multi_model import ModelRegistry
+from container.multi_model import ModelRegistry, Models
 from container.record import SERVER_TIMING, Record, inference_id, server_timing
 from inference.errors import parse_error
 from inference.headers import (
@@ -54,18 +56,18 @@ class FrontDoor:
 
     def __init__(
         self,
-        inference_socket,
-        management_socket,
-        model_name,
-        max_payload_bytes,
-        timeout_seconds,
-        workers,
-        ready_dir,
-        metrics=None,
-        models=None,
-        prometheus=None,
-        served=None,
-    ):
+        inference_socket: str,
+        management_socket: str,
+        model_name: str,
+        max_payload_bytes: int,
+        timeout_seconds: float,
+        workers: int,
+        ready_dir: str,
+        metrics: Metrics | None = None,
+        models: Models | None = None,
+        prometheus: Prometheus | None = None,
+        served: dict[str, Any] | None = None,
+    ) -> None:
         """``prometheus``: a ``door.prometheus.Prometheus`` for ``/metrics`` (None: off);
         ``served``: what ``/info`` says of a single model (name, precision, classes, ...)."""
         self.ready_dir = ready_dir
@@ -87,7 +89,7 @@ class FrontDoor:
         self.draining = False
         self.has_been_ready = False  # since the model server (re)started
 
-    def application(self):
+    def application(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/ping", self.ping)
         app.router.add_post("/invocations", self.invocations)
@@ -105,7 +107,7 @@ class FrontDoor:
         app.middlewares.append(json_errors)
         return app
 
-    async def ready(self):
+    async def ready(self) -> bool:
         """True while a worker that loaded the model lives and MMS lists a READY worker; for a
         multi-model endpoint, while MMS answers (it starts with no model)."""
         if self.registry:
@@ -130,7 +132,7 @@ class FrontDoor:
         self.has_been_ready = self.has_been_ready or ready
         return ready
 
-    async def ping(self, _request):
+    async def ping(self, _request: web.Request) -> web.Response:
         healthy = not self.draining and await self.ready()
         # SageMaker pings every few seconds: only a level that asks for more shows them
         logger.debug("GET /ping %d", 200 if healthy else 503)
@@ -138,13 +140,13 @@ class FrontDoor:
             return web.json_response({"status": "healthy"})
         return web.json_response({"status": "starting"}, status=503)
 
-    async def healthz(self, _request):
+    async def healthz(self, _request: web.Request) -> web.Response:
         """Liveness: the door answers; 503 only while it drains to stop."""
         if self.draining:
             return web.json_response({"status": "stopping"}, status=503)
         return web.json_response({"status": "alive"})
 
-    async def readyz(self, _request):
+    async def readyz(self, _request: web.Request) -> web.Response:
         """Readiness: 200 only while every worker has loaded and warmed the model (a
         multi-model server: while its model server answers), 503 otherwise."""
         live = len(readiness.live_workers(self.ready_dir))
@@ -157,15 +159,16 @@ class FrontDoor:
             document["workers"] = self.workers
         return web.json_response(document, status=200 if ready else 503)
 
-    async def info(self, _request):
+    async def info(self, _request: web.Request) -> web.Response:
         return web.json_response({**self.served, "workers": self.workers})
 
-    async def metrics_exposition(self, _request):
+    async def metrics_exposition(self, _request: web.Request) -> web.Response:
+        assert self.prometheus is not None  # the route exists only with it
         body, content_type = self.prometheus.exposition()
         media_type, _, charset = content_type.partition("; charset=")
         return web.Response(body=body, content_type=media_type.strip(), charset=charset or None)
 
-    async def execution_parameters(self, _request):
+    async def execution_parameters(self, _request: web.Request) -> web.Response:
         return web.json_response(
             {
                 "MaxConcurrentTransforms": self.workers,
@@ -174,7 +177,7 @@ class FrontDoor:
             }
         )
 
-    async def invocations(self, request):
+    async def invocations(self, request: web.Request) -> web.Response:
         if self.registry:
             return error_response(
                 404,
@@ -183,7 +186,7 @@ class FrontDoor:
             )
         return await self.invoke(request, self.model_name)
 
-    async def invoke(self, request, model_name):
+    async def invoke(self, request: web.Request, model_name: str) -> web.Response:
         """An invocation of ``model_name``: /invocations, or a multi-model endpoint's model."""
         started = time.perf_counter()
         record = Record(inference_id=inference_id(request.headers.get(INFERENCE_ID)) or "")
@@ -215,7 +218,7 @@ class FrontDoor:
         if record.inference_id:
             response.headers[INFERENCE_ID] = record.inference_id
         record.status = response.status
-        record.response_bytes = len(response.body or b"")
+        record.response_bytes = len(body_of(response))
         record.error_code = error_code_of(response)
         record.latency_ms = (time.perf_counter() - started) * 1000
         record.log()
@@ -228,7 +231,7 @@ class FrontDoor:
             self.prometheus.record(record, label)
         return response
 
-    async def forward(self, request, record, model_name):
+    async def forward(self, request: web.Request, record: Record, model_name: str) -> web.Response:
         record.content_type = guard.printable(request.headers.get("Content-Type", "")[:100])
         record.accept = guard.printable(request.headers.get("Accept", "")[:100])
         attributes = request.headers.get(CUSTOM_ATTRIBUTES, "")
@@ -270,7 +273,9 @@ class FrontDoor:
             headers[SERVER_TIMING] = server_timing(record.stages_ms)
         return web.Response(body=answer.body, status=answer.status, headers=headers)
 
-    async def predict(self, body, headers, record, model_name):
+    async def predict(
+        self, body: bytes, headers: dict[str, str], record: Record, model_name: str
+    ) -> Answer:
         """The model server's answer; asked again once if the worker died under the request.
 
         Inference has no side effects, so a request whose worker was killed (out of memory, a
@@ -295,13 +300,13 @@ class FrontDoor:
         )
         return await self.inference.post(path, body, headers, self.timeout_seconds)
 
-    def queued(self):
+    def queued(self) -> int:
         """Requests passed to the model server that no worker has started on (a worker names
         the request it answers in the ready folder)."""
         answering = readiness.answering(self.ready_dir)
         return sum(n for name, n in self.at_model_server.items() if name not in answering)
 
-    def stop_worker_answering(self, inference_id):
+    def stop_worker_answering(self, inference_id: str) -> None:
         """Stop the worker still busy with a request past its time limit (MMS starts another):
         MMS's own limit is a load's, far longer. A request still queued stops nothing."""
         pid = readiness.worker_answering(self.ready_dir, inference_id)
@@ -317,7 +322,7 @@ class FrontDoor:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 
-    async def drain(self, timeout_seconds):
+    async def drain(self, timeout_seconds: float) -> int:
         """Refuse new requests, then wait for those in flight; returns how many are left."""
         self.draining = True
         deadline = time.monotonic() + timeout_seconds
@@ -326,27 +331,33 @@ class FrontDoor:
         return self.in_flight
 
 
-def worker_died(answer):
+def worker_died(answer: Answer) -> bool:
     """MMS's answer for a request whose worker process ended before answering it."""
     if answer.status < 500 or is_our_error(answer.body):
         return False
     return b"Worker died" in answer.body
 
 
-def error_code_of(response):
+def error_code_of(response: web.Response) -> str:
     """The ``code`` of an error answer in the project's shape; ``""`` for a success."""
     if response.status < 400:
         return ""
-    parsed = parse_error(response.body)
+    parsed = parse_error(body_of(response))
     return parsed[0] if parsed else str(response.status)
 
 
-def is_our_error(payload):
+def body_of(response: web.Response) -> bytes:
+    """The bytes of an answer the door made (every one of them has its body in memory)."""
+    body = response.body
+    return bytes(body) if isinstance(body, bytes | bytearray) else b""
+
+
+def is_our_error(payload: bytes) -> bool:
     """Whether an error body is the handler's own ``{"error": {"code", "message"}}``."""
     return parse_error(payload) is not None
 
 
-def model_server_error(status, payload):
+def model_server_error(status: int, payload: bytes) -> web.Response:
     """MMS's own errors (queue full, worker died, a malformed message) in the project's shape."""
     text = payload.decode(errors="replace")
     try:

@@ -17,6 +17,7 @@ import logging
 import os
 import time
 import traceback
+from typing import Any
 
 from sagemaker_inference import environment
 
@@ -32,7 +33,7 @@ DEFAULT_ACCEPT = environment.Environment().default_accept
 _detector: Detector | None = None
 
 
-def handle(data, context):
+def handle(data: list[dict] | None, context: Any) -> list[bytes] | None:
     """Initialise on MMS's first call (``data is None``), then answer each request in ``data``."""
     global _detector
     if data is None:
@@ -44,13 +45,13 @@ def handle(data, context):
     return [answer(index, item, context) for index, item in enumerate(data)]
 
 
-def configure_logging():
+def configure_logging() -> None:
     """Our records to the front door, which relays them (``container.model_server_log``); the
     level is the server's setting, the one variable of it a worker reads, checked at start."""
     model_server_log.configure_worker(os.environ.get(LOG_LEVEL, "INFO").upper())
 
 
-def answer(index, item, context):
+def answer(index: int, item: dict, context: Any) -> bytes:
     headers = {str(k).lower(): v for k, v in context.get_all_request_header(index).items()}
     inference_id = headers.get(INFERENCE_ID.lower(), "")
     if os.environ.get(readiness.READY_DIR_ENV):
@@ -108,13 +109,13 @@ def answer(index, item, context):
     return body
 
 
-def lap(started):
+def lap(started: float) -> tuple[float, float]:
     """(milliseconds since ``started``, now)."""
     now = time.perf_counter()
     return (now - started) * 1000, now
 
 
-def error_response(context, index, status, document):
+def error_response(context: Any, index: int, status: int, document: dict) -> bytes:
     context.set_response_status(code=status, phrase=document["error"]["code"], idx=index)
     context.set_response_content_type(index, "application/json")
     return json.dumps(document).encode()

@@ -10,6 +10,7 @@ sets them in the container's environment), and the error code on a failed reques
 """
 
 import sys
+from typing import Any
 
 from aws_embedded_metrics.environment.local_environment import LocalEnvironment
 from aws_embedded_metrics.exceptions import InvalidNamespaceError
@@ -18,19 +19,20 @@ from aws_embedded_metrics.logger.metrics_logger import MetricsLogger
 from aws_embedded_metrics.sinks.stdout_sink import StdoutSink
 from aws_embedded_metrics.validator import validate_namespace
 
+from container.record import Record
 from inference.settings import ConfigurationError
 
 UNKNOWN = "local"  # the dimension's value outside an endpoint
 
 
 class FlushedStdout(StdoutSink):
-    def accept(self, context):
+    def accept(self, context: Any) -> None:
         super().accept(context)
         sys.stdout.flush()
 
 
 class ServerEnvironment(LocalEnvironment):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.sink = FlushedStdout()
 
@@ -38,7 +40,9 @@ class ServerEnvironment(LocalEnvironment):
 class Metrics:
     """One EMF document per request, or nothing when ``enabled`` is false."""
 
-    def __init__(self, namespace, endpoint_name="", variant_name="", enabled=True):
+    def __init__(
+        self, namespace: str, endpoint_name: str = "", variant_name: str = "", enabled: bool = True
+    ) -> None:
         try:
             validate_namespace(namespace)
         except InvalidNamespaceError as error:
@@ -51,10 +55,10 @@ class Metrics:
         self.enabled = enabled
         self.environment = ServerEnvironment()
 
-    async def environment_of(self):
+    async def environment_of(self) -> LocalEnvironment:
         return self.environment
 
-    async def record(self, request):
+    async def record(self, request: Record) -> None:
         """Publish what ``request`` (a ``container.record.Record``) measured."""
         if not self.enabled:
             return

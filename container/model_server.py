@@ -23,11 +23,13 @@ import signal
 import string
 import sys
 import xml.sax.saxutils
+from collections.abc import Mapping
 
 import psutil
 
 from container import model_server_log
 from container.model_store import ModelStore
+from container.settings import Settings
 from inference.model_files import CODE_DIR, unexpected_entries
 
 MODEL_NAME = "model"  # the name the front door calls the model by
@@ -53,7 +55,9 @@ class ServeError(Exception):
 class ModelServer:
     """MMS for the model in ``settings.model_dir``; its files live in ``run_dir``."""
 
-    def __init__(self, settings, run_dir, ready_dir, environ):
+    def __init__(
+        self, settings: Settings, run_dir: str, ready_dir: str, environ: Mapping[str, str]
+    ) -> None:
         self.settings = settings
         self.run_dir = run_dir
         self.ready_dir = ready_dir
@@ -66,7 +70,7 @@ class ModelServer:
         self.process: asyncio.subprocess.Process | None = None
         self.relaying: asyncio.Future | None = None
 
-    def configuration(self):
+    def configuration(self) -> str:
         """MMS's configuration file: its unit for timeouts is minutes, with a _seconds key."""
         settings = self.settings
         minutes = -(-settings.load_timeout_seconds // 60)
@@ -89,7 +93,7 @@ class ModelServer:
         }
         return "".join(f"{key}={value}\n" for key, value in properties.items())
 
-    def log_configuration(self):
+    def log_configuration(self) -> str:
         """MMS's log4j2 file: lines the front door relays; below warnings only when debugging."""
         level = self.settings.log_level
         with open(LOG_CONFIG_TEMPLATE, encoding="utf-8") as file:
@@ -100,7 +104,7 @@ class ModelServer:
             server=MMS_LEVELS[level],
         )
 
-    def environment(self):
+    def environment(self) -> dict[str, str]:
         """The environment MMS and its workers start with."""
         env = {k: v for k, v in self.environ.items() if k not in RESERVED_VARIABLES}
         # MXNet keeps every oneDNN primitive it makes, for every input shape, for ever (about
@@ -132,7 +136,7 @@ class ModelServer:
                 del env["PYTHONPATH"]
         return env
 
-    def command(self):
+    def command(self) -> list[str]:
         # the launcher of this very environment, so `serve` works without an activated venv
         launcher = os.path.join(os.path.dirname(sys.executable), "multi-model-server")
         return [
@@ -146,7 +150,7 @@ class ModelServer:
             *self.models(),
         ]
 
-    def models(self):
+    def models(self) -> list[str]:
         """The model store and the model to load at start; a multi-model endpoint loads none:
         the front door registers each when SageMaker asks (``container.multi_model``)."""
         if self.settings.multi_model:
@@ -162,7 +166,7 @@ class ModelServer:
         staged = self.store.stage(MODEL_NAME, self.settings.model_dir)
         return ["--model-store", self.store.root, "--models", f"{MODEL_NAME}={staged}"]
 
-    async def start(self):
+    async def start(self) -> None:
         with open(self.config_file, "w", encoding="utf-8") as file:
             file.write(self.configuration())
         with open(self.log_config_file, "w", encoding="utf-8") as file:
@@ -179,20 +183,20 @@ class ModelServer:
         self.relaying = asyncio.ensure_future(model_server_log.relay_process(self.process))
         logger.info("model server started (pid %d)", self.process.pid)
 
-    async def wait(self):
+    async def wait(self) -> int:
         assert self.process is not None, "started first"
         code = await self.process.wait()
         await self.finish_relaying()
         return code
 
-    async def finish_relaying(self, seconds=RELAY_GRACE_SECONDS):
+    async def finish_relaying(self, seconds: float = RELAY_GRACE_SECONDS) -> None:
         """Relay what MMS printed last; a leftover child holding its pipes open is not waited
         for longer than ``seconds``."""
         if self.relaying is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.relaying, seconds)
 
-    def frontend(self):
+    def frontend(self) -> psutil.Process | None:
         """MMS's Java frontend: the launcher's child, named in this run's pid file."""
         with contextlib.suppress(OSError, ValueError, psutil.Error):
             with open(os.path.join(self.run_dir, ".model_server.pid"), encoding="ascii") as file:
@@ -202,7 +206,7 @@ class ModelServer:
                 return frontend
         return None
 
-    async def stop(self, grace_seconds=STOP_GRACE_SECONDS):
+    async def stop(self, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
         """SIGTERM to MMS's frontend (the launcher exits with it), SIGKILL after the grace."""
         if self.process is None or self.process.returncode is not None:
             return
@@ -219,7 +223,7 @@ class ModelServer:
             await self.process.wait()
         await self.finish_relaying()
 
-    def forget_workers(self):
+    def forget_workers(self) -> None:
         """Remove what a stopped model server leaves behind, so that another can start.
 
         Its readiness markers, its pid file, and its sockets: MMS cannot bind a socket path that
@@ -236,7 +240,7 @@ class ModelServer:
             with contextlib.suppress(OSError):
                 os.remove(path)
 
-    def stop_leftover_workers(self, grace_seconds=5):
+    def stop_leftover_workers(self, grace_seconds: float = 5) -> None:
         """End MMS worker processes that outlived the frontend.
 
         MMS 1.1's worker launcher survives the Java frontend's shutdown, re-parented to init;
@@ -258,7 +262,7 @@ class ModelServer:
                 process.kill()
 
 
-async def install_archive_requirements(model_dir, env):
+async def install_archive_requirements(model_dir: str, env: Mapping[str, str]) -> None:
     """What the toolkit does for a trusted archive: pip-install ``code/requirements.txt``."""
     requirements = os.path.join(model_dir, "code", "requirements.txt")
     if not os.path.isfile(requirements):

@@ -21,7 +21,9 @@ import logging
 import os
 import sys
 import warnings
+from typing import Any, TextIO
 
+Relayed = tuple[str, int, str, dict[str, Any]]  # logger name, level, message, fields
 LOG_PATTERN = "%p\t%c\t%enc{%m}{CRLF}%n"
 WORKER_MARK = "sm-detect-record "
 WORKER_LINES = "com.amazonaws.ml.mms.wlm.WorkerLifeCycle"
@@ -47,7 +49,7 @@ NOT_WARNINGS = (
 JVM_NOTICES = ("WARNING: sun.reflect.Reflection.getCallerClass is not supported",)
 
 
-def relayed(line, from_stderr=False):
+def relayed(line: str, from_stderr: bool = False) -> Relayed:
     """``(logger name, level, message, fields)`` for one line of MMS's output."""
     parts = line.split("\t", 2)
     if len(parts) != 3 or parts[0] not in LEVELS:
@@ -70,7 +72,7 @@ def relayed(line, from_stderr=False):
     return name, level, message, {}
 
 
-def worker_record(document):
+def worker_record(document: str) -> Relayed | None:
     """A worker's record, sent by ``WorkerRecords``; None when it is not one."""
     try:
         record = json.loads(document)
@@ -82,13 +84,13 @@ def worker_record(document):
     return name, LEVELS[level], message, record
 
 
-def emit(name, level, message, fields):
+def emit(name: str, level: int, message: str, fields: dict[str, Any]) -> None:
     logger = logging.getLogger(name)
     if logger.isEnabledFor(level):
         logger.log(level, "%s", message, extra={"fields": fields} if fields else None)
 
 
-async def relay(stream, from_stderr=False):
+async def relay(stream: asyncio.StreamReader, from_stderr: bool = False) -> None:
     """Relay ``stream`` (an ``asyncio.StreamReader``) until it ends."""
     while True:
         try:
@@ -106,7 +108,7 @@ async def relay(stream, from_stderr=False):
 class WorkerRecords(logging.Formatter):
     """A worker's record as ``WORKER_MARK`` and a JSON document of one line, with its pid."""
 
-    def format(self, record):
+    def format(self, record: logging.LogRecord) -> str:
         document = {
             "level": "WARN" if record.levelno == logging.WARNING else record.levelname,
             "logger": record.name,
@@ -119,7 +121,14 @@ class WorkerRecords(logging.Formatter):
         return WORKER_MARK + json.dumps(document, default=str)
 
 
-def show_warning_at_debug(message, category, filename, lineno, file=None, line=None):
+def show_warning_at_debug(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     """``warnings.showwarning`` for a worker: a library's warning is a detail, not news (MXNet
     warns "Cannot decide type" for every network it loads from a symbol file)."""
     logging.getLogger("py.warnings").debug(
@@ -127,7 +136,7 @@ def show_warning_at_debug(message, category, filename, lineno, file=None, line=N
     )
 
 
-def configure_worker(level):
+def configure_worker(level: str) -> None:
     """A worker's logging: our loggers' records on standard error, marked for the relay, at
     ``level``; Python's warnings at DEBUG. MMS's own worker code keeps the root logger: its
     standard output is what MMS parses (the worker's start, its ``[METRICS]`` lines)."""
@@ -143,6 +152,8 @@ def configure_worker(level):
     warnings.showwarning = show_warning_at_debug
 
 
-async def relay_process(process):
+async def relay_process(process: asyncio.subprocess.Process) -> None:
     """Relay a child's standard output and error (both pipes) until both end."""
+    if process.stdout is None or process.stderr is None:
+        raise ValueError("the process was started without pipes to relay")
     await asyncio.gather(relay(process.stdout), relay(process.stderr, from_stderr=True))

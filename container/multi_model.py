@@ -30,16 +30,23 @@ import dataclasses
 import logging
 import os
 import re
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import ClientError, web
 
-from container.door.responses import error_response
+from container.door.responses import Handler, error_response
+from container.door.upstream import Upstream
 from container.model_server import HANDLER
 from container.model_store import ModelStore
 from container.settings import WORKER_MEMORY_BYTES
+from inference.metadata import ModelMetadata
 from inference.model_files import DATA_FILES, METADATA_FILE, unexpected_entries
 
 logger = logging.getLogger("sm-detect.multi-model")
+# a route answering a model's request: (request, model name) -> response
+Invoke = Callable[[web.Request, str], Awaitable[web.Response]]
+NamedRoute = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
 
 MANAGEMENT_TIMEOUT_SECONDS = 10
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -52,7 +59,7 @@ LISTING_PAGE = 1000  # MMS's own largest page
 class Refusal(Exception):
     """A management request refused: its status, code and message, in the project's shape."""
 
-    def __init__(self, status, code, message):
+    def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
 
@@ -81,7 +88,7 @@ class Admitted:
 class ModelRegistry:
     """Which models are loaded, through MMS's management API; what a load may cost."""
 
-    def __init__(self, management, models: Models, workers_per_model: int):
+    def __init__(self, management: Upstream, models: Models, workers_per_model: int) -> None:
         self.management = management
         self.store = models.store
         self.models_dir = os.path.realpath(models.root)
@@ -91,19 +98,19 @@ class ModelRegistry:
         self.admitted: dict[str, Admitted] = {}
         self.admission = asyncio.Lock()
 
-    def attach(self, app, invoke):
+    def attach(self, app: web.Application, invoke: Invoke) -> None:
         """The contract's routes on ``app``; ``invoke(request, model_name)`` answers invocations."""
 
-        async def invoke_model(request, name):
+        async def invoke_model(request: web.Request, name: str) -> web.Response:
             return await invoke(request, name)
 
         app.router.add_post("/models", self.load)
-        app.router.add_get("/models", self.list)
+        app.router.add_get("/models", self.list_models)
         app.router.add_get("/models/{name}", named(self.describe))
         app.router.add_delete("/models/{name}", named(self.unload))
         app.router.add_post("/models/{name}/invoke", named(invoke_model))
 
-    async def ready(self):
+    async def ready(self) -> bool:
         """A multi-model server is ready when MMS answers, with or without models."""
         try:
             status, _ = await self.management.get_json("/models", MANAGEMENT_TIMEOUT_SECONDS)
@@ -112,7 +119,7 @@ class ModelRegistry:
         return status == 200
 
     # -- the routes ---------------------------------------------------------------------------
-    async def load(self, request):
+    async def load(self, request: web.Request) -> web.Response:
         try:
             name, directory = await self.requested_load(request)
             metadata = await asyncio.to_thread(self.check_model, directory)
@@ -134,7 +141,7 @@ class ModelRegistry:
         logger.info("loaded model %s from %s (%s)", name, directory, metadata.precision)
         return web.json_response({"status": f"model {name} loaded"})
 
-    async def list(self, request):
+    async def list_models(self, request: web.Request) -> web.Response:
         try:
             limit = int(request.query.get("limit", DEFAULT_PAGE))
             token = int(request.query.get("next_page_token", 0))
@@ -153,7 +160,7 @@ class ModelRegistry:
             answer["nextPageToken"] = str(next_token)
         return web.json_response(answer)
 
-    async def describe(self, request, name):
+    async def describe(self, request: web.Request, name: str) -> web.Response:
         status, _ = await self.management.get_json(f"/models/{name}", MANAGEMENT_TIMEOUT_SECONDS)
         if status == 404:
             return not_loaded(name)
@@ -161,7 +168,7 @@ class ModelRegistry:
             return error_response(502, "ModelServerError", "the model server could not describe")
         return web.json_response({"modelName": name, "modelUrl": self.url_of(name)})
 
-    async def unload(self, request, name):
+    async def unload(self, request: web.Request, name: str) -> web.Response:
         status, answer = await self.management.call(
             "DELETE", f"/models/{name}", self.load_timeout_seconds
         )
@@ -178,7 +185,7 @@ class ModelRegistry:
         return web.json_response({"status": f"model {name} unloaded"})
 
     # -- what MMS holds -----------------------------------------------------------------------
-    async def listed(self, limit, token):
+    async def listed(self, limit: int, token: int) -> tuple[list[str], Any]:
         """One page of MMS's models: (names, the next page's token or None)."""
         params = {"limit": str(limit), "next_page_token": str(token)}
         status, listed = await self.management.call(
@@ -189,11 +196,12 @@ class ModelRegistry:
         names = [item.get("modelName") for item in listed.get("models", [])]
         return [name for name in names if isinstance(name, str)], listed.get("nextPageToken")
 
-    async def reconcile(self):
+    async def reconcile(self) -> None:
         """Correct the count by MMS's own list: a model MMS no longer has is no longer counted
         (unloaded behind the door's back, or a restarted model server), and one it has that the
         door does not count is counted (a load the door stopped waiting for)."""
-        held, token = set(), 0
+        held: set[str] = set()
+        token = 0
         while True:
             names, token = await self.listed(LISTING_PAGE, token)
             held.update(names)
@@ -216,7 +224,7 @@ class ModelRegistry:
             )
 
     @staticmethod
-    def precision_of(directory):
+    def precision_of(directory: str) -> str:
         """The precision a loaded model's metadata names; the costliest if it cannot be read."""
         from inference import model
 
@@ -226,7 +234,7 @@ class ModelRegistry:
             return max(WORKER_MEMORY_BYTES, key=WORKER_MEMORY_BYTES.__getitem__)
 
     # -- what a load must pass ----------------------------------------------------------------
-    async def requested_load(self, request):
+    async def requested_load(self, request: web.Request) -> tuple[str, str]:
         """(name, directory) of a load request; ``Refusal`` for anything else."""
         try:
             document = await request.json()
@@ -234,8 +242,7 @@ class ModelRegistry:
             raise Refusal(400, "ValidationError", "the body is not JSON") from None
         if not isinstance(document, dict):
             raise Refusal(400, "ValidationError", 'expected {"model_name": ..., "url": ...}')
-        name, url = document.get("model_name"), document.get("url")
-        check_name(name)
+        name, url = check_name(document.get("model_name")), document.get("url")
         if not isinstance(url, str) or not 0 < len(url) <= MAX_URL_LENGTH or "\0" in url:
             raise Refusal(
                 400,
@@ -259,7 +266,7 @@ class ModelRegistry:
         return name, directory
 
     @staticmethod
-    def check_model(directory):
+    def check_model(directory: str) -> ModelMetadata:
         """The model's metadata, once every file of it has been read; ``Refusal`` if not."""
         from inference import model
 
@@ -268,7 +275,7 @@ class ModelRegistry:
         except (OSError, ValueError) as error:
             raise Refusal(400, "InvalidModel", f"{directory} is not a model: {error}") from None
 
-    def check_memory(self, name, cost):
+    def check_memory(self, name: str, cost: int) -> None:
         used = sum(admitted.cost for admitted in self.admitted.values())
         if used + cost > self.memory_budget_bytes:
             raise Refusal(
@@ -278,7 +285,7 @@ class ModelRegistry:
                 f"{self.memory_budget_bytes >> 20} MiB budget are taken: unload a model",
             )
 
-    async def register(self, name, directory):
+    async def register(self, name: str, directory: str) -> None:
         """MMS loads the model (its workers started and warmed) before answering; a load that
         fails is unregistered, so that MMS keeps nothing the door does not count."""
         params = {
@@ -307,7 +314,7 @@ class ModelRegistry:
         message = answer.get("message") if isinstance(answer, dict) else answer
         raise Refusal(500, "ModelLoadFailed", f"model {name} did not load: {message}")
 
-    async def forget(self, name):
+    async def forget(self, name: str) -> None:
         """Unregister what MMS may hold of a failed load, and its folder in the store."""
         try:
             await self.management.call("DELETE", f"/models/{name}", self.load_timeout_seconds)
@@ -315,21 +322,23 @@ class ModelRegistry:
             logger.warning("could not unregister the failed model %s: %s", name, error)
         self.store.remove(name)
 
-    def url_of(self, name):
+    def url_of(self, name: str) -> str:
         admitted = self.admitted.get(name)
         return admitted.directory if admitted else os.path.join(self.models_dir, name)
 
 
-def check_name(name):
+def check_name(name: object) -> str:
+    """``name`` when it is a model's name by the load's rule; ``Refusal`` otherwise."""
     if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
         raise Refusal(400, "ValidationError", NAME_RULE)
+    return name
 
 
-def named(route):
+def named(route: NamedRoute) -> Handler:
     """``route(request, name)`` for a path's ``{name}``, checked by the load's rule as decoded
     (``.%2Fg1`` is ``./g1`` and refused, never handed on for a client library to resolve)."""
 
-    async def checked(request):
+    async def checked(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         try:
             check_name(name)
@@ -340,5 +349,5 @@ def named(route):
     return checked
 
 
-def not_loaded(name):
+def not_loaded(name: str) -> web.Response:
     return error_response(404, "ModelNotFound", f"model {name} is not loaded")

@@ -20,7 +20,7 @@ READY_DIR_ENV = "SM_DETECT_READY_DIR"
 ANSWERING_SUFFIX = ".request"
 
 
-def mark_ready(directory):
+def mark_ready(directory: str) -> None:
     process = psutil.Process()
     path = os.path.join(directory, str(process.pid))
     with open(path + ".partial", "w", encoding="ascii") as file:
@@ -28,7 +28,7 @@ def mark_ready(directory):
     os.replace(path + ".partial", path)
 
 
-def live_workers(directory):
+def live_workers(directory: str) -> list[int]:
     """Pids of worker processes that loaded the model and are still running."""
     live = []
     with contextlib.suppress(FileNotFoundError):
@@ -45,7 +45,7 @@ def live_workers(directory):
     return live
 
 
-def mark_answering(directory, inference_id):
+def mark_answering(directory: str, inference_id: str) -> None:
     """This worker is answering the request ``inference_id`` (until it names another)."""
     path = os.path.join(directory, f"{os.getpid()}{ANSWERING_SUFFIX}")
     with open(path + ".partial", "w", encoding="utf-8") as file:
@@ -53,7 +53,7 @@ def mark_answering(directory, inference_id):
     os.replace(path + ".partial", path)
 
 
-def answering(directory):
+def answering(directory: str) -> set[str]:
     """The inference ids the live workers are answering or last answered."""
     named = set()
     for pid in live_workers(directory):
@@ -65,7 +65,7 @@ def answering(directory):
     return named
 
 
-def worker_answering(directory, inference_id):
+def worker_answering(directory: str, inference_id: str) -> int | None:
     """The pid of the live worker answering ``inference_id``, or None."""
     for pid in live_workers(directory):
         with (

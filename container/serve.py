@@ -17,6 +17,8 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from container.door import guard, listening, logs
 from container.door.prometheus import Prometheus
@@ -27,6 +29,7 @@ from container.model_server import MANAGEMENT_SOCKET, MODEL_NAME, ModelServer, S
 from container.multi_model import Models
 from container.settings import JSON, WORKERS, ConfigurationError, Settings
 from inference import cpu, preprocess
+from inference.metadata import ModelMetadata
 from inference.settings import check_against_model
 
 DRAIN_SECONDS = 20  # of SageMaker's 30 s between SIGTERM and SIGKILL
@@ -35,7 +38,7 @@ SOCKET_PATH_MAX_BYTES = 107  # sun_path holds 108 bytes, the last one a NUL
 logger = logging.getLogger("sm-detect.serve")
 
 
-def check_model_dir(model_dir, settings):
+def check_model_dir(model_dir: str, settings: Settings) -> ModelMetadata:
     """Fail before starting anything when the model cannot be served as configured; returns
     the model's metadata."""
     from inference import model
@@ -48,7 +51,7 @@ def check_model_dir(model_dir, settings):
     return metadata
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     """The image's entrypoint: serve the model under SAGEMAKER_BASE_DIR (default /opt/ml)."""
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] != "serve":
@@ -56,7 +59,7 @@ def main(argv=None):
     sys.exit(run(os.environ))
 
 
-def run(environ):
+def run(environ: Mapping[str, str]) -> int:
     """Serve with the settings in ``environ`` until SIGTERM or SIGINT; returns the exit code."""
     try:
         settings = Settings.from_environ(environ)
@@ -83,7 +86,7 @@ def run(environ):
         return 1
 
 
-def run_directory(parent):
+def run_directory(parent: str) -> str:
     """This run's private directory (mode 0700), where the model server's sockets go.
 
     A Unix socket's path has at most 107 bytes: under a deep ``TMPDIR`` (a macOS one, a test
@@ -96,7 +99,9 @@ def run_directory(parent):
     return tempfile.mkdtemp(prefix="sm-detect-", dir=parent)
 
 
-def served(metadata, settings, environ):
+def served(
+    metadata: ModelMetadata, settings: Settings, environ: Mapping[str, str]
+) -> dict[str, Any]:
     """What ``/info`` and the info metric say is served: the model, its precision and classes,
     the oneDNN ISA its workers use, and the canvases the default mode gives the network."""
     mode = settings.requests.defaults.mode
@@ -113,7 +118,12 @@ def served(metadata, settings, environ):
     }
 
 
-async def serve(settings, environ, metrics, metadata=None):
+async def serve(
+    settings: Settings,
+    environ: Mapping[str, str],
+    metrics: Metrics,
+    metadata: ModelMetadata | None = None,
+) -> int:
     run_dir = run_directory(environ.get("TMPDIR") or tempfile.gettempdir())
     ready_dir = os.path.join(run_dir, "ready")
     os.makedirs(ready_dir)
@@ -180,7 +190,9 @@ async def serve(settings, environ, metrics, metadata=None):
         logger.info("stopped")
 
 
-async def supervise(model_server, front_door, restart_after_seconds):
+async def supervise(
+    model_server: ModelServer, front_door: FrontDoor, restart_after_seconds: float
+) -> int:
     """Run the model server until a stop signal comes; returns the exit code.
 
     A model server that exits on its own ends the run (exit 1). One that served and then has had
@@ -225,7 +237,7 @@ async def supervise(model_server, front_door, restart_after_seconds):
                 loop.remove_signal_handler(stop_signal)
 
 
-async def announce_when_ready(front_door, url, interval=0.2):
+async def announce_when_ready(front_door: FrontDoor, url: str, interval: float = 0.2) -> None:
     """Say ``listening on URL`` once ``/ping`` answers 200: a request sent then is answered."""
     started = time.monotonic()
     while not await front_door.ready():
@@ -235,7 +247,7 @@ async def announce_when_ready(front_door, url, interval=0.2):
     )
 
 
-async def stays_unready(front_door, seconds, interval=1.0):
+async def stays_unready(front_door: FrontDoor, seconds: float, interval: float = 1.0) -> None:
     """Returns once the door has been ready and then stayed unready for ``seconds``."""
     unready_since = None
     while True:

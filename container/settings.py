@@ -123,11 +123,11 @@ class Settings:
     requests: RequestSettings = dataclasses.field(default_factory=RequestSettings)
 
     @property
-    def model_dir(self):
+    def model_dir(self) -> str:
         return os.path.join(self.base_dir, "model")
 
     @property
-    def trusts_archive_code(self):
+    def trusts_archive_code(self) -> bool:
         return self.archive_code == TRUST
 
     @classmethod

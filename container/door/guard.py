@@ -23,10 +23,15 @@ import contextlib
 import dataclasses
 import logging
 import re
-from collections.abc import Callable
+import ssl
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from aiohttp import ClientPayloadError, web
 from aiohttp.web_protocol import RequestHandler
+
+# the door's own error answer: (status, code, message) -> a response
+ErrorResponse = Callable[..., web.Response]
 
 logger = logging.getLogger("sm-detect.guard")
 
@@ -40,7 +45,7 @@ class Limits:
     max_buffered_bytes: int = 0  # 0: four bodies of the largest size
 
     @property
-    def buffered_bytes(self):
+    def buffered_bytes(self) -> int:
         return self.max_buffered_bytes or 4 * self.max_body_bytes
 
 
@@ -55,12 +60,12 @@ class Refused(Exception):
 class Budget:
     """Bytes of request bodies held in memory at once, across every request of a door."""
 
-    def __init__(self, total):
+    def __init__(self, total: int) -> None:
         self.total = total
         self.used = 0
 
     @contextlib.contextmanager
-    def holding(self):
+    def holding(self) -> Iterator["Share"]:
         """A share of the budget for one request, given back when the request is done."""
         share = Share(self)
         try:
@@ -70,11 +75,11 @@ class Budget:
 
 
 class Share:
-    def __init__(self, budget):
+    def __init__(self, budget: Budget) -> None:
         self.budget = budget
         self.size = 0
 
-    def take(self, size):
+    def take(self, size: int) -> None:
         if self.budget.used + size > self.budget.total:
             raise Refused(
                 503, "ServiceUnavailable", "the server is busy receiving other requests; retry"
@@ -100,7 +105,7 @@ async def read_body(request: web.Request, limits: Limits, share: "Share") -> byt
             while chunk := await request.content.readany():
                 size += len(chunk)
                 if size > limits.max_body_bytes:
-                    raise too_large(f"more than {limits.max_body_bytes}", limits)
+                    raise too_large(size, limits)
                 share.take(len(chunk))
                 chunks.append(chunk)
     except TimeoutError:
@@ -112,11 +117,11 @@ async def read_body(request: web.Request, limits: Limits, share: "Share") -> byt
     return b"".join(chunks)
 
 
-def too_large(size, limits):
+def too_large(size: int, limits: Limits) -> Refused:
     return Refused(
         413,
         "PayloadTooLarge",
-        f"the body has {size} bytes, more than the limit of {limits.max_body_bytes}",
+        f"the body has at least {size} bytes, more than the limit of {limits.max_body_bytes}",
     )
 
 
@@ -128,20 +133,26 @@ class GuardedRequestHandler(RequestHandler):
     made: bool
     on_closed: Callable[[], None]
 
-    def connection_made(self, transport):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.made = True
         super().connection_made(transport)
 
-    def connection_lost(self, exc):
+    def connection_lost(self, exc: BaseException | None) -> None:
         super().connection_lost(exc)
         self.on_closed()
 
-    def closed_unless_made(self):
+    def closed_unless_made(self) -> None:
         """Count out a TLS connection whose handshake failed: asyncio never tells the handler."""
         if not self.made:
             self.on_closed()
 
-    def handle_error(self, request, status=500, exc=None, message=None):
+    def handle_error(
+        self,
+        request: Any,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
         # one line, no traceback: these are the client's malformed requests
         logger.info(
             "refused a malformed request from %s: %d %s",
@@ -161,7 +172,15 @@ class GuardedRequestHandler(RequestHandler):
 class GuardedSite(web.BaseSite):
     """A TCP site whose connections are capped and handled by ``GuardedRequestHandler``."""
 
-    def __init__(self, runner, host, port, limits, error_response, ssl_context=None):
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        limits: Limits,
+        error_response: ErrorResponse,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=128)
         self._host, self._port = host, port
         self.limits = limits
@@ -169,11 +188,11 @@ class GuardedSite(web.BaseSite):
         self.open_connections = 0
 
     @property
-    def name(self):
+    def name(self) -> str:
         scheme = "https" if self._ssl_context else "http"
         return f"{scheme}://{self._host}:{self._port}"
 
-    def connection(self):
+    def connection(self) -> asyncio.BaseProtocol:
         # counted here, as each connection is accepted: aiohttp's own list grows only when a
         # connection is set up, after a whole batch of accepted connections has been let in
         if self.open_connections >= self.limits.max_connections:
@@ -194,11 +213,11 @@ class GuardedSite(web.BaseSite):
             )
         return handler
 
-    def counted_out(self):
+    def counted_out(self) -> Callable[[], None]:
         """A callable that takes one connection off the count, once however often called."""
         done = False
 
-        def count_out():
+        def count_out() -> None:
             nonlocal done
             if not done:
                 done = True
@@ -206,7 +225,7 @@ class GuardedSite(web.BaseSite):
 
         return count_out
 
-    async def start(self):
+    async def start(self) -> None:
         await super().start()
         self._server = await asyncio.get_running_loop().create_server(
             self.connection,
@@ -219,15 +238,17 @@ class GuardedSite(web.BaseSite):
         )
 
 
-class TurnedAway:
+class TurnedAway(asyncio.Protocol):
     """A connection over the cap: one 503 in the door's shape, then closed."""
 
-    def __init__(self, error_response):
+    def __init__(self, error_response: ErrorResponse) -> None:
         self.error_response = error_response
 
-    def connection_made(self, transport):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)  # a TCP connection's
         response = self.error_response(503, "ServiceUnavailable", "too many connections; retry")
         body = response.body
+        assert isinstance(body, bytes)  # the door's error answers are JSON bytes
         head = (
             f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: {response.content_type}\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
@@ -235,17 +256,17 @@ class TurnedAway:
         transport.write(head.encode() + body)
         transport.close()
 
-    def data_received(self, data):
+    def data_received(self, data: bytes) -> None:
         pass
 
-    def eof_received(self):
+    def eof_received(self) -> bool:
         return False
 
-    def connection_lost(self, exc):
+    def connection_lost(self, exc: BaseException | None) -> None:
         pass
 
 
-def runner(app, limits):
+def runner(app: web.Application, limits: Limits) -> web.AppRunner:
     """An AppRunner with the limits aiohttp can keep itself."""
     return web.AppRunner(
         app,
@@ -282,11 +303,11 @@ class SafeLogs(logging.Filter):
     connections and malformed requests, one line each is enough.
     """
 
-    def __init__(self, drop_tracebacks=False):
+    def __init__(self, drop_tracebacks: bool = False) -> None:
         super().__init__()
         self.drop_tracebacks = drop_tracebacks
 
-    def filter(self, record):
+    def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         safe = printable(mask(message))
         if safe != message:
@@ -296,7 +317,7 @@ class SafeLogs(logging.Filter):
         return True
 
 
-def protect_logs():
+def protect_logs() -> None:
     """Install ``SafeLogs`` on aiohttp's loggers and on the root logger's handlers."""
     for name in ("aiohttp.server", "aiohttp.web", "aiohttp.access", "aiohttp.internal"):
         logging.getLogger(name).addFilter(SafeLogs(drop_tracebacks=True))

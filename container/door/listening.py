@@ -7,8 +7,13 @@ says which port it chose, for people and for the programs that start the server.
 
 import asyncio
 import signal
+import ssl
+from collections.abc import Callable
+
+from aiohttp import web
 
 from container.door import guard
+from container.door.guard import ErrorResponse
 
 ANNOUNCEMENT = "listening on {url}"
 URL_PATTERN = r"(?P<scheme>https?)://(?:\[[^\]]*\]|[^\s:/\[]+):(?P<port>\d+)"
@@ -18,7 +23,14 @@ BOUND = "bound {url}"
 BOUND_PATTERN = "bound " + URL_PATTERN
 
 
-async def listen(runner, host, port, limits, error_response, ssl_context=None):
+async def listen(
+    runner: web.AppRunner,
+    host: str,
+    port: int,
+    limits: guard.Limits,
+    error_response: ErrorResponse,
+    ssl_context: ssl.SSLContext | None = None,
+) -> str:
     """Bind ``runner`` (set up) on ``host:port``; returns the URL it listens on.
 
     ``error_response(status, code, message)`` answers what the guard refuses, in the door's
@@ -33,8 +45,14 @@ async def listen(runner, host, port, limits, error_response, ssl_context=None):
 
 
 async def serve_until_stopped(
-    app, host, port, limits, error_response, ssl_context=None, on_listening=None
-):
+    app: web.Application,
+    host: str,
+    port: int,
+    limits: guard.Limits,
+    error_response: ErrorResponse,
+    ssl_context: ssl.SSLContext | None = None,
+    on_listening: Callable[[str], None] | None = None,
+) -> None:
     """Serve ``app`` until SIGTERM or SIGINT; ``on_listening(url)`` once it is bound."""
     runner = guard.runner(app, limits)
     await runner.setup()

@@ -12,18 +12,19 @@ import json
 import logging
 import re
 import sys
+from typing import Any
 
 from container.door import guard
 
 
-def fields_of(record):
+def fields_of(record: logging.LogRecord) -> dict[str, Any]:
     return getattr(record, "fields", None) or {}
 
 
 class JsonLines(logging.Formatter):
     """``{"time", "level", "logger", "message", ...fields}`` on one line."""
 
-    def format(self, record):
+    def format(self, record: logging.LogRecord) -> str:
         document = {
             "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(
                 timespec="milliseconds"
@@ -41,7 +42,7 @@ class JsonLines(logging.Formatter):
 NEEDS_QUOTES = re.compile(r'[\s="\\]|^$')
 
 
-def text_value(value):
+def text_value(value: object) -> str:
     """``value`` as one token of a ``key=value`` line: quoted (JSON string syntax) when it holds a
     space, ``=``, a quote or a backslash, so that a caller's value cannot pose as more pairs."""
     text = str(value)
@@ -51,16 +52,16 @@ def text_value(value):
 class KeyValueText(logging.Formatter):
     """``time logger message key=value ...``."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("%(asctime)s %(name)s %(message)s")
 
-    def format(self, record):
+    def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         pairs = " ".join(f"{key}={text_value(value)}" for key, value in fields_of(record).items())
         return f"{text} {pairs}" if pairs else text
 
 
-def configure(as_json=False, level="INFO"):
+def configure(as_json: bool = False, level: str = "INFO") -> None:
     """This process's log lines: one handler on standard error, credentials masked."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines() if as_json else KeyValueText())

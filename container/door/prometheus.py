@@ -16,6 +16,8 @@ cannot grow the series.
 
 import math
 import os
+from collections.abc import Iterator
+from typing import Any
 
 import psutil
 from prometheus_client import (
@@ -27,10 +29,11 @@ from prometheus_client import (
     Info,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from container import readiness
+from container.record import Record
 
 NAMESPACE = "sm_detect"
 # this detector's requests take tens of milliseconds (INT8, small images) to tens of seconds
@@ -46,10 +49,10 @@ class Workers:
     """A collector read at each scrape: the live workers' memory, and how many workers that had
     loaded the model have ended (MMS starts another; unloading a model ends its workers too)."""
 
-    def __init__(self, ready_dir):
+    def __init__(self, ready_dir: str) -> None:
         self.ready_dir = ready_dir
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         live = readiness.live_workers(self.ready_dir)
         memory = GaugeMetricFamily(
             f"{NAMESPACE}_worker_resident_bytes",
@@ -76,7 +79,7 @@ class Workers:
 class Prometheus:
     """The registry the front door fills and ``/metrics`` shows."""
 
-    def __init__(self, ready_dir):
+    def __init__(self, ready_dir: str) -> None:
         self.registry = CollectorRegistry()
         self.labels_seen: set[str] = set()
         self.requests = Counter(
@@ -126,16 +129,16 @@ class Prometheus:
         self.served = Info(f"{NAMESPACE}_model", "What is served", registry=self.registry)
         self.registry.register(Workers(ready_dir))
 
-    def watch(self, door):
+    def watch(self, door: Any) -> None:
         """The gauges read, at each scrape, the front door's requests in flight and queued."""
         self.in_flight.set_function(lambda: door.in_flight)
         self.queued.set_function(door.queued)
 
-    def describe(self, **facts):
+    def describe(self, **facts: object) -> None:
         """The info metric's labels: model, precision, oneDNN ISA, ..."""
         self.served.info({key: str(value) for key, value in facts.items()})
 
-    def label(self, model_name, known):
+    def label(self, model_name: str, known: bool) -> str:
         """The model label for ``model_name``: itself when ``known`` (loaded), bounded."""
         if not known:
             return UNKNOWN_MODEL
@@ -144,7 +147,7 @@ class Prometheus:
         self.labels_seen.add(model_name)
         return model_name
 
-    def record(self, record, model):
+    def record(self, record: Record, model: str) -> None:
         """What one request (a ``container.record.Record``) measured, under ``model``."""
         self.requests.labels(model, str(record.status), record.error_code or "").inc()
         self.latency.labels(model).observe(record.latency_ms / 1000)
@@ -155,12 +158,12 @@ class Prometheus:
         if record.detections is not None:
             self.detections.labels(model).observe(record.detections)
 
-    def exposition(self):
+    def exposition(self) -> tuple[bytes, str]:
         """(body, content type) of a scrape."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-def latency_histogram(exposition):
+def latency_histogram(exposition: str) -> dict[str, Any]:
     """``{"buckets": [[upper bound in s, requests], ...], "count", "sum"}`` from a scrape
     (``exposition``): the whole-request latency histogram, its series summed, each bucket's own
     count (not the cumulative one Prometheus keeps). For the demo page and the benchmark."""
@@ -186,7 +189,7 @@ def latency_histogram(exposition):
     return {"buckets": buckets, "count": count, "sum": total}
 
 
-def stage_means(exposition):
+def stage_means(exposition: str) -> dict[str, float]:
     """Each stage's mean time in seconds, from a scrape (``exposition``), its series summed."""
     sums: dict[str, float] = {}
     counts: dict[str, float] = {}

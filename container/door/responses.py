@@ -4,18 +4,24 @@ The front door, the public API's twin and the demo page's server answer their re
 the signing gateway answers in AWS's shape instead (``scripts.lib.doors.gateway.aws_error``).
 """
 
+from collections.abc import Awaitable, Callable, Mapping
+
 from aiohttp import web
 
 from container.door import guard
 from inference.errors import error_document
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-def error_response(status, code, message, headers=None):
+
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
     return web.json_response(error_document(code, message), status=status, headers=headers)
 
 
 @web.middleware
-async def json_errors(request, handler):
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error the door raises (aiohttp's 404, 405, ... and the guard's) in our shape."""
     try:
         return await handler(request)

@@ -8,7 +8,7 @@ public API's twin forward to a server's ``/invocations`` over HTTP. Failures (``
 import dataclasses
 from collections.abc import Mapping
 
-from aiohttp import ClientSession, ClientTimeout, UnixConnector
+from aiohttp import ClientSession, ClientTimeout, UnixConnector, web
 from multidict import CIMultiDict
 
 
@@ -28,17 +28,17 @@ class Upstream:
         self.unix_socket = unix_socket
         self.session: ClientSession | None = None
 
-    def attach(self, app):
+    def attach(self, app: web.Application) -> None:
         """Open the session when ``app`` starts, close it when it stops."""
         app.on_startup.append(self.open)
         app.on_cleanup.append(self.close)
 
-    async def open(self, _app=None):
+    async def open(self, _app: web.Application | None = None) -> None:
         connector = UnixConnector(path=self.unix_socket, limit=0) if self.unix_socket else None
         # bodies are passed on as they are: never inflate what the server sent
         self.session = ClientSession(connector=connector, auto_decompress=False)
 
-    async def close(self, _app=None):
+    async def close(self, _app: web.Application | None = None) -> None:
         if self.session:
             await self.session.close()
 

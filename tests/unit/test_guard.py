@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -158,6 +159,11 @@ def test_a_chunked_body_over_the_limit_is_a_413(door):
     chunks = b"".join(b"100\r\n" + b"x" * 256 + b"\r\n" for _ in range(8)) + b"0\r\n\r\n"
     status, body = exchange(door, post(chunks, b"Transfer-Encoding: chunked\r\n"))
     assert status == 413 and "limit of 1000" in body["error"]["message"]
+    # it once said "the body has more than 1000 bytes bytes": the size it had read, now
+    said = re.fullmatch(
+        r"the body has at least (\d+) bytes, more than the limit of 1000", body["error"]["message"]
+    )
+    assert said and 1000 < int(said[1]) <= 8 * 256
 
 
 @pytest.mark.parametrize("encoding", [b"gzip", b"deflate", b"br"])
