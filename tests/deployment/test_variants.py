@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from inference.headers import INVOKED_VARIANT
 from scripts.lib.cloud import captures
 from tests.helpers import cli, encode_image
-from tests.servers import running_server, start_gateway, wait_until
+from tests.servers import QUICK_START, running_server, start_gateway, wait_until
 
 pytestmark = pytest.mark.server
 REGION = "us-west-2"
@@ -32,7 +32,10 @@ ALL_DETECTIONS = "threshold=0,max_detections=100"
 
 @pytest.fixture(scope="module")
 def int8_server(int8_model_archive, tmp_path_factory):
-    with running_server(int8_model_archive, tmp_path_factory.mktemp("int8-server")) as running:
+    # one canvas to warm: the variants' routing and agreement are what these tests read
+    with running_server(
+        int8_model_archive, tmp_path_factory.mktemp("int8-server"), **QUICK_START
+    ) as running:
         yield running
 
 

@@ -69,6 +69,7 @@ def json_server(model_archive, tmp_path_factory):
         SM_DETECT_ENDPOINT_NAME="yolo-prod",
         SM_DETECT_VARIANT_NAME="AllTraffic",
         SM_DETECT_METRICS_NAMESPACE="sm-detect/test",
+        **QUICK_START,  # one canvas to warm: what is read here is the log, not the canvases
     ) as server:
         yield server
 

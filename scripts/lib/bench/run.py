@@ -40,6 +40,8 @@ class Settings:
     stacks: tuple = ("aws", "ours", "ours-throughput", "ours-int8", "ours-bf16")
     profile_runs: int = 5  # forward passes whose oneDNN log is summed, per precision
     shapes: int = 240  # photos of distinct sizes sent to each precision's server (0: none)
+    # our servers' default mode; None: their own (aspect, every canvas warmed at start)
+    server_mode: str | None = None
 
     @classmethod
     def quick(cls, model, photo):
@@ -56,6 +58,7 @@ class Settings:
             stacks=("aws", "ours", "ours-int8", "ours-bf16"),
             profile_runs=1,
             shapes=0,  # the shape-diverse part has its own command, and its own tests
+            server_mode="square320",  # one canvas to warm at each start, not thirteen
         )
 
     @classmethod
@@ -186,6 +189,9 @@ class BenchRun:
         self.figures["served"] = {}
         for name in self.settings.stacks:
             title, start, env = stack_settings(name, self.cores)
+            if self.settings.server_mode and start is servers.start_ours:
+                title += f", default mode {self.settings.server_mode}"
+                env = {**env, "SM_DETECT_MODE": self.settings.server_mode}
             with step(f"serving: {title}"):
                 self.figures["served"][name] = {"title": title, **self.serve(start, env, name)}
         if self.settings.shapes:
