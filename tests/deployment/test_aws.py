@@ -344,8 +344,16 @@ def test_dry_run_makes_no_calls(aws_env):
 def test_no_execution_role_explains_how_to_make_one(aws_env):
     iam = client("iam")
     roles = iam.list_roles()["Roles"]
+    policies = {}  # each role's inline policies, deleted first as IAM asks, put back after
     for role in roles:
-        iam.delete_role(RoleName=role["RoleName"])
+        name = role["RoleName"]
+        policies[name] = {
+            policy: iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
+            for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]
+        }
+        for policy in policies[name]:
+            iam.delete_role_policy(RoleName=name, PolicyName=policy)
+        iam.delete_role(RoleName=name)
     try:
         result = cli(
             "deploy",
@@ -360,10 +368,14 @@ def test_no_execution_role_explains_how_to_make_one(aws_env):
     finally:
         # the moto server is the module's: a test that runs after this one finds its roles
         for role in roles:
+            name = role["RoleName"]
             iam.create_role(
-                RoleName=role["RoleName"],
-                AssumeRolePolicyDocument=json.dumps(role["AssumeRolePolicyDocument"]),
+                RoleName=name, AssumeRolePolicyDocument=json.dumps(role["AssumeRolePolicyDocument"])
             )
+            for policy, document in policies[name].items():
+                iam.put_role_policy(
+                    RoleName=name, PolicyName=policy, PolicyDocument=json.dumps(document)
+                )
     assert result.returncode == 1
     assert "no SageMaker execution role found" in result.stderr
     assert "s3:GetObject" in result.stderr and "sagemaker.amazonaws.com" in result.stderr
