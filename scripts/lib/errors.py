@@ -9,7 +9,7 @@ line, it names it by a ``remedy`` key, and the command layer words it (``scripts
 class CommandError(Exception):
     """``message``; ``remedy``, a key the command line words; ``detail``, said after it."""
 
-    def __init__(self, message, remedy=None, detail=""):
+    def __init__(self, message: str, remedy: str | None = None, detail: str = "") -> None:
         super().__init__(message)
         self.remedy = remedy
         self.detail = detail

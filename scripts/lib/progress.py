@@ -5,6 +5,8 @@ import datetime
 import json
 import sys
 import time
+from collections.abc import Callable, Collection, Iterator
+from typing import Any
 
 from scripts.lib.errors import CommandError
 
@@ -17,11 +19,11 @@ class Output:
     json_lines = False
 
 
-def report_as_json_lines():
+def report_as_json_lines() -> None:
     Output.json_lines = True
 
 
-def say(message):
+def say(message: str) -> None:
     if Output.json_lines:
         message = json.dumps(
             {
@@ -35,7 +37,7 @@ def say(message):
 
 
 @contextlib.contextmanager
-def step(message):
+def step(message: str) -> Iterator[None]:
     """``==> message`` ... ``done in 1.2 s`` around a block of work."""
     say(f"==> {message}")
     started = time.perf_counter()
@@ -43,15 +45,23 @@ def step(message):
     say(f"    done in {time.perf_counter() - started:.1f} s")
 
 
-def wait_until_settled(label, describe, status_key, wanted, settled, poll_seconds, timeout_seconds):
+def wait_until_settled(
+    label: str,
+    describe: Callable[[], dict[str, Any] | None],
+    status_key: str,
+    wanted: str,
+    settled: Collection[str],
+    poll_seconds: float,
+    timeout_seconds: float,
+) -> dict[str, Any]:
     """Poll ``describe()`` (an AWS description) until its ``status_key`` is in ``settled``.
 
     Each change is printed; anything but ``wanted`` (or no answer in time) ends in one line
     with AWS's FailureReason.
     """
-    described: dict = {}
+    described: dict[str, Any] = {}
 
-    def read_status():
+    def read_status() -> str:
         described.clear()
         described.update(describe() or {})
         return described.get(status_key, "Missing")
@@ -66,9 +76,15 @@ def wait_until_settled(label, describe, status_key, wanted, settled, poll_second
     return described
 
 
-def watch(label, read_status, settled, poll_seconds, timeout_seconds):
+def watch(
+    label: str,
+    read_status: Callable[[], str],
+    settled: Collection[str],
+    poll_seconds: float,
+    timeout_seconds: float,
+) -> str:
     """Poll ``read_status()`` until it returns a status in ``settled``, printing each change."""
-    started, last = time.monotonic(), None
+    started, last = time.monotonic(), ""
     while True:
         status = read_status()
         elapsed = time.monotonic() - started

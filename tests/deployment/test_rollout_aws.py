@@ -356,3 +356,24 @@ def test_compare_reads_an_endpoints_captures_from_s3_and_its_latency_from_cloudw
     assert totals["max_score_difference"] == pytest.approx(0.05)
     assert "latency of AllTraffic: 400 ms on average over 1 request(s)" in compared.stderr
     assert "latency of int8: 200 ms on average" in compared.stderr
+
+
+def test_a_variant_without_a_current_weight_counts_as_taking_no_traffic():
+    # a variant still being created has no CurrentWeight: shifting every weight away from the
+    # others must be refused as sending nothing anywhere, not crash on the missing number
+    sagemaker, stubber = stubbed_client("sagemaker")
+    stubber.add_response(
+        "describe_endpoint",
+        endpoint_description(
+            "Updating",
+            ProductionVariants=[
+                {"VariantName": "fp32", "CurrentWeight": 1.0, "CurrentInstanceCount": 1},
+                {"VariantName": "int8"},
+            ],
+        ),
+        {"EndpointName": "yolo"},
+    )
+    with stubber, pytest.raises(CommandError, match="at least one variant needs a weight above 0"):
+        variants.set_weights(
+            Aws(region=AWS_REGION, clients={"sagemaker": sagemaker}), "yolo", {"fp32": 0.0}
+        )

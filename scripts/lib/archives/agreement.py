@@ -14,34 +14,44 @@ what INT8 costs on the images given.
 
 import dataclasses
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+
+from inference.postprocess import Detection
 
 IOU_THRESHOLD = 0.5
 
 
-def iou(box, boxes):
+def iou(box: Sequence[float], boxes: Sequence[Sequence[float]]) -> npt.NDArray[np.float64]:
     """Intersection over union of ``box`` (xmin, ymin, xmax, ymax) with each row of ``boxes``."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    box = np.asarray(box, dtype=np.float64)
-    left = np.maximum(box[0], boxes[:, 0])
-    top = np.maximum(box[1], boxes[:, 1])
-    right = np.minimum(box[2], boxes[:, 2])
-    bottom = np.minimum(box[3], boxes[:, 3])
+    rows = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    one = np.asarray(box, dtype=np.float64)
+    left = np.maximum(one[0], rows[:, 0])
+    top = np.maximum(one[1], rows[:, 1])
+    right = np.minimum(one[2], rows[:, 2])
+    bottom = np.minimum(one[3], rows[:, 3])
     overlap = np.clip(right - left, 0, None) * np.clip(bottom - top, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    area = (one[2] - one[0]) * (one[3] - one[1])
+    areas = (rows[:, 2] - rows[:, 0]) * (rows[:, 3] - rows[:, 1])
     union = area + areas - overlap
     return np.divide(overlap, union, out=np.zeros_like(union), where=union > 0)
 
 
-def matches(reference, candidate, iou_threshold=IOU_THRESHOLD):
+def matches(
+    reference: Sequence[Detection],
+    candidate: Sequence[Detection],
+    iou_threshold: float = IOU_THRESHOLD,
+) -> list[tuple[int, int]]:
     """Pairs (reference index, candidate index): candidates best score first, each reference once.
 
     ``reference`` and ``candidate`` are sequences of detections with ``class_id``, ``score`` and
     ``box``.
     """
-    taken, pairs = set(), []
+    taken: set[int] = set()
+    pairs: list[tuple[int, int]] = []
     for index in sorted(range(len(candidate)), key=lambda i: -candidate[i].score):
         found = candidate[index]
         same_class = [
@@ -57,15 +67,15 @@ def matches(reference, candidate, iou_threshold=IOU_THRESHOLD):
     return pairs
 
 
-def average_precision(hits, reference_count):
+def average_precision(hits: Sequence[bool], reference_count: int) -> float:
     """VOC's all-point AP of detections already sorted best first (``hits``: True if matched)."""
     if reference_count == 0:
         return float("nan")
-    hits = np.asarray(hits, dtype=bool)
-    if hits.size == 0:
+    matched = np.asarray(hits, dtype=bool)
+    if matched.size == 0:
         return 0.0
-    true_positives = np.cumsum(hits)
-    precision = true_positives / np.arange(1, hits.size + 1)
+    true_positives = np.cumsum(matched)
+    precision = true_positives / np.arange(1, matched.size + 1)
     recall = true_positives / reference_count
     # precision made monotone from the right, integrated over the recall steps
     precision = np.maximum.accumulate(precision[::-1])[::-1]
@@ -73,7 +83,11 @@ def average_precision(hits, reference_count):
     return float(np.sum(steps * precision))
 
 
-def mean_average_precision(references, candidates, iou_threshold=IOU_THRESHOLD):
+def mean_average_precision(
+    references: Sequence[Sequence[Detection]],
+    candidates: Sequence[Sequence[Detection]],
+    iou_threshold: float = IOU_THRESHOLD,
+) -> float:
     """mAP over images: ``references[i]`` and ``candidates[i]`` are image i's detections.
 
     NaN when the references hold no detection at all.
@@ -83,7 +97,7 @@ def mean_average_precision(references, candidates, iou_threshold=IOU_THRESHOLD):
         return math.nan  # nothing to find: no measure of agreement
     precisions = []
     for class_id in sorted(classes):
-        scored = []  # (score, matched) over every image
+        scored: list[tuple[float, bool]] = []  # (score, matched) over every image
         count = 0
         for reference, candidate in zip(references, candidates, strict=True):
             ours = [d for d in reference if d.class_id == class_id]
@@ -106,31 +120,41 @@ class ImageAgreement:
     average_precision: float  # mAP@0.5 on this image alone
     sqnr_db: float
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def compare_image(name, reference, candidate, reference_maps, candidate_maps, threshold=0.0):
+Maps = Sequence[npt.ArrayLike]  # a network's raw output maps
+
+
+def compare_image(
+    name: str,
+    reference: Sequence[Detection],
+    candidate: Sequence[Detection],
+    reference_maps: Maps,
+    candidate_maps: Maps,
+    threshold: float = 0.0,
+) -> ImageAgreement:
     """One image: the reference's detections at or above ``threshold`` against every candidate.
 
     Candidates are not cut at the threshold: one scored just under it still matches, as a
     detector's low-scored detections count in its mAP.
     """
-    reference = [d for d in reference if d.score >= threshold]
-    pairs = matches(reference, candidate)
-    differences = [abs(reference[r].score - candidate[c].score) for r, c in pairs]
+    kept = [d for d in reference if d.score >= threshold]
+    pairs = matches(kept, candidate)
+    differences = [abs(kept[r].score - candidate[c].score) for r, c in pairs]
     return ImageAgreement(
         name=name,
-        reference=len(reference),
+        reference=len(kept),
         candidate=sum(d.score >= threshold for d in candidate),
         matched=len(pairs),
         max_score_difference=max(differences, default=0.0),
-        average_precision=mean_average_precision([reference], [candidate]),
+        average_precision=mean_average_precision([kept], [candidate]),
         sqnr_db=sqnr(reference_maps, candidate_maps),
     )
 
 
-def sqnr(reference_maps, candidate_maps):
+def sqnr(reference_maps: Maps, candidate_maps: Maps) -> float:
     """Signal-to-quantization-noise ratio in dB over all the maps; inf when they are equal."""
     signal = sum(float(np.sum(np.square(np.asarray(m, np.float64)))) for m in reference_maps)
     noise = sum(
@@ -142,9 +166,14 @@ def sqnr(reference_maps, candidate_maps):
     return 10 * math.log10(signal / noise)
 
 
-def summary(images, references, candidates, threshold=0.0):
+def summary(
+    images: Sequence[ImageAgreement],
+    references: Sequence[Sequence[Detection]],
+    candidates: Sequence[Sequence[Detection]],
+    threshold: float = 0.0,
+) -> dict[str, Any]:
     """The totals over ``images`` (``ImageAgreement``s) and the detections behind them."""
-    references = [[d for d in image if d.score >= threshold] for image in references]
+    kept = [[d for d in image if d.score >= threshold] for image in references]
     total = sum(image.reference for image in images)
     return {
         "images": len(images),
@@ -152,13 +181,18 @@ def summary(images, references, candidates, threshold=0.0):
         "candidate_detections": sum(image.candidate for image in images),
         "matched": sum(image.matched for image in images),
         "matched_share": sum(image.matched for image in images) / total if total else 1.0,
-        "map50": mean_average_precision(references, candidates),
+        "map50": mean_average_precision(kept, candidates),
         "max_score_difference": max((i.max_score_difference for i in images), default=0.0),
         "sqnr_db": min((i.sqnr_db for i in images), default=math.inf),
     }
 
 
-def recorded(images, totals, threshold, reference="the FP32 network of the same weights"):
+def recorded(
+    images: Sequence[ImageAgreement],
+    totals: dict[str, Any],
+    threshold: float,
+    reference: str = "the FP32 network of the same weights",
+) -> dict[str, Any]:
     """The agreement as ``model.json`` records it."""
     return {
         "reference": reference,
@@ -170,7 +204,14 @@ def recorded(images, totals, threshold, reference="the FP32 network of the same 
     }
 
 
-def table(images, totals, reference="FP32", candidate="INT8", sqnr=True, item="image"):
+def table(
+    images: Sequence[ImageAgreement],
+    totals: dict[str, Any],
+    reference: str = "FP32",
+    candidate: str = "INT8",
+    sqnr: bool = True,
+    item: str = "image",
+) -> str:
     """The agreement as the terminal shows it: one line per image (or other ``item``) and the
     total; the SQNR column only where raw output maps were compared."""
     columns = f"{item:<28}{reference[:8]:>9}{candidate[:8]:>9}{'matched':>9}{'mAP@0.5':>9}"
@@ -210,11 +251,11 @@ def table(images, totals, reference="FP32", candidate="INT8", sqnr=True, item="i
     return "\n".join(lines)
 
 
-def shown(value, digits):
+def shown(value: float, digits: int) -> str:
     """``value`` to ``digits`` places; n/a when there was nothing to measure (NaN)."""
     return "n/a" if isinstance(value, float) and math.isnan(value) else f"{value:.{digits}f}"
 
 
-def finite(value):
+def finite(value: object) -> object:
     """JSON has neither infinity nor NaN: no noise, or nothing to compare, is recorded as null."""
     return None if isinstance(value, float) and not math.isfinite(value) else value

@@ -12,7 +12,7 @@ import tarfile
 from scripts.lib.errors import CommandError
 
 
-def normalised(info):
+def normalised(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info.mtime = 0
     info.uid = info.gid = 0
     info.uname = info.gname = ""
@@ -20,7 +20,7 @@ def normalised(info):
     return info
 
 
-def write_archive(model_dir, output):
+def write_archive(model_dir: str, output: str) -> str:
     """Pack the contents of ``model_dir`` (not the folder itself) into ``output``."""
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     partial = output + ".partial"
@@ -44,7 +44,7 @@ def write_archive(model_dir, output):
     return output
 
 
-def check_member(member):
+def check_member(member: tarfile.TarInfo) -> None:
     name = member.name
     if os.path.isabs(name) or name.startswith(("/", "\\")):
         raise CommandError(f"refusing archive member with an absolute path: {name}")
@@ -54,7 +54,7 @@ def check_member(member):
         raise CommandError(f"refusing archive member that is a link or device: {name}")
 
 
-def safe_extract(archive, destination):
+def safe_extract(archive: str, destination: str) -> None:
     """Unpack ``archive`` into ``destination`` after checking every member."""
     try:
         with tarfile.open(archive, "r:*") as tar:

@@ -17,12 +17,13 @@ import dataclasses
 import json
 import os
 import shutil
+from typing import Any
 
 import mxnet as mx
 import numpy as np
 
 from inference import model, preprocess
-from inference.metadata import BF16
+from inference.metadata import BF16, ModelMetadata
 
 OUTPUT_CONVOLUTIONS = tuple(f"yolov30_yolooutputv3{scale}_conv0_fwd" for scale in range(3))
 KEPT_FP32 = [
@@ -64,7 +65,7 @@ def with_bf16_trunk(graph: dict) -> dict:
     renumbered: dict[int, int] = {}
     casts: dict[tuple[int, int], int] = {}  # (source, output) -> its cast in the new graph
 
-    def cast_of(source, output, dtype):
+    def cast_of(source: int, output: int, dtype: str) -> list[int]:
         if (source, output) not in casts:
             name = f"{nodes[source]['name']}_{output}_to_{dtype}"
             rebuilt.append(cast(name, [renumbered[source], output, 0], dtype))
@@ -152,7 +153,7 @@ def reordered(graph: dict, replaced: dict[int, int]) -> dict:
     replacement, the replaced nodes (and parameters no node reads) gone."""
     nodes = graph["nodes"]
 
-    def resolved(entry):
+    def resolved(entry: list[int]) -> list[int]:
         source, output, version = entry
         return [replaced.get(source, source), output if source not in replaced else 0, version]
 
@@ -162,7 +163,7 @@ def reordered(graph: dict, replaced: dict[int, int]) -> dict:
     order: list[int] = []
     seen: set[int] = set()
 
-    def visit(index):  # depth first from the heads: inputs before users
+    def visit(index: int) -> None:  # depth first from the heads: inputs before users
         stack = [(index, False)]
         while stack:
             current, expanded = stack.pop()
@@ -188,7 +189,7 @@ def reordered(graph: dict, replaced: dict[int, int]) -> dict:
     }
 
 
-def bf16_copy(fp32_dir: str, bf16_dir: str, metadata):
+def bf16_copy(fp32_dir: str, bf16_dir: str, metadata: ModelMetadata) -> ModelMetadata:
     """``fp32_dir``'s model with its trunk in BF16, written into ``bf16_dir``; its metadata."""
     shutil.copytree(fp32_dir, bf16_dir)
     paths = model.model_files(bf16_dir)
@@ -220,7 +221,7 @@ def bf16_copy(fp32_dir: str, bf16_dir: str, metadata):
     return dataclasses.replace(metadata, precision=BF16, buckets=preprocess.LOWER_PRECISION_BUCKETS)
 
 
-def how():
+def how() -> dict[str, Any]:
     """What ``model.json`` says of how the BF16 network was made."""
     return {
         "library": f"mxnet {mx.__version__} (oneDNN), a cast at each border of the trunk",

@@ -16,6 +16,7 @@ scores stays as GluonCV built it, with the same parameter names, so the weights 
 """
 
 import json
+from typing import Any, TypedDict
 
 import mxnet as mx
 
@@ -26,7 +27,17 @@ class UnexpectedGraph(ValueError):
     """The symbol is not laid out as GluonCV's YOLOv3 exports it."""
 
 
-def rewrite(symbol, num_classes):
+Symbol = Any  # an MXNet symbol (MXNet ships no type information)
+Node = dict[str, Any]  # one node of a symbol's JSON
+
+
+class NmsSettings(TypedDict):
+    threshold: float
+    valid_threshold: float
+    topk: int
+
+
+def rewrite(symbol: Symbol, num_classes: int) -> tuple[Symbol, NmsSettings]:
     """``symbol`` (GluonCV's YOLOv3) with the top-k head; outputs the ``nms_topk`` best
     candidates' ids, scores and boxes, best first, before NMS; and the NMS settings
     (``nms_settings``)."""
@@ -37,7 +48,8 @@ def rewrite(symbol, num_classes):
     if topk <= 0:
         raise UnexpectedGraph("the top-k head needs nms_topk > 0")
     internals = symbol.get_internals()
-    boxes, scores = [], []
+    boxes: list[Symbol] = []
+    scores: list[Symbol] = []
     for per_scale in inputs(nodes, input_of(nodes, nms, 0, "Concat")):
         detections = input_of(nodes, input_of(nodes, per_scale, 0, "transpose"), 0, "Concat")
         class_score = input_of(
@@ -53,7 +65,7 @@ def rewrite(symbol, num_classes):
     ), nms_settings(attrs)
 
 
-def nms_settings(attrs):
+def nms_settings(attrs: dict[str, str]) -> NmsSettings:
     """GluonCV's NMS settings, as its ``box_nms`` node holds them."""
     if attrs.get("force_suppress", "False") in ("True", "1", "true"):
         raise UnexpectedGraph("class-agnostic NMS (force_suppress) is not supported")
@@ -64,7 +76,7 @@ def nms_settings(attrs):
     }
 
 
-def top_k_candidates(boxes, scores, num_classes, topk):
+def top_k_candidates(boxes: Symbol, scores: Symbol, num_classes: int, topk: int) -> Symbol:
     """(ids, scores, boxes) of the ``topk`` best (anchor, class) pairs, best first.
 
     ``boxes``: (batch, anchors, 4); ``scores``: (batch, anchors, classes). A flat index is
@@ -82,18 +94,18 @@ def top_k_candidates(boxes, scores, num_classes, topk):
     return mx.sym.Group([class_id.expand_dims(-1), best_scores.expand_dims(-1), best_boxes])
 
 
-def single(nodes, op):
+def single(nodes: list[Node], op: str) -> Node:
     found = [node for node in nodes if node["op"] == op]
     if len(found) != 1:
         raise UnexpectedGraph(f"expected one {op} node, found {len(found)}")
     return found[0]
 
 
-def inputs(nodes, node):
+def inputs(nodes: list[Node], node: Node) -> list[Node]:
     return [nodes[entry[0]] for entry in node["inputs"]]
 
 
-def input_of(nodes, node, index, op=None):
+def input_of(nodes: list[Node], node: Node, index: int, op: str | None = None) -> Node:
     """The ``index``-th input of ``node``, checked to be an ``op`` node when given."""
     if index >= len(node["inputs"]):
         raise UnexpectedGraph(f"{node['name']} has no input {index}")
@@ -103,5 +115,5 @@ def input_of(nodes, node, index, op=None):
     return found
 
 
-def output(internals, node):
+def output(internals: Symbol, node: Node) -> Symbol:
     return internals[node["name"] + "_output"]

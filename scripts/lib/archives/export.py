@@ -10,6 +10,8 @@ import importlib.metadata
 import os
 import re
 import shutil
+from collections.abc import Sequence
+from typing import Any
 
 import mxnet as mx
 import numpy as np
@@ -33,7 +35,7 @@ OBJECTNESS_BIAS = -12.0
 CONSTANT_INITIALIZER = re.compile(r'"(Constant_[^"]*)_(\d+)"')
 
 
-def read_classes(path):
+def read_classes(path: str) -> list[str]:
     try:
         with open(path, encoding="utf-8") as file:
             classes = [line.strip() for line in file if line.strip()]
@@ -48,11 +50,14 @@ def read_classes(path):
     return classes
 
 
-def coco_classes():
+def coco_classes() -> list[str]:
     return list(COCODetection.CLASSES)
 
 
-def pretrained_network():
+Network = Any  # a GluonCV YOLOv3 HybridBlock (MXNet ships no type information)
+
+
+def pretrained_network() -> Network:
     try:
         return model_zoo.get_model(COCO_MODEL, pretrained=True)
     except Exception as error:  # noqa: BLE001 - gluoncv raises bare exceptions for network failures
@@ -62,14 +67,14 @@ def pretrained_network():
         ) from None
 
 
-def blank_network(classes=None):
+def blank_network(classes: Sequence[str] | None = None) -> Network:
     """The architecture without weights: COCO's, or a custom one for ``classes``."""
     if classes is None or list(classes) == coco_classes():
         return model_zoo.get_model(COCO_MODEL, pretrained=False, pretrained_base=False)
     return model_zoo.get_model(CUSTOM_MODEL, classes=classes, pretrained_base=False)
 
 
-def random_network(classes=None, seed=RANDOM_SEED):
+def random_network(classes: Sequence[str] | None = None, seed: int = RANDOM_SEED) -> Network:
     """A deterministic randomly initialised network whose objectness is selective."""
     mx.random.seed(seed)
     np.random.seed(seed)
@@ -87,7 +92,7 @@ def random_network(classes=None, seed=RANDOM_SEED):
     return net
 
 
-def network_from_file(path, classes=None):
+def network_from_file(path: str, classes: Sequence[str] | None = None) -> Network:
     if not os.path.isfile(path):
         raise CommandError(f"weights file {path} does not exist")
     net = blank_network(classes)
@@ -101,7 +106,7 @@ def network_from_file(path, classes=None):
     return net
 
 
-def build_network(weights, classes=None):
+def build_network(weights: str, classes: Sequence[str] | None = None) -> Network:
     if weights == "pretrained":
         if classes:
             raise CommandError("a class list goes with a weights file, not pretrained weights")
@@ -111,7 +116,14 @@ def build_network(weights, classes=None):
     return network_from_file(weights, classes)
 
 
-def export(net, model_dir, weights, nms_threshold=0.45, nms_topk=400, post_nms=100):
+def export(
+    net: Network,
+    model_dir: str,
+    weights: str,
+    nms_threshold: float = 0.45,
+    nms_topk: int = 400,
+    post_nms: int = 100,
+) -> ModelMetadata:
     """Write the hybridized network, ``model.json`` and ``code/`` into ``model_dir``."""
     os.makedirs(model_dir, exist_ok=True)
     net.set_nms(nms_thresh=nms_threshold, nms_topk=nms_topk, post_nms=post_nms)
@@ -147,7 +159,7 @@ def export(net, model_dir, weights, nms_threshold=0.45, nms_topk=400, post_nms=1
     return metadata
 
 
-def renumber_constants(symbol_path):
+def renumber_constants(symbol_path: str) -> None:
     """Number the constants' initializer names in order instead of by object id.
 
     The ids change from one run to the next, and with them the archive's bytes; the names are
@@ -157,7 +169,7 @@ def renumber_constants(symbol_path):
         text = file.read()
     numbers: dict[str, int] = {}
 
-    def renumbered(match):
+    def renumbered(match: re.Match[str]) -> str:
         number = numbers.setdefault(match[2], len(numbers))
         return f'"{match[1]}_{number}"'
 
@@ -165,12 +177,12 @@ def renumber_constants(symbol_path):
         file.write(CONSTANT_INITIALIZER.sub(renumbered, text))
 
 
-def gluoncv_version():
+def gluoncv_version() -> str:
     # gluoncv.__version__ says 0.11.0 in the 0.10.5.post0 wheel; the distribution knows better
     return importlib.metadata.version("gluoncv")
 
 
-def copy_code(code_dir):
+def copy_code(code_dir: str) -> None:
     """The inference package as SageMaker's ``code/`` entry point (``SAGEMAKER_PROGRAM`` default
     ``inference.py`` imports the ``inference`` package)."""
     source = os.path.dirname(inference.__file__)

@@ -8,8 +8,9 @@ import dataclasses
 import math
 import os
 import tempfile
+from typing import Any
 
-from inference.metadata import BF16, FP32, INT8, PRECISIONS
+from inference.metadata import BF16, FP32, INT8, PRECISIONS, ModelMetadata
 from scripts.lib.archives import archive, export
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say, step
@@ -37,12 +38,12 @@ class PackageSpec:
             raise CommandError("--classes goes with a weights file, not with pretrained weights")
 
 
-def package_as(spec: PackageSpec, output: str):
+def package_as(spec: PackageSpec, output: str) -> ModelMetadata:
     """Write the archive ``spec`` describes; its metadata."""
     spec.check()
     if spec.precision == FP32:
         return package(spec.weights, output, spec.classes_file)
-    agreement = {
+    agreement: dict[str, Any] = {
         "min_agreement": spec.min_agreement,
         "threshold": spec.agreement_threshold,
         "mode": spec.mode,
@@ -62,7 +63,7 @@ def package_as(spec: PackageSpec, output: str):
         return package(spec.weights, output, spec.classes_file, spec.precision, lowering)
 
 
-def sample_photos(folder, purpose):
+def sample_photos(folder: str, purpose: str) -> str:
     """The packaging set's sample photographs, written into ``folder`` for ``purpose``
     (calibrating INT8, or measuring BF16's agreement)."""
     from scripts.lib.archives.samples import write_sample_photos
@@ -76,7 +77,13 @@ def sample_photos(folder, purpose):
     return folder
 
 
-def package(weights, output, classes_file=None, precision=FP32, lowering=None):
+def package(
+    weights: str,
+    output: str,
+    classes_file: str | None = None,
+    precision: str = FP32,
+    lowering: "Lowering | None" = None,
+) -> ModelMetadata:
     """Write the archive; ``lowering`` (a ``Quantization`` or ``Bfloat16``) makes the INT8 or
     BF16 network from the FP32 one."""
     if precision not in PRECISIONS or (lowering.precision if lowering else FP32) != precision:
@@ -110,31 +117,43 @@ class Lowering:
 
     precision = ""
 
-    def __init__(self, validate=None, min_agreement=None, threshold=0.5, mode=None):
+    def __init__(
+        self,
+        validate: str | None = None,
+        min_agreement: float | None = None,
+        threshold: float = 0.5,
+        mode: str | None = None,
+    ) -> None:
         from inference import preprocess
 
         self.validate, self.min_agreement, self.threshold = validate, min_agreement, threshold
         self.mode = mode or preprocess.ASPECT
-        self.validation = None
+        self.validation: list[str] | None = None
 
-    def check(self):
+    def check(self) -> None:
         """Find the images before any work: ``CommandError`` when there are none."""
         from scripts.lib.archives import quantize
 
+        assert self.validate is not None, "a BF16 lowering is given its validation images"
         self.validation = quantize.image_files(self.validate)
         if not self.validation:
             raise CommandError(f"{self.validate} holds no image this server reads")
 
-    def lower(self, fp32_dir, lowered_dir, metadata):
+    def lower(
+        self, fp32_dir: str, lowered_dir: str, metadata: ModelMetadata
+    ) -> tuple[ModelMetadata, dict[str, Any]]:
         """Write the lowered network into ``lowered_dir``; (its metadata, how it was made)."""
         raise NotImplementedError
 
-    def apply(self, fp32_dir, metadata, work_dir):
+    def apply(
+        self, fp32_dir: str, metadata: ModelMetadata, work_dir: str
+    ) -> tuple[str, ModelMetadata]:
         """The lowered model directory beside ``fp32_dir``, its agreement measured and recorded;
         (the directory, its metadata)."""
         from inference import cpu
         from scripts.lib.archives import agreement, quantize
 
+        assert self.validation is not None, "check() first"
         cpu.prepare()  # the kernels the server will run: AMX where the CPU has it
         name = self.precision.upper()
         lowered_dir = os.path.join(work_dir, self.precision)
@@ -172,18 +191,26 @@ class Quantization(Lowering):
 
     precision = INT8
 
-    def __init__(self, calibration, count=None, validate=None, **agreement):
+    def __init__(
+        self,
+        calibration: str,
+        count: int | None = None,
+        validate: str | None = None,
+        **agreement: Any,
+    ) -> None:
         super().__init__(validate, **agreement)
         self.calibration, self.count = calibration, count
-        self.files = None
+        self.files: tuple[list[str], list[str]] | None = None
 
-    def check(self):
+    def check(self) -> None:
         from scripts.lib.archives import quantize
 
         self.files = quantize.split(self.calibration, self.count, self.validate)
         self.validation = self.files[1]
 
-    def lower(self, fp32_dir, lowered_dir, metadata):
+    def lower(
+        self, fp32_dir: str, lowered_dir: str, metadata: ModelMetadata
+    ) -> tuple[ModelMetadata, dict[str, Any]]:
         from scripts.lib.archives import quantize
 
         assert self.files is not None, "check() first"
@@ -201,7 +228,9 @@ class Bfloat16(Lowering):
 
     precision = BF16
 
-    def lower(self, fp32_dir, lowered_dir, metadata):
+    def lower(
+        self, fp32_dir: str, lowered_dir: str, metadata: ModelMetadata
+    ) -> tuple[ModelMetadata, dict[str, Any]]:
         from scripts.lib.archives import bf16
 
         assert self.validation is not None, "check() first"

@@ -22,8 +22,11 @@ import os
 import shutil
 import stat
 import sys
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
 
 import mxnet as mx
+import numpy as np
 from mxnet import gluon
 from tqdm import tqdm
 
@@ -56,7 +59,11 @@ RAW_MAPS = tuple(f"yolov30_yolooutputv3{scale}_reshape0_output" for scale in ran
 VALIDATION_SHARE = 5  # by default a fifth of the calibration folder is held back
 
 
-def image_files(folder):
+Network = Any  # an MXNet Gluon block (MXNet ships no type information)
+Tensor = Any  # an MXNet NDArray
+
+
+def image_files(folder: str) -> list[str]:
     """The image files directly in ``folder`` that the server's decoder reads, sorted.
 
     Links are not followed (a link could lead out of the folder) and files the decoder refuses
@@ -83,7 +90,9 @@ def image_files(folder):
     return found
 
 
-def split(calibration_folder, count=None, validation_folder=None):
+def split(
+    calibration_folder: str, count: int | None = None, validation_folder: str | None = None
+) -> tuple[list[str], list[str]]:
     """(calibration files, validation files).
 
     Without a validation folder, a fifth of the calibration folder (at least one image) is held
@@ -111,7 +120,7 @@ def split(calibration_folder, count=None, validation_folder=None):
     return calibration, validation
 
 
-def prepared(path, metadata, mode):
+def prepared(path: str, metadata: ModelMetadata, mode: str) -> tuple[np.ndarray, Tensor]:
     """``path`` as the server prepares it: decoded, oriented, sized for the network."""
     with open(path, "rb") as file:
         image = decode.decode_image(file.read())
@@ -121,22 +130,22 @@ def prepared(path, metadata, mode):
 class Calibration(mx.io.DataIter):
     """The calibration tensors one at a time, each in its own shape (MXNet re-binds per shape)."""
 
-    def __init__(self, tensors, progress):
+    def __init__(self, tensors: Sequence[Tensor], progress: tqdm) -> None:
         super().__init__(batch_size=1)
         self.tensors, self.progress, self.position = tensors, progress, 0
 
     @property
-    def provide_data(self):
+    def provide_data(self) -> list[Any]:
         return [mx.io.DataDesc("data", self.tensors[0].shape)]
 
     @property
-    def provide_label(self):
+    def provide_label(self) -> list[Any]:
         return []
 
-    def reset(self):
+    def reset(self) -> None:
         self.position = 0
 
-    def next(self):
+    def next(self) -> Any:
         if self.position >= len(self.tensors):
             raise StopIteration
         tensor = self.tensors[self.position]
@@ -145,7 +154,7 @@ class Calibration(mx.io.DataIter):
         return mx.io.DataBatch(data=[tensor], label=[], provide_data=[("data", tensor.shape)])
 
 
-def quantize(model_dir, tensors):
+def quantize(model_dir: str, tensors: Sequence[Tensor]) -> Network:
     """The network in ``model_dir`` quantized to INT8, calibrated on ``tensors``."""
     from mxnet.contrib.quantization import quantize_net_v2
 
@@ -179,7 +188,7 @@ def quantize(model_dir, tensors):
 
 
 @contextlib.contextmanager
-def native_stderr_silenced():
+def native_stderr_silenced() -> Iterator[TextIO]:
     """Standard error's file descriptor sent to /dev/null; yields a stream to the real one."""
     sys.stderr.flush()
     saved = os.dup(2)
@@ -194,7 +203,7 @@ def native_stderr_silenced():
         os.close(saved)
 
 
-def with_raw_maps(symbol_file, params_file):
+def with_raw_maps(symbol_file: str, params_file: str) -> Network:
     """The network with its three raw output maps as extra outputs, ready to run."""
     symbol = mx.sym.load(symbol_file)
     internals = symbol.get_internals()
@@ -210,7 +219,9 @@ def with_raw_maps(symbol_file, params_file):
     return network
 
 
-def detect(network, image, tensor, metadata):
+def detect(
+    network: Network, image: np.ndarray, tensor: Tensor, metadata: ModelMetadata
+) -> tuple[list[postprocess.Detection], list[np.ndarray]]:
     """(every detection the network keeps, its raw maps) for one prepared image."""
     outputs = [output.asnumpy() for output in network(tensor)]
     ids, scores, boxes = outputs[:3]
@@ -227,7 +238,9 @@ def detect(network, image, tensor, metadata):
     return detections, outputs[3:]
 
 
-def int8_copy(fp32_dir, int8_dir, calibration, mode):
+def int8_copy(
+    fp32_dir: str, int8_dir: str, calibration: Sequence[str], mode: str
+) -> tuple[ModelMetadata, int]:
     """``fp32_dir``'s network quantized into ``int8_dir``, calibrated on the files given as
     the INT8 network will be served: prepared in ``mode``, on the INT8 buckets' canvases; (its
     metadata, how many residual adds were fused into their convolutions)."""
@@ -242,7 +255,14 @@ def int8_copy(fp32_dir, int8_dir, calibration, mode):
     return metadata, fused
 
 
-def measure_agreement(fp32_dir, int8_dir, validation, metadata, mode, threshold):
+def measure_agreement(
+    fp32_dir: str,
+    int8_dir: str,
+    validation: Sequence[str],
+    metadata: ModelMetadata,
+    mode: str,
+    threshold: float,
+) -> tuple[list[agreement.ImageAgreement], dict[str, Any]]:
     """Per-image agreement and the totals, INT8 (``int8_dir``) against FP32 (``fp32_dir``)."""
     networks = {
         name: with_raw_maps(
@@ -250,7 +270,9 @@ def measure_agreement(fp32_dir, int8_dir, validation, metadata, mode, threshold)
         )
         for name, directory in (("fp32", fp32_dir), ("int8", int8_dir))
     }
-    images, references, candidates = [], [], []
+    images: list[agreement.ImageAgreement] = []
+    references: list[list[postprocess.Detection]] = []
+    candidates: list[list[postprocess.Detection]] = []
     for path in tqdm(validation, desc="comparing INT8 with FP32", unit="image"):
         image, tensor = prepared(path, metadata, mode)
         reference, reference_maps = detect(networks["fp32"], image, tensor, metadata)
@@ -270,7 +292,7 @@ def measure_agreement(fp32_dir, int8_dir, validation, metadata, mode, threshold)
     return images, agreement.summary(images, references, candidates, threshold)
 
 
-def export(quantized, model_dir):
+def export(quantized: Network, model_dir: str) -> None:
     """Write ``quantized`` in place of the FP32 network in ``model_dir`` (a copy of it)."""
     prefix = os.path.join(model_dir, model.SYMBOL_FILE.replace("-symbol.json", ""))
     quantized.export(prefix, epoch=0)
@@ -279,7 +301,7 @@ def export(quantized, model_dir):
         os.remove(os.path.join(model_dir, model.GLUONCV_SYMBOL_FILE))
 
 
-def how(calibration_count, mode, fused):
+def how(calibration_count: int, mode: str, fused: int) -> dict[str, Any]:
     """What ``model.json`` says of how the INT8 network was made."""
     return {
         "library": f"mxnet {mx.__version__} (oneDNN), quantize_net_v2",
@@ -293,7 +315,9 @@ def how(calibration_count, mode, fused):
     }
 
 
-def record(model_dir, metadata, agreement_recorded):
+def record(
+    model_dir: str, metadata: ModelMetadata, agreement_recorded: dict[str, Any]
+) -> ModelMetadata:
     """``model.json`` of a lowered network: ``metadata`` (how it was made included) and how
     closely it agrees with FP32."""
     written = dataclasses.replace(metadata, agreement=agreement_recorded)

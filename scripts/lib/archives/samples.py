@@ -11,7 +11,7 @@ from scripts.lib.errors import CommandError
 SKIMAGE_PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "motorcycle_left.png", "rocket.jpg")
 
 
-def write_sample_photos(folder):
+def write_sample_photos(folder: str) -> int:
     """The sample photographs as JPEGs in ``folder``; returns how many were written."""
     try:
         import matplotlib

@@ -20,19 +20,20 @@ import hmac
 import json
 import os
 import time
+from typing import Any
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("exp", "sub")
 MIN_SECRET_BYTES = 32
 MAX_TTL_SECONDS = 30 * 24 * 3600  # a token that outlives a month is a password: rotate
-_secret = None
+_secret: str | None = None
 
 
 class Denied(Exception):
     """Why a token does not let its request in (logged, never shown with the token)."""
 
 
-def secret():
+def secret() -> str:
     """The signing secret from SSM, fetched at the first request of this instance."""
     global _secret
     if _secret is None:
@@ -41,11 +42,11 @@ def secret():
         parameter = boto3.client("ssm").get_parameter(
             Name=os.environ["SECRET_PARAMETER"], WithDecryption=True
         )
-        _secret = parameter["Parameter"]["Value"]
+        _secret = str(parameter["Parameter"]["Value"])
     return _secret
 
 
-def check_secret(signing_secret):
+def check_secret(signing_secret: str) -> None:
     """``ValueError`` for a secret too short to sign tokens with."""
     if len(signing_secret.encode("utf-8")) < MIN_SECRET_BYTES:
         raise ValueError(
@@ -55,7 +56,7 @@ def check_secret(signing_secret):
         )
 
 
-def usage_key(subject, signing_secret):
+def usage_key(subject: str, signing_secret: str) -> str:
     """The API key value that counts ``subject``'s requests in the API's usage plan."""
     digest = hmac.new(
         signing_secret.encode("utf-8"), b"usage-key\0" + subject.encode("utf-8"), hashlib.sha256
@@ -63,7 +64,7 @@ def usage_key(subject, signing_secret):
     return digest.hexdigest()[:40]
 
 
-def subject_of(authorization, signing_secret):
+def subject_of(authorization: str | None, signing_secret: str) -> str:
     """The subject of ``Authorization: Bearer <JWT>``; ``Denied`` says why not."""
     import jwt  # here, not at the top: the command line reads this module's limits without it
 
@@ -92,7 +93,7 @@ def subject_of(authorization, signing_secret):
     return subject
 
 
-def mint(subject, ttl_seconds, signing_secret, now=None):
+def mint(subject: str, ttl_seconds: int, signing_secret: str, now: float | None = None) -> str:
     """A token for ``subject`` that expires ``ttl_seconds`` from ``now``."""
     import jwt
 
@@ -104,11 +105,13 @@ def mint(subject, ttl_seconds, signing_secret, now=None):
     return jwt.encode(claims, signing_secret, algorithm=ALGORITHM)
 
 
-def policy(principal, effect, method_arn, usage_identifier_key=None):
+def policy(
+    principal: str, effect: str, method_arn: str, usage_identifier_key: str | None = None
+) -> dict[str, Any]:
     """The IAM policy API Gateway enforces: every method of the caller's API stage."""
     # arn:aws:execute-api:REGION:ACCOUNT:API_ID/STAGE/METHOD/RESOURCE -> .../API_ID/STAGE/*
     stage = "/".join(method_arn.split("/")[:2])
-    document = {
+    document: dict[str, Any] = {
         "principalId": principal,
         "policyDocument": {
             "Version": "2012-10-17",
@@ -124,7 +127,7 @@ def policy(principal, effect, method_arn, usage_identifier_key=None):
     return document
 
 
-def handler(event, _context):
+def handler(event: dict[str, Any], _context: object) -> dict[str, Any]:
     """Lambda's entry point for a TOKEN authorizer event."""
     try:
         subject = subject_of(event.get("authorizationToken"), secret())

@@ -8,9 +8,12 @@ INT8 agreement is measured (``scripts/lib/agreement``), detections matched at Io
 the largest score difference and the largest box-corner shift between matched pairs.
 """
 
+from typing import Any
+
 import numpy as np
 
 from inference import decode, postprocess, preprocess
+from inference.model import Detector
 from inference.params import RequestParams
 from scripts.lib.archives import agreement
 from scripts.lib.bench import images
@@ -18,7 +21,7 @@ from scripts.lib.bench import images
 SCORE_TOLERANCE, BOX_TOLERANCE = 1e-4, 0.5
 
 
-def photographs(photo=None, quick=False):
+def photographs(photo: str | None = None, quick: bool = False) -> dict[str, np.ndarray]:
     """Real photographs of several proportions: scikit-image's, and the benchmark's photo in
     sizes that land on a bucket and sizes that do not (``quick``: two of them)."""
     import skimage.data
@@ -39,7 +42,7 @@ def photographs(photo=None, quick=False):
     return found
 
 
-def detect(detector, image, mode):
+def detect(detector: Detector, image: np.ndarray, mode: str) -> list[postprocess.Detection]:
     metadata = detector.metadata
     tensor = preprocess.to_tensor(image, mode, ctx=detector.ctx, **metadata.preprocessing)
     ids, scores, boxes = (output.asnumpy() for output in detector(tensor))
@@ -58,15 +61,17 @@ def detect(detector, image, mode):
     )
 
 
-def within_tolerance(one, other):
-    return (
+def within_tolerance(one: postprocess.Detection, other: postprocess.Detection) -> bool:
+    return bool(
         one.class_id == other.class_id
         and abs(one.score - other.score) <= SCORE_TOLERANCE
         and np.abs(np.subtract(one.box, other.box)).max() <= BOX_TOLERANCE
     )
 
 
-def compare(detector, photos, top=20):
+def compare(
+    detector: Detector, photos: dict[str, np.ndarray], top: int = 20
+) -> dict[str, dict[str, Any]]:
     """Per photograph, the default mode's ``top`` detections against the exact mode's."""
     rows = {}
     metadata = detector.metadata

@@ -16,7 +16,9 @@ import json
 import math
 import os
 import tomllib
+from typing import Any
 
+from scripts.lib.bench.figures import RunFigures
 from scripts.lib.bench.markdown import table
 from scripts.lib.errors import CommandError
 
@@ -32,9 +34,9 @@ class ManagedApi:
     source: str
     read: str
     note: str
-    tiers: tuple  # ((images a month up to, USD per image), ...) in order
+    tiers: tuple[tuple[int, float], ...]  # ((images a month up to, USD per image), ...) in order
 
-    def monthly_usd(self, images):
+    def monthly_usd(self, images: int) -> float | None:
         """What ``images`` in one month cost, tier by tier; None beyond the recorded tiers."""
         usd, floor = 0.0, 0
         for bound, price in self.tiers:
@@ -44,7 +46,7 @@ class ManagedApi:
             floor = bound
         return None
 
-    def break_even(self, monthly_usd):
+    def break_even(self, monthly_usd: float) -> int | None:
         """The monthly volume at which the API costs ``monthly_usd``; None beyond its tiers."""
         usd, floor = 0.0, 0
         for bound, price in self.tiers:
@@ -56,7 +58,7 @@ class ManagedApi:
         return None
 
     @property
-    def usd_per_million(self):
+    def usd_per_million(self) -> float:
         """At the first paid tier."""
         return next(price for _, price in self.tiers if price) * MILLION
 
@@ -65,13 +67,13 @@ class ManagedApi:
 class Prices:
     region: str
     hours_per_month: float
-    instances: tuple  # dicts: name, usd_per_hour, vcpus, cores, cpu
+    instances: tuple[dict[str, Any], ...]  # name, usd_per_hour, vcpus, cores, cpu, kind
     instances_source: str
     instances_read: str
-    apis: tuple  # ManagedApi
+    apis: tuple[ManagedApi, ...]
 
     @classmethod
-    def load(cls, path=DEFAULT_PRICES):
+    def load(cls, path: str = DEFAULT_PRICES) -> "Prices":
         try:
             with open(path, "rb") as file:
                 return cls.from_toml(tomllib.load(file))
@@ -79,7 +81,7 @@ class Prices:
             raise CommandError(f"cannot read prices from {path}: {error!r}", "prices") from error
 
     @classmethod
-    def from_toml(cls, data):
+    def from_toml(cls, data: dict[str, Any]) -> "Prices":
         return cls(
             region=data["region"],
             hours_per_month=data["hours_per_month"],
@@ -99,17 +101,17 @@ class Prices:
         )
 
 
-def best_rate(concurrency_figures):
+def best_rate(concurrency_figures: dict[int, dict[str, Any]]) -> tuple[float, int]:
     """(images per second, concurrency) at the concurrency that served the most."""
     level, figures = max(concurrency_figures.items(), key=lambda item: item[1]["images_per_second"])
     return figures["images_per_second"], level
 
 
-def this_run(report):
+def this_run(report: RunFigures) -> dict[str, Any]:
     """This run's rates on its CPU kind: {"machine", "date", precision: images/s per core}."""
     machine = report.figures["machine"]
     cores = machine.get("physical_cores") or machine["cores"]
-    measured = {
+    measured: dict[str, Any] = {
         "machine": f"{machine['cpu']}, {cores} cores",
         "date": report.figures.get("date", ""),
     }
@@ -120,7 +122,7 @@ def this_run(report):
     return measured
 
 
-def load_rates(path=DEFAULT_RATES):
+def load_rates(path: str = DEFAULT_RATES) -> dict[str, Any]:
     """{CPU kind (oneDNN's ISA): the rates measured on it}, as kept."""
     try:
         with open(path, encoding="utf-8") as file:
@@ -129,7 +131,7 @@ def load_rates(path=DEFAULT_RATES):
         raise CommandError(f"cannot read measured rates from {path}: {error!r}") from error
 
 
-def record_rates(report, path=DEFAULT_RATES):
+def record_rates(report: RunFigures, path: str = DEFAULT_RATES) -> None:
     """Keep this run's rates as its CPU kind's, in place of an earlier run's on that kind."""
     kinds = load_rates(path)
     kinds[report.figures["machine"]["isa"]] = this_run(report)
@@ -138,17 +140,17 @@ def record_rates(report, path=DEFAULT_RATES):
         file.write("\n")
 
 
-def usd(value):
+def usd(value: float) -> str:
     return f"${value:,.2f}" if value >= 1 else f"${value:.3f}"
 
 
-def images(count):
+def images(count: int | None) -> str:
     if count is None:
         return "beyond the recorded tiers"
     return f"{count / MILLION:,.2f} M" if count >= MILLION else f"{count / 1000:,.0f} k"
 
 
-def section(report, prices, kept_rates=None):
+def section(report: RunFigures, prices: Prices, kept_rates: dict[str, Any] | None = None) -> str:
     """The cost table: each instance priced at the rates measured on its own CPU kind, this
     run's for the kind it ran on, ``kept_rates`` (``load_rates()``) for the others."""
     rates = dict(kept_rates if kept_rates is not None else load_rates())

@@ -2,6 +2,7 @@
 
 import io
 import os
+from collections.abc import Iterable
 
 from PIL import Image, ImageOps
 
@@ -9,7 +10,7 @@ SIZES = ((640, 480), (768, 576), (1920, 1080))
 QUALITY = 90
 
 
-def load_photo(path=None):
+def load_photo(path: str | None = None) -> Image.Image:
     """The photograph at ``path`` (upright) or, without one, scikit-image's cat."""
     if path:
         with Image.open(path) as image:
@@ -19,14 +20,16 @@ def load_photo(path=None):
     return Image.fromarray(skimage.data.chelsea())
 
 
-def jpeg(photo, size, quality=QUALITY):
+def jpeg(photo: Image.Image, size: tuple[int, int], quality: int = QUALITY) -> bytes:
     """``photo`` resized to ``size`` (width, height), as JPEG bytes."""
     buffer = io.BytesIO()
     photo.resize(size, Image.Resampling.LANCZOS).save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
 
 
-def write_images(photo_path, sizes, directory):
+def write_images(
+    photo_path: str | None, sizes: Iterable[tuple[int, int]], directory: str
+) -> dict[str, str]:
     """{label: path} of the JPEGs for ``sizes``; the photograph's own file where sizes match."""
     photo = load_photo(photo_path)
     os.makedirs(directory, exist_ok=True)

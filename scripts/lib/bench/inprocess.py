@@ -6,15 +6,21 @@ Run as ``python -m scripts.lib.bench.inprocess SPEC.json`` in a child process, s
 and BLAS thread counts are set before MXNet and numpy start; prints one JSON document.
 """
 
+import functools
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from inference import metadata
 from scripts.lib.bench import machine, seed
 
+Spec = dict[str, Any]  # what the parent process asks for (its JSON file)
+Figures = dict[str, Any]
 
-def timed(function, repeats, warm_up=1):
+
+def timed(function: Callable[[], object], repeats: int, warm_up: int = 1) -> list[float]:
     """Seconds of each of ``repeats`` calls of ``function``, after ``warm_up`` untimed ones."""
     for _ in range(warm_up):
         function()
@@ -26,7 +32,7 @@ def timed(function, repeats, warm_up=1):
     return times
 
 
-def conv_flops(symbol, height, width, batch=1):
+def conv_flops(symbol: Any, height: int, width: int, batch: int = 1) -> int:
     """FLOPs of every convolution of ``symbol`` for a batch x 3 x height x width input.
 
     2 x output pixels x weights per output channel x output channels, from the shapes MXNet
@@ -47,19 +53,28 @@ def conv_flops(symbol, height, width, batch=1):
     return total
 
 
-def seed_pipeline(model_dir, images, repeats):
+def seed_pipeline(model_dir: str, images: dict[str, bytes], repeats: int) -> dict[str, list[float]]:
     """Baseline A: seconds per image, JPEG bytes to JSON text, for each image."""
     net = seed.model_fn(model_dir)
 
-    def pipeline(body):
-        return seed.output_fn(seed.predict_fn(seed.input_fn(body, "image/jpeg"), net), None)
+    def pipeline(body: bytes) -> tuple[str, str]:
+        return seed.output_fn(
+            seed.predict_fn(seed.input_fn(body, "image/jpeg"), net), "application/json"
+        )
 
     return {
-        label: timed(lambda body=body: pipeline(body), repeats) for label, body in images.items()
+        label: timed(functools.partial(pipeline, body), repeats) for label, body in images.items()
     }
 
 
-def bare_forward(model_dir, images, modes, reference, repeats, count_flops=True):
+def bare_forward(
+    model_dir: str,
+    images: dict[str, bytes],
+    modes: Sequence[str],
+    reference: str,
+    repeats: int,
+    count_flops: bool = True,
+) -> Figures:
     """Baseline B: seconds per forward pass on a prepared tensor, and its convolution FLOPs.
 
     An INT8 graph's convolutions are fused oneDNN nodes; its FLOPs are the FP32 graph's.
@@ -72,10 +87,10 @@ def bare_forward(model_dir, images, modes, reference, repeats, count_flops=True)
     symbol = mx.sym.load(model.model_files(model_dir)[model.SYMBOL_FILE])
     preprocessing = detector.metadata.preprocessing
 
-    def forward(tensor):
+    def forward(tensor: Any) -> list[Any]:
         return [output.asnumpy() for output in detector(tensor)]
 
-    results = {}
+    results: Figures = {}
     for label, body in images.items():
         image = decode.decode(body, "image/jpeg")
         for mode in modes if label == reference else (preprocess.ASPECT,):
@@ -83,14 +98,14 @@ def bare_forward(model_dir, images, modes, reference, repeats, count_flops=True)
             height, width = tensor.shape[2:]
             results[f"{label}/{mode}"] = {
                 "input": [int(width), int(height)],
-                "seconds": timed(lambda tensor=tensor: forward(tensor), repeats),
+                "seconds": timed(functools.partial(forward, tensor), repeats),
             }
             if count_flops:
                 results[f"{label}/{mode}"]["flops"] = conv_flops(symbol, height, width)
     return results
 
 
-def trunk(model_dir):
+def trunk(model_dir: str) -> tuple[Any, dict[str, Any]]:
     """The network up to its three raw output maps (no decoding, no NMS), with its weights."""
     import mxnet as mx
 
@@ -105,7 +120,9 @@ def trunk(model_dir):
     return symbol, {k.split(":", 1)[1]: v for k, v in saved.items() if k.split(":", 1)[1] in needed}
 
 
-def trunk_forward(model_dir, shape, repeats, precision=metadata.FP32):
+def trunk_forward(
+    model_dir: str, shape: tuple[int, int, int, int], repeats: int, precision: str = metadata.FP32
+) -> list[float]:
     """Seconds per forward pass of ``model_dir``'s trunk on a ``shape`` input, in MXNet."""
     import mxnet as mx
     from mxnet import gluon
@@ -122,7 +139,9 @@ def trunk_forward(model_dir, shape, repeats, precision=metadata.FP32):
     return timed(lambda: [output.asnumpy() for output in network(data)], repeats)
 
 
-def openvino_forward(model_dir, shape, repeats, threads, work_dir):
+def openvino_forward(
+    model_dir: str, shape: tuple[int, int, int, int], repeats: int, threads: int, work_dir: str
+) -> dict[str, Any] | None:
     """D: the FP32 trunk exported through MXNet's ONNX exporter and run by OpenVINO in FP32.
 
     OpenVINO cannot compile the whole graph (its NMS head); its default precision hint picks
@@ -156,9 +175,9 @@ def openvino_forward(model_dir, shape, repeats, threads, work_dir):
     }
 
 
-def peers(spec, shape, repeats, threads):
+def peers(spec: Spec, shape: tuple[int, int, int, int], repeats: int, threads: int) -> Figures:
     """Ours and OpenVINO on the same trunk and input: FP32, INT8, and OpenVINO's FP32."""
-    figures = {
+    figures: Figures = {
         "input": [shape[3], shape[2]],
         "mxnet_fp32": trunk_forward(spec["model_dir"], shape, repeats),
         "openvino_fp32": openvino_forward(
@@ -173,16 +192,16 @@ def peers(spec, shape, repeats, threads):
     return figures
 
 
-def measure(spec):
+def measure(spec: Spec) -> Figures:
     from inference import cpu
 
     cpu.prepare()  # before oneDNN first runs: the kernels the server's workers use
-    images = {}
+    images: dict[str, bytes] = {}
     for label, path in spec["images"].items():
         with open(path, "rb") as file:
             images[label] = file.read()
     repeats, threads = spec["repeats"], spec["threads"]
-    figures = {
+    figures: Figures = {
         "peaks": machine.onednn_peaks(repeats=max(3, min(repeats, 7))),
         "seed": seed_pipeline(spec["seed_model_dir"], images, repeats),
         "forward": bare_forward(

@@ -8,6 +8,7 @@ import collections
 import dataclasses
 import threading
 import time
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import requests
@@ -16,35 +17,42 @@ import requests
 @dataclasses.dataclass
 class LoadResult:
     concurrency: int
-    seconds: list  # latency of each answered request
-    statuses: collections.Counter
+    seconds: list[float]  # latency of each answered request
+    statuses: collections.Counter[int]
     wall: float
 
     @property
-    def ok(self):
+    def ok(self) -> int:
         return self.statuses.get(200, 0)
 
     @property
-    def images_per_second(self):
+    def images_per_second(self) -> float:
         return self.ok / self.wall if self.wall > 0 else 0.0
 
-    def check_answered(self, log_tail=""):
+    def check_answered(self, log_tail: str = "") -> "LoadResult":
         """Raise when no request was answered: a benchmark of errors is no benchmark."""
         if not self.ok:
             raise RuntimeError(f"no request answered 200: {dict(self.statuses)}\n{log_tail}")
         return self
 
     @property
-    def server_errors(self):
+    def server_errors(self) -> int:
         return sum(count for status, count in self.statuses.items() if status >= 500)
 
 
-def percentiles(seconds, points=(50, 90, 99)):
+def percentiles(seconds: Sequence[float], points: Iterable[int] = (50, 90, 99)) -> dict[int, float]:
     """{50: p50, 90: p90, 99: p99} of ``seconds`` (linear interpolation between samples)."""
     return {point: float(np.percentile(seconds, point)) for point in points}
 
 
-def post_loop(url, body, headers, concurrency, total, timeout=120):
+def post_loop(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    concurrency: int,
+    total: int,
+    timeout: float = 120,
+) -> LoadResult:
     """Send ``total`` POSTs of ``body`` from ``concurrency`` threads; collect every outcome."""
     lock = threading.Lock()
     remaining = [total]
@@ -52,7 +60,7 @@ def post_loop(url, body, headers, concurrency, total, timeout=120):
     statuses: collections.Counter[int] = collections.Counter()
     start = threading.Barrier(concurrency + 1)
 
-    def client():
+    def client() -> None:
         with requests.Session() as session:
             start.wait()
             while True:

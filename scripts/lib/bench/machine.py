@@ -12,13 +12,15 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable, Collection
+from typing import Any
 
 from inference import cpu
 
 FMA_UNITS = 2  # per core, on every x86 server core since Haswell and Zen 1
 
 
-def cpu_info(path="/proc/cpuinfo"):
+def cpu_info(path: str = "/proc/cpuinfo") -> dict[str, str]:
     """The first processor's fields of /proc/cpuinfo, as a dict."""
     fields = {}
     try:
@@ -33,7 +35,7 @@ def cpu_info(path="/proc/cpuinfo"):
     return fields
 
 
-def fp32_lanes(vendor, family, flags):
+def fp32_lanes(vendor: str, family: int, flags: Collection[str]) -> int:
     """FP32 lanes of the widest vector instructions: 16 with AVX-512, 8 with AVX2/FMA, else 4."""
     if "avx512f" in flags:
         return 16
@@ -42,7 +44,7 @@ def fp32_lanes(vendor, family, flags):
     return 4
 
 
-def describe(cores=None):
+def describe(cores: int | None = None) -> dict[str, Any]:
     """CPU model, cores, vector flags, clock and the theoretical FP32 peak in GFLOP/s."""
     info = cpu_info()
     flags = set(info.get("flags", "").split())
@@ -86,7 +88,7 @@ def describe(cores=None):
     }
 
 
-def onednn_peaks(repeats=5, channels=1024, side=64):
+def onednn_peaks(repeats: int = 5, channels: int = 1024, side: int = 64) -> dict[str, float]:
     """GOP/s oneDNN reaches on a 1x1 convolution (``channels`` in and out, ``side`` x ``side``).
 
     The best of ``repeats`` runs, FP32 and quantized to INT8 as the model is (MXNet's
@@ -122,7 +124,7 @@ def onednn_peaks(repeats=5, channels=1024, side=64):
     return figures
 
 
-def best_seconds(run, sample, repeats):
+def best_seconds(run: Callable[[Any], Any], sample: Any, repeats: int) -> float:
     """The best of ``repeats`` timed calls of ``run(sample)``, after one untimed."""
     run(sample).wait_to_read()
     seconds = []
@@ -133,7 +135,7 @@ def best_seconds(run, sample, repeats):
     return min(seconds)
 
 
-def bf16_convolution(channels, shape):
+def bf16_convolution(channels: int, shape: tuple[int, ...]) -> Callable[[Any], Any]:
     """``run(sample)`` for the same 1x1 convolution in BF16 (the input cast in, the output cast
     back), bound as MXNet binds the BF16 archive's graph."""
     import mxnet as mx
@@ -161,7 +163,7 @@ def bf16_convolution(channels, shape):
         mx.cpu(), data=shape, type_dict={"data": np.float32, "c_weight": bfloat16}
     )
 
-    def run(sample):
+    def run(sample: Any) -> Any:
         return executor.forward(data=sample)[0]
 
     return run

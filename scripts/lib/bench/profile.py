@@ -12,6 +12,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
 
 MEASURED = "sm-detect-profile: measured passes follow"
 EXECUTION = "dnnl_verbose,exec,cpu,"
@@ -22,14 +23,14 @@ ISA_LINE = "dnnl_verbose,info,cpu,isa:"
 class Profile:
     isa: str  # oneDNN's own words for the ISA it uses
     runs: int
-    milliseconds: dict  # (primitive, implementation) -> ms over all runs
-    calls: dict  # (primitive, implementation) -> calls over all runs
+    milliseconds: dict[tuple[str, str], float]  # (primitive, implementation) -> ms, all runs
+    calls: dict[tuple[str, str], int]  # (primitive, implementation) -> calls, all runs
 
     @property
-    def total_ms(self):
+    def total_ms(self) -> float:
         return sum(self.milliseconds.values())
 
-    def share(self, predicate):
+    def share(self, predicate: Callable[[tuple[str, str]], bool]) -> float:
         """The share of oneDNN's time spent in implementations for which ``predicate`` holds."""
         total = self.total_ms
         return (
@@ -39,11 +40,11 @@ class Profile:
         )
 
     @property
-    def reference_share(self):
+    def reference_share(self) -> float:
         """oneDNN's reference (unoptimized) kernels' share: ``ref:*`` implementations."""
         return self.share(lambda key: key[1].startswith("ref"))
 
-    def rows(self):
+    def rows(self) -> list[tuple[str, str, float, float, float]]:
         """(primitive, implementation, ms per forward, calls per forward, share), most first."""
         total = self.total_ms
         return [
@@ -71,7 +72,13 @@ def parse(log: str, runs: int) -> Profile:
     return Profile(isa, runs, dict(milliseconds), dict(calls))
 
 
-def profile(model_dir, runs=5, canvas=(416, 555), env=None, timeout=600) -> Profile:
+def profile(
+    model_dir: str,
+    runs: int = 5,
+    canvas: tuple[int, int] = (416, 555),
+    env: Mapping[str, str] | None = None,
+    timeout: float = 600,
+) -> Profile:
     """oneDNN's time per primitive and implementation for ``runs`` forward passes of the model
     in ``model_dir`` on a ``canvas`` (height, width) input."""
     child_env = {**(env or os.environ), "DNNL_VERBOSE": "1"}
@@ -88,7 +95,7 @@ def profile(model_dir, runs=5, canvas=(416, 555), env=None, timeout=600) -> Prof
     return parse(ran.stdout, runs)
 
 
-def run_passes(model_dir, runs, height, width):
+def run_passes(model_dir: str, runs: int, height: int, width: int) -> None:
     """The child's work: load as the server loads, warm up, mark, run ``runs`` passes."""
     import mxnet as mx
 

@@ -4,9 +4,11 @@ Every ratio is between figures of the same run; every time is a median unless ma
 """
 
 import math
-import statistics
+from statistics import median
+from typing import Any
 
 from scripts.lib.bench import cost, shapes_report, targets
+from scripts.lib.bench.figures import RunFigures
 from scripts.lib.bench.markdown import table
 
 # GluonCV's model zoo, yolo3_darknet53_coco, COCO val2017 mAP[.5:.95] at each square input
@@ -14,46 +16,18 @@ PUBLISHED_AP = {"square320": 33.6, "square416": 36.0, "square608": 37.0}
 AP_SOURCE = "https://cv.gluon.ai/model_zoo/detection.html"
 
 
-def median(values):
-    return statistics.median(values)
-
-
-def ms(seconds):
+def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
-class Report:
-    def __init__(self, figures, prices=None):
-        self.figures = figures
+class Report(RunFigures):
+    """The run's figures as the Markdown report's sections."""
+
+    def __init__(self, figures: dict[str, Any], prices: cost.Prices | None = None) -> None:
+        super().__init__(figures)
         self.prices = prices or cost.Prices.load()
-        self.in_process = figures["in_process"]
-        self.served = figures["served"]
-        self.images = figures["images"]
-        self.reference = "768x576" if "768x576" in self.images else self.images[0]
 
-    def forward(self, label, mode="aspect"):
-        return self.in_process["forward"][f"{label}/{mode}"]
-
-    def forward_seconds(self, label, mode="aspect", precision="fp32"):
-        runs = self.in_process["forward" if precision == "fp32" else f"forward_{precision}"]
-        return median(runs[f"{label}/{mode}"]["seconds"])
-
-    @property
-    def lower_precisions(self):
-        """INT8 and BF16, those of them this run measured."""
-        return [p for p in ("int8", "bf16") if f"forward_{p}" in self.in_process]
-
-    @property
-    def fp32_peak(self):
-        return self.in_process["peaks"]["fp32_gops"]
-
-    def seed_seconds(self, label):
-        return median(self.in_process["seed"][label])
-
-    def rate(self, stack, label, concurrency):
-        return self.served[stack]["sizes"][label]["concurrency"][concurrency]["images_per_second"]
-
-    def markdown(self, command):
+    def markdown(self, command: str) -> str:
         parts = [
             "# Benchmarks",
             f"Measured by `{command}`; every ratio is between figures of the same run.",
@@ -73,7 +47,7 @@ class Report:
         ]
         return "\n\n".join(part for part in parts if part) + "\n"
 
-    def machine_section(self):
+    def machine_section(self) -> str:
         m = self.figures["machine"]
         settings = self.figures["settings"]
         return "\n".join(
@@ -97,7 +71,7 @@ class Report:
             ]
         )
 
-    def in_process_section(self):
+    def in_process_section(self) -> str:
         peak = self.fp32_peak
         theoretical = self.figures["machine"]["theoretical_gflops"]
         rows = []
@@ -149,14 +123,16 @@ class Report:
             "practical peak in the same precision (the machine section)."
         )
 
-    def lower_precision_cells(self, label, precision, forward, fp32_seconds):
+    def lower_precision_cells(
+        self, label: str, precision: str, forward: dict[str, Any], fp32_seconds: float
+    ) -> list[str]:
         seconds = self.forward_seconds(label, precision=precision)
         peak = self.in_process["peaks"].get(f"{precision}_gops")
         share = forward["flops"] / seconds / 1e9 / peak if peak else None
         return [ms(seconds), f"{fp32_seconds / seconds:.2f}", f"{share:.0%}" if share else "n/a"]
 
     @staticmethod
-    def profiles_markdown(figures):
+    def profiles_markdown(figures: dict[str, Any]) -> str:
         """The machine's ISA and the profile section alone (``sm-detect bench --profile``)."""
         machine = figures["machine"]
         return (
@@ -164,11 +140,11 @@ class Report:
             f"`{machine['isa']}`\n\n" + Report.profile_markdown(figures.get("profile"))
         )
 
-    def profile_section(self):
+    def profile_section(self) -> str:
         return self.profile_markdown(self.figures.get("profile"))
 
     @staticmethod
-    def profile_markdown(profiles):
+    def profile_markdown(profiles: dict[str, Any] | None) -> str:
         if not profiles:
             return ""
         parts = [
@@ -189,7 +165,7 @@ class Report:
             )
         return "\n\n".join(parts)
 
-    def peers_section(self):
+    def peers_section(self) -> str:
         peers = self.in_process.get("peers")
         if not peers:
             return ""
@@ -229,7 +205,7 @@ class Report:
             + note
         )
 
-    def latency_section(self):
+    def latency_section(self) -> str:
         rows = []
         for stack, served in self.served.items():
             for label in self.images:
@@ -252,10 +228,10 @@ class Report:
             + table(header, rows)
         )
 
-    def stack_legend(self):
+    def stack_legend(self) -> str:
         return "\n".join(f"- `{stack}`: {served['title']}" for stack, served in self.served.items())
 
-    def throughput_section(self):
+    def throughput_section(self) -> str:
         levels = self.figures["settings"]["concurrency"]
         rows = []
         for stack, served in self.served.items():
@@ -280,7 +256,7 @@ class Report:
             header, rows
         )
 
-    def server_histogram_section(self):
+    def server_histogram_section(self) -> str:
         """What each of our servers counted itself (its /metrics) over the whole run."""
         measured = {
             stack: served["server_histogram"]
@@ -315,7 +291,7 @@ class Report:
             " its bound and more than the bound before it; the stage means are the workers'."
         )
 
-    def start_section(self):
+    def start_section(self) -> str:
         rows = []
         for stack, served in self.served.items():
             rss = served["peak_rss_bytes"]
@@ -335,7 +311,7 @@ class Report:
             + "\n\nAWS's toolkit answers /ping before its workers have loaded the model."
         )
 
-    def modes_section(self):
+    def modes_section(self) -> str:
         stacks = [stack for stack in self.served if self.served[stack].get("modes")]
         if not stacks:
             return ""
@@ -364,7 +340,9 @@ class Report:
             f"({seed_rate:.2f}/s). AP: {AP_SOURCE} (mAP 0.5:0.95, COCO val2017)."
         )
 
-    def mode_row(self, stack, precision, mode, figures, seed_rate):
+    def mode_row(
+        self, stack: str, precision: str, mode: str, figures: dict[str, Any], seed_rate: float
+    ) -> list[object]:
         forward = self.forward(self.reference, mode)
         rates = figures["images_per_second"]
         busy = max(rates)

@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from container import settings as serving
@@ -22,6 +23,7 @@ from inference.metadata import ModelMetadata
 from scripts.lib.archives import archive
 from scripts.lib.bench import canvases, images, load, machine, servers, shapes
 from scripts.lib.errors import CommandError
+from scripts.lib.local.processes import Server
 from scripts.lib.progress import say, step
 
 JPEG = {"Content-Type": "image/jpeg", "Accept": "application/json"}
@@ -31,20 +33,20 @@ JPEG = {"Content-Type": "image/jpeg", "Accept": "application/json"}
 class Settings:
     model: str  # an archive from `sm-detect package`, or its unpacked directory
     photo: str | None  # the photograph the images are made from
-    sizes: tuple = images.SIZES
+    sizes: tuple[tuple[int, int], ...] = images.SIZES
     repeats: int = 15  # sequential requests for latency; forward passes in process
-    concurrency: tuple = (1, 2, 4, 8)
+    concurrency: tuple[int, ...] = (1, 2, 4, 8)
     rounds: int = 3  # load rounds per concurrency; images per second is their median
     per_client: int = 2  # requests per client in each round
-    modes: tuple = preprocess.MODES
-    stacks: tuple = ("aws", "ours", "ours-throughput", "ours-int8", "ours-bf16")
+    modes: tuple[str, ...] = preprocess.MODES
+    stacks: tuple[str, ...] = ("aws", "ours", "ours-throughput", "ours-int8", "ours-bf16")
     profile_runs: int = 5  # forward passes whose oneDNN log is summed, per precision
     shapes: int = 240  # photos of distinct sizes sent to each precision's server (0: none)
     # our servers' default mode; None: their own (aspect, every canvas warmed at start)
     server_mode: str | None = None
 
     @classmethod
-    def quick(cls, model, photo):
+    def quick(cls, model: str, photo: str | None) -> "Settings":
         """A smoke run: one image size, two requests per figure, three servers."""
         return cls(
             model=model,
@@ -62,21 +64,21 @@ class Settings:
         )
 
     @classmethod
-    def shapes_only(cls, model, photo, count):
+    def shapes_only(cls, model: str, photo: str | None, count: int) -> "Settings":
         """Only memory under shape-diverse traffic, and the default mode against GluonCV's."""
         return cls(model=model, photo=photo, sizes=(), stacks=(), shapes=count)
 
 
 def benchmark(
-    model,
-    photo,
-    output,
-    json_path=None,
-    quick=False,
-    shapes_only=None,
-    prices_path=None,
-    profile_only=False,
-):
+    model: str,
+    photo: str | None,
+    output: str,
+    json_path: str | None = None,
+    quick: bool = False,
+    shapes_only: int | None = None,
+    prices_path: str | None = None,
+    profile_only: bool = False,
+) -> None:
     """Measure, print the report and write it to ``output`` (and the figures to ``json_path``);
     with ``shapes_only`` (a count), only the shape-diverse part, printed. Costs are reckoned
     from ``prices_path`` (default: the prices the project records)."""
@@ -123,7 +125,10 @@ def benchmark(
     say(f"wrote {output}")
 
 
-def stack_settings(name, cores):
+Starter = Callable[[str, str, Mapping[str, object]], Server]  # (model dir, run dir, env)
+
+
+def stack_settings(name: str, cores: int) -> tuple[str, Starter, dict[str, str]]:
     """(title, starter, environment) of a server configuration under test."""
     latency = serving.Settings.from_environ({}, cpus=cores)
     throughput = serving.Settings.from_environ({"SM_DETECT_TUNING": serving.THROUGHPUT}, cpus=cores)
@@ -164,14 +169,19 @@ def stack_settings(name, cores):
 class BenchRun:
     """Holds the run's scratch directory, images and figures; ``measure()`` fills ``figures``."""
 
-    def __init__(self, settings, work_dir):
+    def __init__(self, settings: Settings, work_dir: str) -> None:
         self.settings = settings
         self.work_dir = work_dir  # scratch: the model's copies, images, server logs
         self.cores = os.cpu_count() or 1
         self.figures: dict[str, Any] = {"settings": dataclasses.asdict(settings)}
         self.posted = 0  # requests sent to the server being measured
+        self.model_dir = ""  # each measure* sets the models' directories and the images
+        self.seed_model_dir = ""
+        self.int8_model_dir: str | None = None
+        self.bf16_model_dir: str | None = None
+        self.images: dict[str, str] = {}
 
-    def measure(self):
+    def measure(self) -> dict[str, Any]:
         self.figures["machine"] = machine.describe(self.cores)
         self.figures["date"] = datetime.date.today().isoformat()
         self.model_dir = self.unpack_model()
@@ -198,7 +208,7 @@ class BenchRun:
             self.shape_diverse()
         return self.figures
 
-    def measure_profiles(self):
+    def measure_profiles(self) -> dict[str, Any]:
         """Only where each precision's forward spends its time: ``sm-detect bench --profile``."""
         self.figures["machine"] = machine.describe(self.cores)
         self.model_dir = self.unpack_model()
@@ -210,7 +220,7 @@ class BenchRun:
             self.figures["profile"] = self.profiles(self.settings.profile_runs)
         return self.figures
 
-    def measure_shapes(self):
+    def measure_shapes(self) -> dict[str, Any]:
         """Only the shape-diverse part: for ``sm-detect bench --shapes N``."""
         self.figures["machine"] = machine.describe(self.cores)
         say(f"machine: {self.figures['machine']['cpu']}, {self.cores} cores")
@@ -222,7 +232,7 @@ class BenchRun:
         self.shape_diverse()
         return self.figures
 
-    def shape_diverse(self):
+    def shape_diverse(self) -> None:
         """Each precision's server under photos of distinct sizes; the default mode's
         detections against GluonCV's pipeline."""
         self.figures["shapes"] = {}
@@ -236,21 +246,21 @@ class BenchRun:
                 detector, canvases.photographs(self.settings.photo, quick=self.settings.shapes < 10)
             )
 
-    def stream_shapes(self, precision, model_dir):
+    def stream_shapes(self, precision: str, model_dir: str) -> dict[str, Any]:
         run_dir = os.path.join(self.work_dir, f"shapes-{precision}")
         os.makedirs(run_dir)
         server = servers.start_ours(model_dir, run_dir, {})
         try:
-            server.wait_for_announcement(servers.START_TIMEOUT_SECONDS)
+            url = server.wait_for_announcement(servers.START_TIMEOUT_SECONDS)
             metadata = model.read_metadata(os.path.join(model_dir, model.METADATA_FILE))
             result = shapes.stream(
-                server.url, run_dir, self.settings.shapes, self.settings.photo, metadata, say=say
+                url, run_dir, self.settings.shapes, self.settings.photo, metadata, say=say
             )
         finally:
             server.stop()
         return result.summary()
 
-    def unpack_model(self):
+    def unpack_model(self) -> str:
         """A private copy of the model: ``serve`` lays out and replaces ``<base>/model``."""
         model_dir = os.path.join(self.work_dir, "base", "model")
         with step(f"copying {self.settings.model} into {model_dir}"):
@@ -260,7 +270,7 @@ class BenchRun:
                 archive.safe_extract(self.settings.model, model_dir)
         return model_dir
 
-    def seed_model(self):
+    def seed_model(self) -> str:
         """The same weights under GluonCV's own graph, as the seed exported and served them."""
         gluoncv_symbol = os.path.join(self.model_dir, model.GLUONCV_SYMBOL_FILE)
         if not os.path.isfile(gluoncv_symbol):
@@ -275,7 +285,7 @@ class BenchRun:
         shutil.copyfile(gluoncv_symbol, os.path.join(seed_dir, model.SYMBOL_FILE))
         return seed_dir
 
-    def int8_model(self):
+    def int8_model(self) -> str:
         """The same weights quantized to INT8, calibrated on the benchmark's own images."""
         from scripts.lib.archives import quantize
 
@@ -289,7 +299,7 @@ class BenchRun:
             quantize.record(int8_dir, dataclasses.replace(metadata, quantization=how), {})
         return int8_dir
 
-    def bf16_model(self):
+    def bf16_model(self) -> str:
         """The same weights with the trunk in BF16."""
         from scripts.lib.archives import bf16, quantize
 
@@ -300,11 +310,11 @@ class BenchRun:
             quantize.record(bf16_dir, dataclasses.replace(metadata, conversion=bf16.how()), {})
         return bf16_dir
 
-    def metadata(self):
+    def metadata(self) -> ModelMetadata:
         with open(os.path.join(self.model_dir, model.METADATA_FILE), encoding="utf-8") as file:
             return ModelMetadata.from_json(file.read())
 
-    def profiles(self, runs):
+    def profiles(self, runs: int) -> dict[str, dict[str, Any]]:
         """{precision: {"isa", "rows"}}: oneDNN's time per primitive and implementation."""
         from scripts.lib.bench import profile
 
@@ -319,7 +329,7 @@ class BenchRun:
             }
         return found
 
-    def precisions(self):
+    def precisions(self) -> list[tuple[str, str]]:
         """(precision, model directory) of each precision this run has."""
         return [
             (precision, model_dir)
@@ -331,7 +341,7 @@ class BenchRun:
             if model_dir
         ]
 
-    def in_process(self):
+    def in_process(self) -> dict[str, Any]:
         spec_path = os.path.join(self.work_dir, "in-process.json")
         with open(spec_path, "w", encoding="utf-8") as spec:
             json.dump(
@@ -362,7 +372,7 @@ class BenchRun:
             raise RuntimeError(f"the in-process benchmark failed:\n{result.stderr[-3000:]}")
         return json.loads(result.stdout)
 
-    def serve(self, start, env, name):
+    def serve(self, start: Starter, env: Mapping[str, object], name: str) -> dict[str, Any]:
         run_dir = os.path.join(self.work_dir, name)
         os.makedirs(run_dir, exist_ok=True)
         model_dir = {
@@ -370,16 +380,20 @@ class BenchRun:
             "ours-int8": self.int8_model_dir,
             "ours-bf16": self.bf16_model_dir,
         }.get(name, self.model_dir)
-        server = start(model_dir, run_dir, env)
+        server = start(model_dir or self.model_dir, run_dir, env)
         self.posted = 0
         try:
             first = self.body(next(iter(self.images)))
-            figures = {"cold_start": servers.cold_start(server, first, JPEG), "sizes": {}}
+            figures: dict[str, Any] = {
+                "cold_start": servers.cold_start(server, first, JPEG),
+                "sizes": {},
+            }
             for label in self.images:
                 figures["sizes"][label] = self.under_load(server, self.body(label))
             if name in ("ours", "ours-int8", "ours-bf16"):
                 figures["modes"] = self.modes(server)
                 figures["requests_posted"] = figures["cold_start"]["posts"] + self.posted
+                assert server.url is not None  # cold_start waited until the server said it
                 figures["server_histogram"] = servers.server_histogram(server.url)
             workers = servers.model_server_workers(run_dir)
             figures["workers"] = len(workers)
@@ -388,22 +402,26 @@ class BenchRun:
             server.stop()
         return figures
 
-    def body(self, label):
+    def body(self, label: str) -> bytes:
         with open(self.images[label], "rb") as file:
             return file.read()
 
-    def post_loop(self, url, body, headers, concurrency, total):
+    def post_loop(
+        self, url: str, body: bytes, headers: Mapping[str, str], concurrency: int, total: int
+    ) -> load.LoadResult:
         """``load.post_loop``, its requests counted for the server's own histogram."""
         result = load.post_loop(url, body, headers, concurrency, total)
         self.posted += sum(result.statuses.values())
         return result
 
-    def under_load(self, server, body, headers=JPEG):
+    def under_load(
+        self, server: Server, body: bytes, headers: Mapping[str, str] = JPEG
+    ) -> dict[str, Any]:
         """Latency at concurrency 1, then images per second at each concurrency."""
         url = f"{server.url}/invocations"
         sequential = self.post_loop(url, body, headers, 1, self.settings.repeats)
         sequential.check_answered(server.log[-3000:])
-        figures = {
+        figures: dict[str, Any] = {
             "latency": load.percentiles(sequential.seconds),
             "errors_5xx": sequential.server_errors,
             "concurrency": {},
@@ -426,7 +444,7 @@ class BenchRun:
             say(f"    c={concurrency}: {rate:.2f} images/s")
         return figures
 
-    def modes(self, server):
+    def modes(self, server: Server) -> dict[str, Any]:
         """Each speed/accuracy mode, chosen per request, on the reference image."""
         label = self.reference_label()
         figures = {}
@@ -448,6 +466,6 @@ class BenchRun:
             }
         return figures
 
-    def reference_label(self):
+    def reference_label(self) -> str:
         """768x576 (the dog) when it is among the sizes, else the first image."""
         return "768x576" if "768x576" in self.images else next(iter(self.images))

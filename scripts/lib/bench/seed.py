@@ -8,13 +8,14 @@ container (baseline C). Self-contained on purpose: it is copied into a model's `
 
 import json
 import os
+from typing import Any
 
 import mxnet as mx
 from gluoncv.data.transforms.presets import yolo
 from mxnet import gluon
 
 
-def model_fn(model_dir):
+def model_fn(model_dir: str) -> Any:
     return gluon.nn.SymbolBlock.imports(
         os.path.join(model_dir, "model-symbol.json"),
         ["data"],
@@ -22,16 +23,16 @@ def model_fn(model_dir):
     )
 
 
-def input_fn(request_body, content_type):
+def input_fn(request_body: bytes, content_type: str) -> Any:
     image = mx.image.imdecode(request_body)
     tensor, _ = yolo.transform_test(image, short=416)
     return tensor
 
 
-def predict_fn(tensor, net):
+def predict_fn(tensor: Any, net: Any) -> Any:
     ids, scores, boxes = net(tensor)
     return mx.nd.concat(ids, scores, boxes, dim=-1)
 
 
-def output_fn(prediction, accept):
+def output_fn(prediction: Any, accept: str) -> tuple[str, str]:
     return json.dumps(prediction.asnumpy().tolist()), "application/json"

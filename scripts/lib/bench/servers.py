@@ -9,6 +9,8 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import psutil
 import requests
@@ -44,7 +46,7 @@ serving.main()
 """
 
 
-def model_server_workers(run_dir):
+def model_server_workers(run_dir: str) -> list[psutil.Process]:
     """The MMS worker processes that hold a model, of the server whose temp dir is ``run_dir``.
 
     MMS starts each worker as a launcher process that forks the one loading the model; both run
@@ -65,7 +67,7 @@ def model_server_workers(run_dir):
     return workers
 
 
-def peak_rss_bytes(process):
+def peak_rss_bytes(process: psutil.Process) -> int:
     """The kernel's high-water mark of ``process``'s resident memory (VmHWM)."""
     with open(f"/proc/{process.pid}/status", encoding="utf-8") as status:
         for line in status:
@@ -74,7 +76,7 @@ def peak_rss_bytes(process):
     return 0
 
 
-def environment(run_dir, env):
+def environment(run_dir: str, env: Mapping[str, object]) -> dict[str, str]:
     """The server's environment: ``env`` over this one, OpenMP threads only as ``env`` says."""
     environ = server_env(run_dir, **env)
     if "OMP_NUM_THREADS" not in env:
@@ -82,7 +84,7 @@ def environment(run_dir, env):
     return environ
 
 
-def start_ours(model_dir, run_dir, env):
+def start_ours(model_dir: str, run_dir: str, env: Mapping[str, object]) -> Server:
     """``sm-detect serve`` on ``model_dir``, a directory named ``model``, used in place.
 
     It picks its own port and says which (``cold_start`` waits for that line).
@@ -93,7 +95,7 @@ def start_ours(model_dir, run_dir, env):
     return Server(command, environment(run_dir, env), log_path)
 
 
-def start_aws(model_dir, run_dir, env):
+def start_aws(model_dir: str, run_dir: str, env: Mapping[str, object]) -> Server:
     """sagemaker-mxnet-inference on MMS with its defaults, running the seed's entry point."""
     base_dir = os.path.join(run_dir, "base")
     code_dir = os.path.join(base_dir, "model", "code")
@@ -109,14 +111,14 @@ def start_aws(model_dir, run_dir, env):
     return Server(command, environment(run_dir, env), log_path, port=port)
 
 
-def server_histogram(url):
+def server_histogram(url: str) -> dict[str, Any]:
     """The server's own account of the run, from its ``/metrics``: the whole-request latency
     histogram and each stage's mean, in seconds."""
     text = requests.get(f"{url}/metrics", timeout=10).text
     return {**prometheus.latency_histogram(text), "stage_means": prometheus.stage_means(text)}
 
 
-def cold_start(server, body, headers):
+def cold_start(server: Server, body: bytes, headers: Mapping[str, str]) -> dict[str, float]:
     """Seconds from process start to the first /ping 200 and to the first answered request,
     and the requests it posted until one was answered."""
     started = server.started
@@ -130,9 +132,9 @@ def cold_start(server, body, headers):
     ):
         raise RuntimeError(f"the server never answered /ping:\n{server.log[-3000:]}")
     pinged = time.monotonic() - started
-    posted = []
+    posted: list[requests.Response] = []
 
-    def answered():
+    def answered() -> bool:
         posted.append(
             requests.post(f"{server.url}/invocations", data=body, headers=headers, timeout=120)
         )

@@ -12,11 +12,14 @@ import dataclasses
 import random
 import statistics
 import time
+from collections.abc import Callable
+from typing import Any
 
 import requests
 
 from inference import preprocess
 from inference.headers import CUSTOM_ATTRIBUTES
+from inference.metadata import ModelMetadata
 from scripts.lib.bench import images
 from scripts.lib.bench.servers import model_server_workers
 
@@ -24,7 +27,7 @@ SMALLEST, LARGEST = 320, 1600
 REPORTED_QUARTERS = (0.25, 0.5, 0.75, 1.0)
 
 
-def distinct_sizes(count, seed=0):
+def distinct_sizes(count: int, seed: int = 0) -> list[tuple[int, int]]:
     """``count`` different (width, height) pairs, each side from 320 to 1600 pixels."""
     rng, sizes = random.Random(seed), list[tuple[int, int]]()
     while len(sizes) < count:
@@ -37,30 +40,31 @@ def distinct_sizes(count, seed=0):
 @dataclasses.dataclass
 class ShapeStream:
     count: int
-    rss_start_mib: list  # per worker, before the first request
-    rss_mib: list  # per request: the workers' resident memory after it was answered
-    latency_by_canvas: dict  # "416x555" -> [seconds]
-    failures: list  # (size, why) of every answer that was not a 200 with boxes in the image
-    high_water_mib: list = dataclasses.field(default_factory=list)  # per worker, at the end
+    rss_start_mib: list[float]  # per worker, before the first request
+    rss_mib: list[list[float]]  # per request: the workers' resident memory after its answer
+    latency_by_canvas: dict[str, list[float]]  # "416x555" -> [seconds]
+    # (size, why) of every answer that was not a 200 with boxes in the image
+    failures: list[tuple[tuple[int, int], str]]
+    high_water_mib: list[float] = dataclasses.field(default_factory=list)  # per worker, at end
 
-    def rss_at(self, share):
+    def rss_at(self, share: float) -> list[float]:
         """The workers' memory after ``share`` (0 to 1) of the requests."""
         return self.rss_mib[max(0, round(share * self.count) - 1)]
 
     @property
-    def growth_last_three_quarters_mib(self):
+    def growth_last_three_quarters_mib(self) -> float:
         """Each worker's growth from a quarter of the way to the end; the largest of them."""
         quarter, last = self.rss_at(0.25), self.rss_mib[-1]
         return max(end - start for start, end in zip(quarter, last, strict=True))
 
     @property
-    def peak_mib(self):
+    def peak_mib(self) -> float:
         """The most any worker held: its high-water mark (a spike inside a forward pass
         included) where the kernel reports it, else the largest reading after an answer."""
         sampled = max(max(sample) for sample in self.rss_mib)
         return max([sampled, *self.high_water_mib])
 
-    def summary(self):
+    def summary(self) -> dict[str, Any]:
         return {
             "count": self.count,
             "rss_start_mib": self.rss_start_mib,
@@ -76,12 +80,12 @@ class ShapeStream:
         }
 
 
-def rss_mib(run_dir):
+def rss_mib(run_dir: str) -> list[float]:
     """The resident memory of each model-server worker of the server run in ``run_dir``."""
     return sorted(worker.memory_info().rss / 2**20 for worker in model_server_workers(run_dir))
 
 
-def high_water_mib(run_dir):
+def high_water_mib(run_dir: str) -> list[float]:
     """Each worker's peak resident memory since it started (Linux's ``VmHWM``)."""
     peaks = []
     for worker in model_server_workers(run_dir):
@@ -94,7 +98,7 @@ def high_water_mib(run_dir):
     return sorted(peaks)
 
 
-def boxes_inside(answer, width, height):
+def boxes_inside(answer: dict[str, Any], width: int, height: int) -> bool:
     return all(
         0 <= d["box"]["xmin"] <= d["box"]["xmax"] <= width
         and 0 <= d["box"]["ymin"] <= d["box"]["ymax"] <= height
@@ -102,9 +106,17 @@ def boxes_inside(answer, width, height):
     )
 
 
-def stream(url, run_dir, count, photo=None, metadata=None, mode=preprocess.ASPECT, say=print):
+def stream(
+    url: str,
+    run_dir: str,
+    count: int,
+    photo: str | None = None,
+    metadata: ModelMetadata | None = None,
+    mode: str = preprocess.ASPECT,
+    say: Callable[[str], object] = print,
+) -> ShapeStream:
     """Send ``count`` JPEGs of distinct sizes to ``url`` (a server's base URL) one by one."""
-    photo = images.load_photo(photo)
+    source = images.load_photo(photo)
     buckets = metadata.buckets if metadata else preprocess.BUCKETS
     result = ShapeStream(count, rss_mib(run_dir), [], {}, [])
     headers = {
@@ -113,7 +125,7 @@ def stream(url, run_dir, count, photo=None, metadata=None, mode=preprocess.ASPEC
     }
     with requests.Session() as session:
         for number, (width, height) in enumerate(distinct_sizes(count), start=1):
-            body = images.jpeg(photo, (width, height))
+            body = images.jpeg(source, (width, height))
             started = time.perf_counter()
             answer = session.post(f"{url}/invocations", data=body, headers=headers, timeout=300)
             elapsed = time.perf_counter() - started

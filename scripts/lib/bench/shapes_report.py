@@ -1,6 +1,9 @@
 """The shape-diverse part of the benchmark as Markdown: memory and latency by canvas
 (``shapes``) and how far the default mode moves from GluonCV's pipeline (``canvases``)."""
 
+from collections.abc import Iterable
+from typing import Any
+
 from scripts.lib.bench.markdown import table
 from scripts.lib.bench.shapes import REPORTED_QUARTERS
 
@@ -8,11 +11,11 @@ GROWTH_TARGET_MIB = 64
 PEAK_TARGET_MIB = {"fp32": 1536, "int8": 2048, "bf16": 2560}  # BF16: its worker budget
 
 
-def mib(values):
+def mib(values: Iterable[float]) -> str:
     return ", ".join(f"{value:,.0f}" for value in values)
 
 
-def memory_section(shapes):
+def memory_section(shapes: dict[str, Any] | None) -> str:
     """Each precision's workers' memory over a stream of distinct photo sizes."""
     if not shapes:
         return ""
@@ -55,7 +58,7 @@ def memory_section(shapes):
     )
 
 
-def canvases_section(canvases):
+def canvases_section(canvases: dict[str, Any] | None) -> str:
     """The default mode's detections against GluonCV's ``load_test`` pipeline's."""
     if not canvases:
         return ""

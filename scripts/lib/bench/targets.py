@@ -3,6 +3,7 @@
 from statistics import median
 from typing import Any
 
+from scripts.lib.bench.figures import RunFigures
 from scripts.lib.bench.markdown import verdict
 
 TARGETS: dict[str, Any] = {
@@ -27,9 +28,9 @@ TARGETS: dict[str, Any] = {
 }
 
 
-def section(report):
+def section(report: RunFigures) -> str:
     """Each figure the project aims for, met or not, from one run."""
-    ref, lines = report.reference, []
+    ref, lines = report.reference, list[str]()
     if "aws" in report.served and "ours" in report.served:
         aws = report.served["aws"]["sizes"][ref]
         ours = report.served["ours"]["sizes"][ref]
@@ -95,7 +96,7 @@ def section(report):
     return "## Targets\n\n" + "\n".join(lines)
 
 
-def multiple_target(name, isa):
+def multiple_target(name: str, isa: str) -> float | None:
     """The p50 multiple over FP32 aimed for on ``isa``; None where only measured."""
     targets = TARGETS[name]
     if isa in targets:
@@ -103,7 +104,7 @@ def multiple_target(name, isa):
     return targets.get("vnni") if "vnni" in isa or "bf16" in isa else None
 
 
-def lower_precision_targets(report):
+def lower_precision_targets(report: RunFigures) -> list[str]:
     """INT8 and BF16 against FP32 on this CPU: served p50 at c=1, and images/s at c=4."""
     ref, lines = report.reference, list[str]()
     isa = report.figures["machine"].get("isa", "")
@@ -137,10 +138,10 @@ def lower_precision_targets(report):
     return lines
 
 
-def int8_targets(report):
+def int8_targets(report: RunFigures) -> list[str]:
     if "ours-int8" not in report.served:
         return []
-    ref, lines = report.reference, []
+    ref, lines = report.reference, list[str]()
     int8 = report.served["ours-int8"]["sizes"][ref]
     if "aws" in report.served:
         ratio = report.served["aws"]["sizes"][ref]["latency"][50] / int8["latency"][50]

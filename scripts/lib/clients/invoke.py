@@ -11,6 +11,8 @@ import os
 import shlex
 import time
 import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import requests
 from tqdm import tqdm
@@ -25,19 +27,22 @@ from scripts.lib.progress import say
 TIMEOUT_SECONDS = 120
 
 
-def custom_attributes(**values):
+Send = Callable[[bytes, str, str, str], bytes]  # (body, content type, accept, attributes) -> answer
+
+
+def custom_attributes(**values: object) -> str:
     """``threshold=0.5,classes=dog;cat`` from the options that were given."""
     return ",".join(f"{key}={value}" for key, value in values.items() if value is not None)
 
 
-def content_type_of(path):
+def content_type_of(path: str) -> str:
     """``image/jpeg`` or ``image/png`` by the file's name; any other image is sent as SageMaker's
     ``application/x-image``, which every image server understands as "look at the bytes"."""
     media_type, _ = mimetypes.guess_type(path)
     return media_type if media_type in ("image/jpeg", "image/png") else "application/x-image"
 
 
-def read_image(path):
+def read_image(path: str) -> bytes:
     try:
         with open(path, "rb") as file:
             return file.read()
@@ -45,7 +50,14 @@ def read_image(path):
         raise CommandError(f"cannot read {path}: {error.strerror}") from None
 
 
-def post_url(url, body, content_type, accept, attributes, target_model=None):
+def post_url(
+    url: str,
+    body: bytes,
+    content_type: str,
+    accept: str,
+    attributes: str,
+    target_model: str | None = None,
+) -> bytes:
     """POST to a server's /invocations (``sm-detect serve`` or the container), or to a
     multi-model server's ``target_model``."""
     headers = {"Content-Type": content_type, "Accept": accept}
@@ -67,15 +79,15 @@ def post_url(url, body, content_type, accept, attributes, target_model=None):
 
 
 def post_endpoint(
-    session,
-    endpoint,
-    body,
-    content_type,
-    accept,
-    attributes,
-    target_model=None,
-    target_variant=None,
-):
+    session: aws.Aws,
+    endpoint: str,
+    body: bytes,
+    content_type: str,
+    accept: str,
+    attributes: str,
+    target_model: str | None = None,
+    target_variant: str | None = None,
+) -> bytes:
     """A SigV4-signed InvokeEndpoint through boto3, credentials from the standard chain; says
     which production variant answered."""
     options = {"CustomAttributes": attributes} if attributes else {}
@@ -88,7 +100,8 @@ def post_endpoint(
     )
     if response.get("InvokedProductionVariant"):
         say(f"answered by variant {response['InvokedProductionVariant']}")
-    return response["Body"].read()
+    answer: bytes = response["Body"].read()
+    return answer
 
 
 class AsyncEndpoint:
@@ -98,8 +111,14 @@ class AsyncEndpoint:
     """
 
     def __init__(
-        self, session, endpoint, input_prefix, timeout_seconds, name="image", poll_seconds=2.0
-    ):
+        self,
+        session: aws.Aws,
+        endpoint: str,
+        input_prefix: str,
+        timeout_seconds: float,
+        name: str = "image",
+        poll_seconds: float = 2.0,
+    ) -> None:
         s3.parse_uri(input_prefix)
         self.name = os.path.basename(name)
         self.session = session
@@ -107,9 +126,9 @@ class AsyncEndpoint:
         self.input_prefix = input_prefix if input_prefix.endswith("/") else input_prefix + "/"
         self.timeout_seconds = timeout_seconds
         self.poll_seconds = poll_seconds
-        self.uploaded = {}
+        self.uploaded: dict[str, str] = {}  # the image's digest -> its s3:// address
 
-    def upload(self, body):
+    def upload(self, body: bytes) -> str:
         """The image's s3:// address, uploaded with a progress bar the first time."""
         digest = hashlib.sha256(body).hexdigest()
         if digest not in self.uploaded:
@@ -124,7 +143,7 @@ class AsyncEndpoint:
             self.uploaded[digest] = uri
         return self.uploaded[digest]
 
-    def send(self, body, content_type, accept, attributes):
+    def send(self, body: bytes, content_type: str, accept: str, attributes: str) -> bytes:
         options = {"CustomAttributes": attributes} if attributes else {}
         queued = self.session.client(aws.RUNTIME).invoke_endpoint_async(
             EndpointName=self.endpoint,
@@ -136,13 +155,13 @@ class AsyncEndpoint:
         say(f"queued as {queued['InferenceId']}; the answer goes to {queued['OutputLocation']}")
         return self.wait(queued["OutputLocation"], queued.get("FailureLocation"))
 
-    def wait(self, output, failure):
+    def wait(self, output: str, failure: str | None) -> bytes:
         """The answer's bytes once it is in S3; the failure's message as a CommandError."""
         started = time.monotonic()
         with tqdm(desc="waiting for the answer", unit="s", bar_format="{desc}: {elapsed}") as bar:
             while True:
                 for location, failed in ((output, False), (failure, True)):
-                    found = location and self.read(location)
+                    found = self.read(location) if location else None
                     if found is not None:
                         if failed:
                             raise CommandError(
@@ -158,27 +177,27 @@ class AsyncEndpoint:
                 time.sleep(self.poll_seconds)
                 bar.update(self.poll_seconds)
 
-    def read(self, uri):
+    def read(self, uri: str) -> bytes | None:
         """The object's bytes, or None while it is not there."""
         bucket, key = s3.parse_uri(uri)
         found = aws.get_or_none(self.session.client("s3").get_object, Bucket=bucket, Key=key)
-        return found["Body"].read() if found else None
+        return bytes(found["Body"].read()) if found else None
 
 
-def server_url(text):
+def server_url(text: str) -> str:
     """A server's address as given, ``http://`` assumed when no scheme is (as curl does)."""
     return text if "://" in text else f"http://{text}"
 
 
 def curl_command(
-    image_path,
-    attributes,
-    url,
-    signing_region=None,
-    ca_bundle=None,
-    target_model=None,
-    target_variant=None,
-):
+    image_path: str,
+    attributes: str,
+    url: str,
+    signing_region: str | None = None,
+    ca_bundle: str | None = None,
+    target_model: str | None = None,
+    target_variant: str | None = None,
+) -> str:
     """The same request as a curl command; signed by curl's own SigV4 code for an endpoint
     (``signing_region``), keys read from the environment when it runs, never printed."""
     parts = ["curl --fail-with-body -sS"]
@@ -202,12 +221,12 @@ def curl_command(
     return " \\\n  ".join(parts)
 
 
-def describe_error(text):
+def describe_error(text: str) -> str:
     parsed = parse_error(text)
     return f"{parsed[0]}: {parsed[1]}" if parsed else text[:500]
 
 
-def report(response, raw=False, digits=1):
+def report(response: dict[str, Any], raw: bool = False, digits: int = 1) -> None:
     if raw:
         print(json.dumps(response, indent=2))
         return
@@ -229,7 +248,9 @@ def report(response, raw=False, digits=1):
         )
 
 
-def report_batch(sources, response, raw=False, digits=1):
+def report_batch(
+    sources: Sequence[str], response: dict[str, Any], raw: bool = False, digits: int = 1
+) -> None:
     """Each source's answer under its name, or the error that image met."""
     if raw:
         print(json.dumps(response, indent=2))
@@ -242,18 +263,18 @@ def report_batch(sources, response, raw=False, digits=1):
             report(result, digits=digits)
 
 
-def is_s3(source):
+def is_s3(source: str) -> bool:
     return source.startswith("s3://")
 
 
-def entry(source):
+def entry(source: str) -> dict[str, str]:
     """A batch entry for a file (inline, base64) or an s3:// object (read by the endpoint)."""
     if is_s3(source):
         return {"s3_uri": source}
     return {"image": base64.b64encode(read_image(source)).decode("ascii")}
 
 
-def request_body(sources, batch=False):
+def request_body(sources: Sequence[str], batch: bool = False) -> tuple[bytes, str]:
     """(body, content type) of a request for ``sources``: one image, or a batch of them."""
     if batch:
         return json.dumps({"images": [entry(source) for source in sources]}).encode(), (
@@ -266,8 +287,15 @@ def request_body(sources, batch=False):
 
 
 def invoke(
-    send, sources, attributes, draw=None, raw=False, batch=False, coco=False, normalized=False
-):
+    send: Send,
+    sources: Sequence[str],
+    attributes: str,
+    draw: str | None = None,
+    raw: bool = False,
+    batch: bool = False,
+    coco: bool = False,
+    normalized: bool = False,
+) -> None:
     """``send(body, content_type, accept, attributes) -> bytes`` does the transport; ``sources``
     are image files or s3:// objects, one unless ``batch``; ``coco`` prints COCO results;
     ``normalized``: the attributes ask for boxes as fractions, printed to four decimals."""

@@ -9,6 +9,7 @@ secret); the collection refers to ``{{accessKey}}``, ``{{secretKey}}``, ``{{sess
 import json
 import os
 import uuid
+from typing import Any
 
 from inference.headers import CUSTOM_ATTRIBUTES, TARGET_MODEL, TARGET_VARIANT
 from scripts.lib.cloud.endpoint import runtime_url
@@ -19,11 +20,14 @@ SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
 ANY_IMAGE = {"key": "Content-Type", "value": "application/x-image"}
 
 
-def image_body(image_path):
+Document = dict[str, Any]  # a part of Postman's collection or environment JSON
+
+
+def image_body(image_path: str | None) -> Document:
     return {"mode": "file", "file": {"src": image_path or ""}}
 
 
-def signed_request(name, accept, image_path):
+def signed_request(name: str, accept: str, image_path: str | None) -> Document:
     return {
         "name": name,
         "request": {
@@ -57,7 +61,7 @@ def signed_request(name, accept, image_path):
     }
 
 
-def public_request(name, auth, image_path):
+def public_request(name: str, auth: Document, image_path: str | None) -> Document:
     """A request to the public API that ``sm-detect expose`` makes (or its local twin)."""
     return {
         "name": name,
@@ -75,7 +79,7 @@ def public_request(name, auth, image_path):
     }
 
 
-def collection(endpoint, region, image_path=None):
+def collection(endpoint: str, region: str, image_path: str | None = None) -> Document:
     auth = [
         {"key": key, "value": value, "type": "string"}
         for key, value in (
@@ -114,8 +118,8 @@ def collection(endpoint, region, image_path=None):
     }
 
 
-def environment(endpoint, region, public_url=""):
-    def variable(key, value="", secret=False):
+def environment(endpoint: str, region: str, public_url: str = "") -> Document:
+    def variable(key: str, value: str = "", secret: bool = False) -> Document:
         return {
             "key": key,
             "value": value,
@@ -143,7 +147,13 @@ def environment(endpoint, region, public_url=""):
     }
 
 
-def write(endpoint, region, directory, image_path=None, public_url=""):
+def write(
+    endpoint: str,
+    region: str,
+    directory: str,
+    image_path: str | None = None,
+    public_url: str = "",
+) -> list[str]:
     os.makedirs(directory, exist_ok=True)
     paths = []
     for name, document in (

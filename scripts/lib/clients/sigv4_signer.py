@@ -11,6 +11,8 @@ Credentials come from boto3's standard chain (environment, profile, SSO, instanc
 point it at another front door, such as ``sm-detect gateway`` with its self-signed certificate.
 """
 
+from typing import Any
+
 import boto3
 import requests
 from botocore.auth import SigV4Auth
@@ -23,15 +25,15 @@ SERVICE = "sagemaker"
 
 
 def signed_request(
-    endpoint,
-    body,
-    region,
-    content_type="application/x-image",
-    accept="application/json",
-    custom_attributes=None,
-    session=None,
-    endpoint_url=None,
-):
+    endpoint: str,
+    body: bytes,
+    region: str,
+    content_type: str = "application/x-image",
+    accept: str = "application/json",
+    custom_attributes: str | None = None,
+    session: boto3.Session | None = None,
+    endpoint_url: str | None = None,
+) -> requests.PreparedRequest:
     """A ``requests.PreparedRequest`` for InvokeEndpoint, signed with SigV4 for ``region``."""
     session = session or boto3.Session()
     credentials = session.get_credentials()
@@ -46,7 +48,14 @@ def signed_request(
     return requests.Request("POST", url, data=body, headers=dict(request.headers)).prepare()
 
 
-def invoke_endpoint(endpoint, body, region, timeout=70, verify=True, **options):
+def invoke_endpoint(
+    endpoint: str,
+    body: bytes,
+    region: str,
+    timeout: float = 70,
+    verify: bool | str = True,
+    **options: Any,
+) -> requests.Response:
     """Sign and send one image; returns the ``requests.Response`` (``.json()`` for detections)."""
     prepared = signed_request(endpoint, body, region, **options)
     with requests.Session() as http:

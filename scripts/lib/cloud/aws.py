@@ -10,6 +10,12 @@ when a client is first needed, so that ``--help`` and the serving image do witho
 import functools
 import json
 import os
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import botocore.config
+    import botocore.exceptions
 
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
@@ -35,13 +41,13 @@ class Aws:
 
     def __init__(
         self,
-        region=None,
-        profile=None,
-        dry_run=False,
-        clients=None,
-        runtime_url=None,
-        runtime_verify=None,
-    ):
+        region: str | None = None,
+        profile: str | None = None,
+        dry_run: bool = False,
+        clients: Mapping[str, Any] | None = None,
+        runtime_url: str | None = None,
+        runtime_verify: str | bool | None = None,
+    ) -> None:
         self.dry_run = dry_run
         # another SageMaker runtime, e.g. `sm-detect gateway` and its certificate; every other
         # service (S3 for asynchronous requests) is reached as usual
@@ -53,11 +59,11 @@ class Aws:
         import boto3
 
         self.session = boto3.Session(region_name=region, profile_name=profile)
-        self._clients = dict(clients or {})
-        self._placeholders_said = set()
+        self._clients: dict[str, Any] = dict(clients or {})
+        self._placeholders_said: set[str] = set()
 
     @property
-    def region(self):
+    def region(self) -> str:
         region = self.session.region_name or os.environ.get("AWS_REGION")
         if not region and self.dry_run:
             self.say_placeholder(PLACEHOLDER_REGION, "no AWS region is configured")
@@ -66,12 +72,13 @@ class Aws:
             raise CommandError("no AWS region is configured", remedy="region")
         return region
 
-    def say_placeholder(self, placeholder, why):
+    def say_placeholder(self, placeholder: str, why: str) -> None:
         if placeholder not in self._placeholders_said:
             self._placeholders_said.add(placeholder)
             say(f"[dry run] {why}: {placeholder} stands for it below")
 
-    def client(self, service):
+    def client(self, service: str) -> Any:
+        """A boto3 client (untyped: botocore ships no type information)."""
         if service not in self._clients:
             self._clients[service] = (
                 DryRunClient(service)
@@ -86,17 +93,17 @@ class Aws:
             )
         return self._clients[service]
 
-    def account_id(self):
+    def account_id(self) -> str:
         if self.dry_run:
             self.say_placeholder(
                 PLACEHOLDER_ACCOUNT, "a dry run does not ask AWS for the account id"
             )
             return PLACEHOLDER_ACCOUNT
-        return self.client("sts").get_caller_identity()["Account"]
+        return str(self.client("sts").get_caller_identity()["Account"])
 
 
 @functools.cache
-def retries(max_attempts=10):
+def retries(max_attempts: int = 10) -> "botocore.config.Config":
     """botocore's adaptive retry mode: throttling is retried with backoff."""
     import botocore.config
 
@@ -109,11 +116,11 @@ def retries(max_attempts=10):
 class DryRunClient:
     """Prints each call instead of making it (the commands make no reads in a dry run)."""
 
-    def __init__(self, service):
+    def __init__(self, service: str) -> None:
         self.service = service
 
-    def __getattr__(self, operation):
-        def record(*args, **kwargs):
+    def __getattr__(self, operation: str) -> Callable[..., dict[str, Any]]:
+        def record(*args: Any, **kwargs: Any) -> dict[str, Any]:
             shown = ", ".join(
                 [
                     *map(repr, args),
@@ -126,14 +133,14 @@ class DryRunClient:
         return record
 
 
-def shown_value(value):
+def shown_value(value: object) -> str:
     """How a dry run prints an argument JSON cannot show: bytes by their size, not their text."""
     if isinstance(value, bytes | bytearray):
         return f"<{len(value)} bytes>"
     return str(value)
 
 
-def is_not_found(error):
+def is_not_found(error: "botocore.exceptions.ClientError") -> bool:
     code = error.response.get("Error", {}).get("Code", "")
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     message = error.response.get("Error", {}).get("Message", "")
@@ -142,7 +149,7 @@ def is_not_found(error):
     return code in NOT_FOUND_CODES or status == 404
 
 
-def get_or_none(call, **arguments):
+def get_or_none(call: Callable[..., Any], **arguments: Any) -> Any:
     """``call(**arguments)``, or None when AWS answers that there is no such thing."""
     import botocore.exceptions
 
@@ -154,7 +161,7 @@ def get_or_none(call, **arguments):
         raise
 
 
-def failure(error):
+def failure(error: BaseException) -> CommandError | None:
     """An AWS failure (botocore's, boto3's) as the one line the user can act on: a
     ``CommandError``, or None for any other exception. The command line asks this once, where
     commands are run."""

@@ -14,14 +14,18 @@ import base64
 import collections
 import contextlib
 import datetime
+import functools
 import hashlib
 import io
 import json
 import os
 import re
 import stat
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any
 
 from scripts.lib.cloud import s3
+from scripts.lib.cloud.aws import Aws
 from scripts.lib.progress import say
 
 EXTENSIONS = {
@@ -39,7 +43,10 @@ MAX_LINE_BYTES = 32 << 20
 MAX_FILE_BYTES = 1 << 30
 
 
-def parse_time(text):
+Event = dict[str, Any]  # one line of a capture file
+
+
+def parse_time(text: str) -> datetime.datetime:
     """``2026-12-01`` or ``2026-12-01T10:00[:00][Z]`` -> an aware UTC datetime."""
     moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))  # ValueError if not
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
@@ -49,7 +56,7 @@ class BadEvent(Exception):
     """A captured event that cannot be exported; ``str()`` is why, counted once per reason."""
 
 
-def payload(capture):
+def payload(capture: dict[str, Any]) -> bytes:
     """The bytes of a captured request or answer, whatever their encoding."""
     data = capture.get("data", "")
     if not isinstance(data, str):
@@ -62,7 +69,7 @@ def payload(capture):
     return data.encode("utf-8")
 
 
-def image_file(body, content_type):
+def image_file(body: bytes, content_type: str) -> tuple[bytes, str]:
     """(bytes, extension) of the image in a captured request, checked by the server's decoder.
 
     NPY and JSON requests become the PNG and the image file they carry; anything the decoder
@@ -88,11 +95,11 @@ def image_file(body, content_type):
     except RequestError as error:
         raise BadEvent(f"requests the decoder refuses ({error.code})") from None
     with Image.open(io.BytesIO(body)) as image:
-        image_format = image.format
+        image_format = image.format or ""
     return body, EXTENSIONS.get(image_format, image_format.lower())
 
 
-def capture_files(aws, location):
+def capture_files(aws: Aws, location: str) -> list[tuple[str, Callable[[], IO[bytes]]]]:
     """[(path, open)]: each JSON Lines capture file under ``location``, an s3:// prefix or a
     folder (where the local twin writes them), by path; ``open()`` gives a binary stream of it,
     or raises ``BadEvent`` for what is not read: a link, a device, a file over the size bound."""
@@ -106,24 +113,25 @@ def capture_files(aws, location):
             for item in page.get("Contents", [])
             if item["Key"].endswith(".jsonl")
         )
-        return [(key, lambda key=key: s3_object(client, bucket, key)) for key in keys]
+        return [(key, functools.partial(s3_object, client, bucket, key)) for key in keys]
     paths = sorted(
         os.path.join(folder, name)
         for folder, _, names in os.walk(location)
         for name in names
         if name.endswith(".jsonl")
     )
-    return [(path, lambda path=path: regular_file(path)) for path in paths]
+    return [(path, functools.partial(regular_file, path)) for path in paths]
 
 
-def s3_object(client, bucket, key):
+def s3_object(client: Any, bucket: str, key: str) -> IO[bytes]:
     found = client.get_object(Bucket=bucket, Key=key)
     if found.get("ContentLength", 0) > MAX_FILE_BYTES:
         raise BadEvent(f"capture files over {MAX_FILE_BYTES >> 20} MiB")
-    return found["Body"]
+    body: IO[bytes] = found["Body"]  # botocore's StreamingBody reads as a binary file does
+    return body
 
 
-def regular_file(path):
+def regular_file(path: str) -> IO[bytes]:
     """``path`` opened for reading if it is a regular file within the size bound, never a link
     followed (to /dev/zero, say) nor a device or pipe waited on."""
     try:
@@ -140,7 +148,7 @@ def regular_file(path):
     return os.fdopen(descriptor, "rb")
 
 
-def bounded_lines(stream, chunk_bytes=1 << 20):
+def bounded_lines(stream: IO[bytes], chunk_bytes: int = 1 << 20) -> Iterator[bytes | BadEvent]:
     """The lines of a binary ``stream``, each at most ``MAX_LINE_BYTES``; a longer one is read
     past and given as a ``BadEvent``, so that no line is ever held whole beyond the bound."""
     too_long = BadEvent(f"lines over {MAX_LINE_BYTES >> 20} MiB")
@@ -162,7 +170,7 @@ def bounded_lines(stream, chunk_bytes=1 << 20):
         yield pending
 
 
-def variant_of(path):
+def variant_of(path: str) -> str | None:
     """The variant a capture file belongs to: the folder before ``yyyy/mm/dd/hh/``."""
     parts = path.split("/")
     hour_folders = parts[-5:-1]
@@ -171,7 +179,7 @@ def variant_of(path):
     return None
 
 
-def events(aws, location, variant=None):
+def events(aws: Aws, location: str, variant: str | None = None) -> Iterator[Event | BadEvent]:
     """Each captured event under ``location`` (of ``variant``'s files only, if given): a dict,
     or a ``BadEvent``."""
     for path, opened in capture_files(aws, location):
@@ -186,7 +194,7 @@ def events(aws, location, variant=None):
             yield from parsed(bounded_lines(stream))
 
 
-def parsed(lines):
+def parsed(lines: Iterable[bytes | BadEvent]) -> Iterator[Event | BadEvent]:
     """Each line of a capture file as an event (a dict), or a ``BadEvent``."""
     for line in lines:
         if isinstance(line, BadEvent):
@@ -205,7 +213,7 @@ def parsed(lines):
         yield event if isinstance(event, dict) else BadEvent("lines that are not JSON objects")
 
 
-def event_name(metadata, number, taken):
+def event_name(metadata: dict[str, Any], number: int, taken: set[str]) -> str:
     """A file name for the event, unique in this export: its id made safe for a file name, with
     a digest of the id when making it safe changed it (``a/b`` and ``a_b`` stay apart)."""
     event_id = metadata.get("eventId")
@@ -222,7 +230,9 @@ def event_name(metadata, number, taken):
     return name
 
 
-def captured_request(event, since):
+def captured_request(
+    event: Event, since: datetime.datetime | None
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None] | None:
     """(metadata, request capture, answer capture) of an event to export; None when too old."""
     metadata, captured = event.get("eventMetadata"), event.get("captureData")
     if not isinstance(metadata, dict) or not isinstance(captured, dict):
@@ -240,7 +250,9 @@ def captured_request(event, since):
     return metadata, request, answer if isinstance(answer, dict) else None
 
 
-def export(aws, location, output, since=None):
+def export(
+    aws: Aws, location: str, output: str, since: datetime.datetime | None = None
+) -> tuple[int, int]:
     """Write the captured images and their answers under ``output``; returns (images, answers).
 
     An event that cannot be exported is skipped and counted, by reason; the others are kept.

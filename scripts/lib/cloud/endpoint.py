@@ -11,6 +11,7 @@ from typing import Any
 
 from inference.sources import BUCKETS_VARIABLE
 from scripts.lib.cloud import guarded, roles, variants
+from scripts.lib.cloud.aws import Aws
 from scripts.lib.cloud.endpoint_status import describe, wait_in_service
 from scripts.lib.cloud.names import TAG_KEY
 from scripts.lib.errors import CommandError
@@ -27,38 +28,42 @@ ASYNC_MAX_PAYLOAD_MB = 128
 CAPTURED_AS_TEXT = ["application/json", "application/jsonlines"]
 
 
-def unique_name(base, suffix=""):
+def unique_name(base: str, suffix: str = "") -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     return f"{base[: 63 - len(stamp) - len(suffix) - 1]}{suffix}-{stamp}"
 
 
-def runtime_url(region):
+def runtime_url(region: str | None) -> str:
     """SageMaker's runtime (where InvokeEndpoint goes) in ``region``."""
     return f"https://runtime.sagemaker.{region}.amazonaws.com"
 
 
-def invocations_url(endpoint, region=None, base=None):
+def invocations_url(endpoint: str, region: str | None = None, base: str | None = None) -> str:
     """InvokeEndpoint's URL, at SageMaker's runtime in ``region`` or at another ``base``."""
     return f"{(base or runtime_url(region)).rstrip('/')}/endpoints/{endpoint}/invocations"
 
 
 def async_inference_config(
-    output, failure=None, max_concurrency=None, success_topic=None, error_topic=None
-):
+    output: str,
+    failure: str | None = None,
+    max_concurrency: int | None = None,
+    success_topic: str | None = None,
+    error_topic: str | None = None,
+) -> dict[str, Any]:
     """SageMaker's AsyncInferenceConfig: where answers and failures go, who is told."""
-    output_config = {"S3OutputPath": output}
+    output_config: dict[str, Any] = {"S3OutputPath": output}
     if failure:
         output_config["S3FailurePath"] = failure
     topics = {"SuccessTopic": success_topic, "ErrorTopic": error_topic}
     if any(topics.values()):
         output_config["NotificationConfig"] = {k: v for k, v in topics.items() if v}
-    config = {"OutputConfig": output_config}
+    config: dict[str, Any] = {"OutputConfig": output_config}
     if max_concurrency:
         config["ClientConfig"] = {"MaxConcurrentInvocationsPerInstance": max_concurrency}
     return config
 
 
-def data_capture_config(destination, percent=100):
+def data_capture_config(destination: str, percent: float = 100) -> dict[str, Any]:
     """SageMaker's DataCaptureConfig: requests and answers, ``percent`` of them, to S3."""
     if not 0 < percent <= 100:
         raise CommandError(f"the capture percentage must be above 0 and at most 100, not {percent}")
@@ -71,7 +76,12 @@ def data_capture_config(destination, percent=100):
     }
 
 
-def container_environment(endpoint, environment, asynchronous, variant=VARIANT):
+def container_environment(
+    endpoint: str,
+    environment: Mapping[str, str] | None,
+    asynchronous: bool,
+    variant: str = VARIANT,
+) -> dict[str, str]:
     """The container's environment: the user's, with what the server should know of its place.
 
     The endpoint and variant name the server's CloudWatch metrics; an asynchronous endpoint
@@ -106,8 +116,8 @@ class DeploySpec:
     serverless: tuple[int, int] | None = None  # (memory in MB, max concurrency)
     environment: Mapping[str, str] = dataclasses.field(default_factory=dict)
     poll_seconds: float = 30
-    async_inference: dict | None = None
-    data_capture: dict | None = None
+    async_inference: dict[str, Any] | None = None
+    data_capture: dict[str, Any] | None = None
     multi_model: bool = False
     shadow: variants.Shadow | None = None
     guarded_update: guarded.GuardedUpdate | None = None
@@ -141,7 +151,7 @@ class DeploySpec:
             )
 
 
-def deploy(aws, spec: DeploySpec) -> str:
+def deploy(aws: Aws, spec: DeploySpec) -> str:
     """Create ``spec``'s endpoint, or update it (in place, or guarded); returns its endpoint
     configuration's name."""
     spec.check()
@@ -161,7 +171,7 @@ def deploy(aws, spec: DeploySpec) -> str:
         say(f"images may be read from s3://{buckets} (role granted)")
     tags = [{"Key": TAG_KEY, "Value": endpoint}]
 
-    def create_model(variant, archive):
+    def create_model(variant: str, archive: str) -> str:
         # one model per variant, each its own name: SageMaker refuses a second CreateModel of a
         # name (moto overwrites it silently)
         alone = single and variant == VARIANT
@@ -246,7 +256,15 @@ def deploy(aws, spec: DeploySpec) -> str:
     return config_name
 
 
-def update_guarded(aws, endpoint, config_name, production, instance_count, update, poll_seconds):
+def update_guarded(
+    aws: Aws,
+    endpoint: str,
+    config_name: str,
+    production: list[variants.Variant],
+    instance_count: int,
+    update: guarded.GuardedUpdate,
+    poll_seconds: float,
+) -> None:
     """UpdateEndpoint blue/green, with its rollback alarms; followed until it ends."""
     alarms = list(update.alarms) or guarded.default_alarms(
         aws, endpoint, [variant.name for variant in production], update.latency_alarm_ms
@@ -264,11 +282,11 @@ def update_guarded(aws, endpoint, config_name, production, instance_count, updat
         guarded.watch(aws, endpoint, config_name, poll_seconds)
 
 
-def tagged_resources(aws, endpoint):
+def tagged_resources(aws: Aws, endpoint: str) -> tuple[list[str], list[str]]:
     """(model names, endpoint config names) this tool created for ``endpoint``."""
     sagemaker = aws.client("sagemaker")
 
-    def ours(arn):
+    def ours(arn: str) -> bool:
         tags = sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
         return {"Key": TAG_KEY, "Value": endpoint} in tags
 
@@ -287,7 +305,7 @@ def tagged_resources(aws, endpoint):
     return models, configs
 
 
-def teardown(aws, endpoint):
+def teardown(aws: Aws, endpoint: str) -> list[dict[str, Any]]:
     """Delete the endpoint and the models and configs made for it.
 
     Returns the deleted models' containers (image and model data), for ``teardown --all``.

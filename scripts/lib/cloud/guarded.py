@@ -8,8 +8,11 @@ metrics, which the new fleet's answers join as soon as it takes traffic.
 """
 
 import dataclasses
+from collections.abc import Iterable
+from typing import Any
 
 from scripts.lib import progress
+from scripts.lib.cloud.aws import Aws
 from scripts.lib.cloud.endpoint_status import SETTLED, describe
 from scripts.lib.cloud.names import TAG_KEY
 from scripts.lib.errors import CommandError
@@ -21,7 +24,7 @@ DEFAULT_LATENCY_ALARM_MS = 5000
 ROLLED_BACK_STATES = {"UpdateRollbackFailed"}
 
 
-def alarm_prefix(endpoint):
+def alarm_prefix(endpoint: str) -> str:
     """Every alarm made for ``endpoint`` begins so (no other endpoint's name can follow it)."""
     return f"sm-detect/{endpoint}/"
 
@@ -31,20 +34,20 @@ class GuardedUpdate:
     kind: str  # CANARY: one step of ``percent``, then the rest; LINEAR: steps of ``percent``
     percent: int  # of the new fleet's capacity
     wait_seconds: int  # how long each step bakes before the next
-    alarms: tuple = ()  # CloudWatch alarm names; none: deploy makes its own
+    alarms: tuple[str, ...] = ()  # CloudWatch alarm names; none: deploy makes its own
     latency_alarm_ms: int = DEFAULT_LATENCY_ALARM_MS
 
-    def deployment_config(self, alarms):
+    def deployment_config(self, alarms: Iterable[str]) -> dict[str, Any]:
         """UpdateEndpoint's DeploymentConfig: blue/green, shifted so, rolled back on ``alarms``."""
         size = {"Type": "CAPACITY_PERCENT", "Value": self.percent}
-        routing = {"Type": self.kind, "WaitIntervalInSeconds": self.wait_seconds}
+        routing: dict[str, Any] = {"Type": self.kind, "WaitIntervalInSeconds": self.wait_seconds}
         routing["CanarySize" if self.kind == CANARY else "LinearStepSize"] = size
         return {
             "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": routing},
             "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in alarms]},
         }
 
-    def describe(self, instance_count):
+    def describe(self, instance_count: int) -> str:
         """How the traffic will move, in words; a step is at least one instance."""
         step = max(1, -(-instance_count * self.percent // 100))
         share = min(100, 100 * step // instance_count)
@@ -59,7 +62,12 @@ class GuardedUpdate:
         )
 
 
-def default_alarms(aws, endpoint, variant_names, latency_ms=DEFAULT_LATENCY_ALARM_MS):
+def default_alarms(
+    aws: Aws,
+    endpoint: str,
+    variant_names: Iterable[str],
+    latency_ms: float = DEFAULT_LATENCY_ALARM_MS,
+) -> list[str]:
     """Make (or remake) the two alarms per variant that roll an update back; their names."""
     cloudwatch = aws.client("cloudwatch")
     names = []
@@ -98,7 +106,7 @@ def default_alarms(aws, endpoint, variant_names, latency_ms=DEFAULT_LATENCY_ALAR
     return names
 
 
-def remove_alarms(aws, endpoint):
+def remove_alarms(aws: Aws, endpoint: str) -> None:
     """Delete the alarms ``default_alarms`` made for ``endpoint``."""
     cloudwatch = aws.client("cloudwatch")
     pages = cloudwatch.get_paginator("describe_alarms").paginate(
@@ -111,7 +119,7 @@ def remove_alarms(aws, endpoint):
         say(f"deleted alarm {name}")
 
 
-def phases(described):
+def phases(described: dict[str, Any]) -> dict[tuple[str, str], str]:
     """{(variant, status): message} of an update in progress (its PendingDeploymentSummary)."""
     pending = described.get("PendingDeploymentSummary") or {}
     found = {}
@@ -123,21 +131,27 @@ def phases(described):
     return found
 
 
-def watch(aws, endpoint, new_config, poll_seconds=30, timeout_seconds=4 * 3600):
+def watch(
+    aws: Aws,
+    endpoint: str,
+    new_config: str,
+    poll_seconds: float = 30,
+    timeout_seconds: float = 4 * 3600,
+) -> None:
     """Follow a guarded update until it ends, saying each phase as it starts; a rollback, or an
     update that failed, ends in a ``CommandError`` saying so."""
 
     seen: set[tuple[str, str]] = set()
-    described: dict = {}
+    described: dict[str, Any] = {}
 
-    def read_status():
+    def read_status() -> str:
         described.clear()
         described.update(describe(aws, endpoint) or {})
         for (variant, phase), message in sorted(phases(described).items()):
             if (variant, phase) not in seen:
                 seen.add((variant, phase))
                 say(f"    {variant}: {phase}" + (f" ({message})" if message else ""))
-        return described.get("EndpointStatus", "Missing")
+        return str(described.get("EndpointStatus", "Missing"))
 
     try:
         status = progress.watch(

@@ -6,7 +6,7 @@ import hashlib
 TAG_KEY = "sm-detect:endpoint"
 
 
-def resource_name(endpoint, suffix, limit=64):
+def resource_name(endpoint: str, suffix: str, limit: int = 64) -> str:
     """``sm-detect-ENDPOINT-SUFFIX``, shortened with a hash where AWS's name limit needs it."""
     name = f"sm-detect-{endpoint}-{suffix}" if suffix else f"sm-detect-{endpoint}"
     if len(name) <= limit:
@@ -16,5 +16,5 @@ def resource_name(endpoint, suffix, limit=64):
     return f"sm-detect-{endpoint[:keep]}-{digest}-{suffix}"
 
 
-def secret_parameter(endpoint):
+def secret_parameter(endpoint: str) -> str:
     return f"/sm-detect/{endpoint}/token-secret"

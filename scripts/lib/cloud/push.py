@@ -10,22 +10,23 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
 
-from scripts.lib.cloud.aws import get_or_none
+from scripts.lib.cloud.aws import Aws, get_or_none
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say, step
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
-def docker_engine():
-    return (
+def docker_engine() -> bool:
+    return bool(
         shutil.which("docker")
         and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
     )
 
 
-def ensure_repository(aws, repository):
+def ensure_repository(aws: Aws, repository: str) -> None:
     ecr = aws.client("ecr")
     if aws.dry_run:
         say(f"[dry run] would create ECR repository {repository} if it does not exist")
@@ -37,28 +38,28 @@ def ensure_repository(aws, repository):
         say(f"created ECR repository {repository}")
 
 
-def ecr_host(aws):
+def ecr_host(aws: Aws) -> str:
     return f"{aws.account_id()}.dkr.ecr.{aws.region}.amazonaws.com"
 
 
-def ecr_login(aws):
+def ecr_login(aws: Aws) -> tuple[str, str | None]:
     """(registry host, base64 "AWS:password") from ECR."""
     if aws.dry_run:
         say("[dry run] would get a push token from ECR (ecr.get_authorization_token)")
         return ecr_host(aws), None
     data = aws.client("ecr").get_authorization_token().get("authorizationData") or [{}]
     endpoint = data[0].get("proxyEndpoint", f"https://{ecr_host(aws)}")
-    return endpoint.removeprefix("https://"), data[0].get("authorizationToken", "")
+    return str(endpoint).removeprefix("https://"), data[0].get("authorizationToken", "")
 
 
-def run_tool(command, stdin=None):
+def run_tool(command: list[str], stdin: str | None = None) -> None:
     result = subprocess.run(command, input=stdin, capture_output=True, text=True)
     if result.returncode != 0:
         output = (result.stderr or result.stdout).strip().splitlines() or ["no output"]
         raise CommandError(f"{command[0]} {command[1]} failed: {output[-1]}")
 
 
-def push(aws, image, repository, tag, registry=None):
+def push(aws: Aws, image: str, repository: str, tag: str, registry: str | None = None) -> str:
     """Push local ``image`` as ``REGISTRY/repository:tag``; returns that URI."""
     if registry:
         host, token = registry, None
@@ -86,7 +87,9 @@ def push(aws, image, repository, tag, registry=None):
     return remote
 
 
-def push_with_buildah(image, remote, host, token, insecure):
+def push_with_buildah(
+    image: str, remote: str, host: str, token: str | None, insecure: bool
+) -> None:
     if not shutil.which("buildah"):
         raise CommandError("neither a Docker engine nor buildah is available to push the image")
     with tempfile.TemporaryDirectory(prefix="sm-detect-auth-") as folder:
@@ -107,7 +110,7 @@ def push_with_buildah(image, remote, host, token, insecure):
         )
 
 
-def delete_repositories(aws, image_uris):
+def delete_repositories(aws: Aws, image_uris: Iterable[str]) -> None:
     """Delete the ECR repositories of ``image_uris`` (other registries are left alone)."""
     for uri in sorted(image_uris):
         host, _, name = uri.partition("/")

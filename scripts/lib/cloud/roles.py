@@ -1,7 +1,10 @@
 """The SageMaker execution role: given, or found among the account's roles."""
 
 import json
+from collections.abc import Iterable
+from typing import Any
 
+from scripts.lib.cloud.aws import Aws
 from scripts.lib.errors import CommandError
 
 SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
@@ -46,7 +49,7 @@ TRUST_POLICY = {
 }
 
 
-def trusts_sagemaker(role):
+def trusts_sagemaker(role: dict[str, Any]) -> bool:
     document = role.get("AssumeRolePolicyDocument") or {}
     if isinstance(document, str):
         document = json.loads(document)
@@ -58,7 +61,7 @@ def trusts_sagemaker(role):
     return False
 
 
-def find_execution_role(aws):
+def find_execution_role(aws: Aws) -> str:
     """The ARN of a role SageMaker can assume, preferring SageMaker's own naming."""
     candidates = []
     for page in aws.client("iam").get_paginator("list_roles").paginate():
@@ -74,13 +77,13 @@ def find_execution_role(aws):
             "(replace BUCKET/PREFIX, REGION and ACCOUNT)",
         )
     candidates.sort(key=lambda role: ("SageMaker" not in role["RoleName"], role["RoleName"]))
-    return candidates[0]["Arn"]
+    return str(candidates[0]["Arn"])
 
 
 S3_INPUT_POLICY = "sm-detect-s3-input"
 
 
-def s3_input_policy(buckets):
+def s3_input_policy(buckets: Iterable[str]) -> dict[str, Any]:
     """Read access to the objects of ``buckets``: what an endpoint needs for images from S3."""
     return {
         "Version": "2012-10-17",
@@ -94,7 +97,7 @@ def s3_input_policy(buckets):
     }
 
 
-def grant_s3_input(aws, role_arn, buckets):
+def grant_s3_input(aws: Aws, role_arn: str, buckets: Iterable[str]) -> None:
     """Let the role read the objects of ``buckets`` (an inline policy of its own, replaced on
     each deploy so that it names exactly the buckets the endpoint lists)."""
     aws.client("iam").put_role_policy(

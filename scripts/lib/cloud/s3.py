@@ -2,12 +2,13 @@
 
 import hashlib
 import os
+from collections.abc import Iterable
 from urllib.parse import urlparse
 
 from boto3.s3.transfer import TransferConfig
 from tqdm import tqdm
 
-from scripts.lib.cloud.aws import get_or_none
+from scripts.lib.cloud.aws import Aws, get_or_none
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 
@@ -17,7 +18,7 @@ TRANSFER = TransferConfig(
 )
 
 
-def parse_uri(uri):
+def parse_uri(uri: str) -> tuple[str, str]:
     """``s3://bucket/key`` -> (bucket, key)."""
     parsed = urlparse(uri)
     if parsed.scheme != "s3" or not parsed.netloc:
@@ -25,7 +26,7 @@ def parse_uri(uri):
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-def object_uri(destination, path):
+def object_uri(destination: str, path: str) -> str:
     """A destination ending in ``/`` is a prefix: the file keeps its name under it."""
     bucket, key = parse_uri(destination)
     if not key or key.endswith("/"):
@@ -33,7 +34,7 @@ def object_uri(destination, path):
     return f"s3://{bucket}/{key}"
 
 
-def sha256_of(path):
+def sha256_of(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
@@ -41,7 +42,7 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
-def ensure_bucket(aws, bucket, create):
+def ensure_bucket(aws: Aws, bucket: str, create: bool) -> None:
     s3 = aws.client("s3")
     if get_or_none(s3.head_bucket, Bucket=bucket) is not None:
         return
@@ -56,12 +57,13 @@ def ensure_bucket(aws, bucket, create):
     say(f"created bucket {bucket}")
 
 
-def stored_checksum(aws, bucket, key):
+def stored_checksum(aws: Aws, bucket: str, key: str) -> str | None:
     head = get_or_none(aws.client("s3").head_object, Bucket=bucket, Key=key)
-    return head.get("Metadata", {}).get(CHECKSUM_KEY) if head else None
+    checksum = head.get("Metadata", {}).get(CHECKSUM_KEY) if head else None
+    return str(checksum) if checksum is not None else None
 
 
-def upload(aws, path, destination, create_bucket=False):
+def upload(aws: Aws, path: str, destination: str, create_bucket: bool = False) -> str:
     """Upload ``path``; returns the object's s3:// URI. Skipped when the same bytes are there."""
     uri = object_uri(destination, path)
     bucket, key = parse_uri(uri)
@@ -88,7 +90,7 @@ def upload(aws, path, destination, create_bucket=False):
     return uri
 
 
-def plan_upload(aws, path, uri, bucket, create_bucket):
+def plan_upload(aws: Aws, path: str, uri: str, bucket: str, create_bucket: bool) -> str:
     """A dry run's account of ``upload``: what it would check and send."""
     if create_bucket:
         say(f"[dry run] would create bucket {bucket} if it does not exist")
@@ -101,7 +103,7 @@ def plan_upload(aws, path, uri, bucket, create_bucket):
     return uri
 
 
-def delete_objects(aws, uris):
+def delete_objects(aws: Aws, uris: Iterable[str]) -> None:
     for uri in sorted(uris):
         bucket, key = parse_uri(uri)
         aws.client("s3").delete_object(Bucket=bucket, Key=key)

@@ -7,7 +7,7 @@ so, as AWS documents it, a step policy on the ``HasBacklogWithoutCapacity`` alar
 first instance when requests wait and no instance is there to take them.
 """
 
-from scripts.lib.cloud.aws import get_or_none
+from scripts.lib.cloud.aws import Aws, get_or_none
 from scripts.lib.cloud.endpoint import VARIANT
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
@@ -16,15 +16,15 @@ SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 SAGEMAKER_METRICS = "AWS/SageMaker"
 
 
-def resource_id(endpoint):
+def resource_id(endpoint: str) -> str:
     return f"endpoint/{endpoint}/variant/{VARIANT}"
 
 
-def wake_alarm_name(endpoint):
+def wake_alarm_name(endpoint: str) -> str:
     return f"{endpoint}-has-backlog-without-capacity"
 
 
-def is_async(aws, endpoint):
+def is_async(aws: Aws, endpoint: str) -> bool:
     """Whether ``endpoint``'s configuration has an AsyncInferenceConfig."""
     sagemaker = aws.client("sagemaker")
     described = get_or_none(sagemaker.describe_endpoint, EndpointName=endpoint)
@@ -35,15 +35,15 @@ def is_async(aws, endpoint):
 
 
 def scale(
-    aws,
-    endpoint,
-    minimum,
-    maximum,
-    target_invocations=100,
-    target_backlog=5,
-    cooldown_seconds=300,
-    asynchronous=None,
-):
+    aws: Aws,
+    endpoint: str,
+    minimum: int,
+    maximum: int,
+    target_invocations: float = 100,
+    target_backlog: float = 5,
+    cooldown_seconds: int = 300,
+    asynchronous: bool | None = None,
+) -> list[str]:
     """Scale ``endpoint`` between ``minimum`` and ``maximum`` instances; returns the policies.
 
     ``asynchronous`` None: ask SageMaker (a dry run, which asks nothing, needs it given).
@@ -106,7 +106,7 @@ def scale(
     return policies
 
 
-def wake_from_zero(aws, endpoint, target, cooldown_seconds):
+def wake_from_zero(aws: Aws, endpoint: str, target: dict[str, str], cooldown_seconds: int) -> str:
     """A step policy adding one instance, and the alarm that calls it."""
     name = f"{endpoint}-wake-from-zero"
     created = aws.client("application-autoscaling").put_scaling_policy(
@@ -138,7 +138,7 @@ def wake_from_zero(aws, endpoint, target, cooldown_seconds):
     return name
 
 
-def remove(aws, endpoint):
+def remove(aws: Aws, endpoint: str) -> None:
     """Stop scaling ``endpoint``: its scalable target (and with it its policies), its alarm."""
     autoscaling = aws.client("application-autoscaling")
     registered = autoscaling.describe_scalable_targets(

@@ -19,12 +19,15 @@ import datetime
 import io
 import json
 import statistics
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from inference.postprocess import Detection
 from scripts.lib.archives import agreement
 from scripts.lib.cloud import captures
+from scripts.lib.cloud.aws import Aws
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 
@@ -35,15 +38,15 @@ SQNR_NOT_MEASURED = ()  # captures hold answers, not the network's raw output ma
 class Answers:
     """One variant's captured answers: detections by event key, and what was left aside."""
 
-    detections: dict = dataclasses.field(default_factory=dict)  # key -> [Detection]
-    by_inference_id: dict = dataclasses.field(default_factory=dict)  # inference id -> key
-    latencies_ms: list = dataclasses.field(default_factory=list)
-    times: list = dataclasses.field(default_factory=list)
+    detections: dict[str, list[Detection]] = dataclasses.field(default_factory=dict)  # by key
+    by_inference_id: dict[str, str] = dataclasses.field(default_factory=dict)  # id -> key
+    latencies_ms: list[float] = dataclasses.field(default_factory=list)
+    times: list[datetime.datetime] = dataclasses.field(default_factory=list)
     unreadable: int = 0  # answers that hold no detections
-    skipped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    skipped: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
 
-def detections_in(body, content_type):
+def detections_in(body: bytes, content_type: str) -> list[Detection] | None:
     """The detections of one captured answer, or None when it holds none to compare (a picture,
     or something that is not this server's answer)."""
     try:
@@ -68,7 +71,7 @@ def detections_in(body, content_type):
     return None
 
 
-def read_answers(aws, location, variant):
+def read_answers(aws: Aws, location: str, variant: str) -> Answers:
     """Every captured answer of ``variant`` under ``location`` (s3:// or a folder)."""
     answers = Answers()
     for number, event in enumerate(captures.events(aws, location, variant)):
@@ -100,7 +103,9 @@ def read_answers(aws, location, variant):
     return answers
 
 
-def pairs(production, shadow):
+def pairs(
+    production: Answers, shadow: Answers
+) -> list[tuple[str, list[Detection], list[Detection]]]:
     """[(name, production's detections, the shadow's)] for the requests both answered."""
     shared = sorted(production.detections.keys() & shadow.detections.keys())
     if shared:
@@ -116,7 +121,7 @@ def pairs(production, shadow):
     ]
 
 
-def latency_summary(latencies_ms):
+def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float] | None:
     """p50 and p90 in milliseconds of the latencies given, and how many."""
     if not latencies_ms:
         return None
@@ -125,7 +130,9 @@ def latency_summary(latencies_ms):
     return {"count": len(ordered), "p50_ms": statistics.median(ordered), "p90_ms": deciles[8]}
 
 
-def cloudwatch_latency(aws, endpoint, variant, times):
+def cloudwatch_latency(
+    aws: Aws, endpoint: str, variant: str, times: Sequence[datetime.datetime]
+) -> dict[str, float] | None:
     """CloudWatch's ModelLatency of ``variant`` over the span of ``times``, in milliseconds."""
     if not times:
         return None
@@ -152,7 +159,14 @@ def cloudwatch_latency(aws, endpoint, variant, times):
     return {"count": int(count), "average_ms": average}
 
 
-def compare(aws, location, production, shadow, threshold=0.0, endpoint=None):
+def compare(
+    aws: Aws,
+    location: str,
+    production: str,
+    shadow: str,
+    threshold: float = 0.0,
+    endpoint: str | None = None,
+) -> dict[str, Any]:
     """The shadow's agreement with production over the requests both answered."""
     answers = {name: read_answers(aws, location, name) for name in (production, shadow)}
     for name, found in answers.items():
@@ -181,7 +195,7 @@ def compare(aws, location, production, shadow, threshold=0.0, endpoint=None):
     totals = agreement.summary(
         images, [reference for _, reference, _ in paired], [c for _, _, c in paired], threshold
     )
-    latency = {}
+    latency: dict[str, dict[str, float] | None] = {}
     for name, found in answers.items():
         latency[name] = latency_summary(found.latencies_ms)
         if latency[name] is None and endpoint:
@@ -196,7 +210,13 @@ def compare(aws, location, production, shadow, threshold=0.0, endpoint=None):
     }
 
 
-def report(result, production, shadow, each=False, json_path=None):
+def report(
+    result: dict[str, Any],
+    production: str,
+    shadow: str,
+    each: bool = False,
+    json_path: str | None = None,
+) -> None:
     """Say the verdict; with ``json_path``, also write every figure there."""
     totals = result["totals"]
     shown = result["images"] if each else []

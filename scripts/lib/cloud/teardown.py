@@ -4,11 +4,12 @@ deleted (the public API, the autoscaling, the endpoint, its configurations and m
 said without asking AWS anything."""
 
 from scripts.lib.cloud import endpoint, guarded, public_api, push, s3, scale
+from scripts.lib.cloud.aws import Aws
 from scripts.lib.cloud.names import TAG_KEY, resource_name, secret_parameter
 from scripts.lib.progress import say
 
 
-def teardown(aws, name, everything=False):
+def teardown(aws: Aws, name: str, everything: bool = False) -> None:
     """Delete what was made for endpoint ``name``, saying each thing as it goes."""
     public_api.remove(public_api.PublicApi(aws, name))
     scale.remove(aws, name)
@@ -19,7 +20,7 @@ def teardown(aws, name, everything=False):
         push.delete_repositories(aws, {c["Image"] for c in containers if c.get("Image")})
 
 
-def plan(name, everything=False):
+def plan(name: str, everything: bool = False) -> None:
     """What ``teardown`` would delete, said without asking AWS (a dry run makes no reads)."""
     api = resource_name(name, "")
     targets = [

@@ -1,21 +1,22 @@
 """Batch transform: a whole S3 prefix of images through the model, billed while the job runs."""
 
+from scripts.lib.cloud.aws import Aws
 from scripts.lib.cloud.endpoint import DEFAULT_INSTANCE_TYPE, unique_name
 from scripts.lib.progress import say, wait_until_settled
 
 
 def transform(
-    aws,
-    model,
-    source,
-    destination,
-    instance_type=DEFAULT_INSTANCE_TYPE,
-    instance_count=1,
-    content_type="application/x-image",
-    accept="application/json",
-    poll_seconds=30,
-    timeout_seconds=24 * 3600,
-):
+    aws: Aws,
+    model: str,
+    source: str,
+    destination: str,
+    instance_type: str = DEFAULT_INSTANCE_TYPE,
+    instance_count: int = 1,
+    content_type: str = "application/x-image",
+    accept: str = "application/json",
+    poll_seconds: float = 30,
+    timeout_seconds: float = 24 * 3600,
+) -> str:
     """A batch transform job: one result (``<image>.out``) per image under ``source``, in
     ``accept`` (the JSON document, JSON lines or COCO results)."""
     name = unique_name(model, "-batch")
@@ -47,7 +48,7 @@ def transform(
     return name
 
 
-def wait_for_job(aws, name, poll_seconds, timeout_seconds):
+def wait_for_job(aws: Aws, name: str, poll_seconds: float, timeout_seconds: float) -> None:
     wait_until_settled(
         f"transform job {name}",
         lambda: aws.client("sagemaker").describe_transform_job(TransformJobName=name),

@@ -5,15 +5,17 @@ import os
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Callable
 
 from scripts.lib.cloud import push, s3
+from scripts.lib.cloud.aws import Aws
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def image_exists(image):
+def image_exists(image: str) -> bool:
     for tool in ("docker", "podman", "buildah"):
         if shutil.which(tool):
             check = (
@@ -26,7 +28,7 @@ def image_exists(image):
     return False
 
 
-def build_image(image, dry_run):
+def build_image(image: str, dry_run: bool) -> None:
     script = os.path.join(REPO, "container", "build-image.sh")
     if dry_run:
         say(f"[dry run] would build {image} with {script}")
@@ -37,7 +39,7 @@ def build_image(image, dry_run):
         raise CommandError(f"building {image} failed")
 
 
-def archive_holds(archive):
+def archive_holds(archive: str) -> tuple[str, str]:
     """(precision, weights) that an archive's model.json names."""
     try:
         with tarfile.open(archive, "r:*") as tar:
@@ -50,7 +52,7 @@ def archive_holds(archive):
     return str(metadata.get("precision", "fp32")), str(metadata.get("weights", ""))
 
 
-def check_existing(archive, wanted):
+def check_existing(archive: str, wanted: tuple[str, str]) -> None:
     """``archive`` holds what was asked for, ``wanted`` = (precision, weights), or the run stops:
     an archive of another precision or weights is never deployed in the place of the one asked
     for."""
@@ -65,7 +67,15 @@ def check_existing(archive, wanted):
         )
 
 
-def up(aws, archive, packaging, destination, create_bucket, push_options, deploy):
+def up(
+    aws: Aws,
+    archive: str,
+    packaging: tuple[tuple[str, str], Callable[[], object]],
+    destination: str,
+    create_bucket: bool,
+    push_options: tuple[str, str, str, str | None],
+    deploy: Callable[[str, str], object],
+) -> None:
     """Run each step that is not done yet; ``deploy(model_data, image_uri)`` is the last.
 
     ``packaging``: ((precision, weights) asked for; a callable that packages them into
@@ -93,4 +103,4 @@ def up(aws, archive, packaging, destination, create_bucket, push_options, deploy
     say("[4/5] push")
     image_uri = push.push(aws, *push_options)
     say("[5/5] deploy")
-    return deploy(model_data, image_uri)
+    deploy(model_data, image_uri)

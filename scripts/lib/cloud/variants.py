@@ -8,7 +8,10 @@ of a quarter of the requests. A shadow test has exactly one production variant.
 """
 
 import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from scripts.lib.cloud.aws import Aws
 from scripts.lib.cloud.endpoint_status import wait_in_service
 from scripts.lib.errors import CommandError
 from scripts.lib.progress import say
@@ -30,7 +33,7 @@ class Shadow:
     percent: int  # of the production variant's requests copied to it
 
 
-def check(variants, shadow=None):
+def check(variants: Sequence[Variant], shadow: Shadow | None = None) -> None:
     """Distinct names, some traffic, and a shadow only beside one production variant."""
     names = [variant.name for variant in variants] + ([shadow.name] if shadow else [])
     repeated = sorted({name for name in names if names.count(name) > 1})
@@ -47,14 +50,25 @@ def check(variants, shadow=None):
         raise CommandError(f"--shadow-percent takes 1 to 100, not {shadow.percent}")
 
 
-def shares(variants):
+def shares(variants: Sequence[Variant]) -> dict[str, float]:
     """{name: percent of the traffic} as the weights give it."""
     total = sum(variant.weight for variant in variants)
     return {variant.name: 100 * variant.weight / total for variant in variants}
 
 
-def production_variant(name, model_name, weight, instance_type, instance_count, serverless):
-    variant = {"VariantName": name, "ModelName": model_name, "InitialVariantWeight": weight}
+def production_variant(
+    name: str,
+    model_name: str,
+    weight: float,
+    instance_type: str,
+    instance_count: int,
+    serverless: tuple[int, int] | None,
+) -> dict[str, Any]:
+    variant: dict[str, Any] = {
+        "VariantName": name,
+        "ModelName": model_name,
+        "InitialVariantWeight": weight,
+    }
     if serverless:
         memory, concurrency = serverless
         variant["ServerlessConfig"] = {"MemorySizeInMB": memory, "MaxConcurrency": concurrency}
@@ -63,12 +77,15 @@ def production_variant(name, model_name, weight, instance_type, instance_count, 
     return variant
 
 
-def shadow_weight(production_weight, percent):
+def shadow_weight(production_weight: float, percent: float) -> float:
     """The shadow's InitialVariantWeight for ``percent`` of the production variant's requests."""
     return production_weight * percent / 100
 
 
-def current_weights(aws, endpoint):
+Weights = list[tuple[str, float | None, int | None]]  # (variant, weight, instances)
+
+
+def current_weights(aws: Aws, endpoint: str) -> tuple[Weights, Weights]:
     """[(variant, current weight, current instances)] of a serving endpoint, production first."""
     described = aws.client("sagemaker").describe_endpoint(EndpointName=endpoint)
     return [
@@ -80,7 +97,7 @@ def current_weights(aws, endpoint):
     ]
 
 
-def show_weights(aws, endpoint):
+def show_weights(aws: Aws, endpoint: str) -> None:
     """Say each variant's share of the traffic, and the shadow's share of the copies."""
     production, shadows = current_weights(aws, endpoint)
     total = sum(weight or 0 for _, weight, _ in production) or 1
@@ -96,19 +113,21 @@ def show_weights(aws, endpoint):
             )
 
 
-def set_weights(aws, endpoint, weights, poll_seconds=30):
+def set_weights(
+    aws: Aws, endpoint: str, weights: Mapping[str, float], poll_seconds: float = 30
+) -> None:
     """Shift traffic to ``weights`` ({variant: weight}) and wait until the endpoint serves so."""
 
     if not aws.dry_run:
         production, _ = current_weights(aws, endpoint)
-        now = {name: weight for name, weight, _ in production}
+        now = {name: weight or 0.0 for name, weight, _ in production}
         unknown = sorted(set(weights) - set(now))
         if unknown:
             raise CommandError(
                 f"endpoint {endpoint} has no production variant {', '.join(unknown)} "
                 f"(it has {', '.join(sorted(now)) or 'none'})"
             )
-        if not any(weight > 0 for weight in (now | weights).values()):
+        if not any(weight > 0 for weight in {**now, **weights}.values()):
             raise CommandError("at least one variant needs a weight above 0, or nothing answers")
     aws.client("sagemaker").update_endpoint_weights_and_capacities(
         EndpointName=endpoint,

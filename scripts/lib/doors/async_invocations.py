@@ -19,11 +19,14 @@ import dataclasses
 import json
 import logging
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 import boto3
 import botocore.exceptions
-from aiohttp import ClientError
+from aiohttp import ClientError, web
 
+from container.door.upstream import Upstream
 from container.record import VALID_INFERENCE_ID
 from inference.errors import PayloadTooLarge
 from scripts.lib.cloud import s3
@@ -48,13 +51,13 @@ class Job:
     inference_id: str
     input_location: str | None
     body: bytes
-    headers: dict  # for the container: Content-Type, Accept, Custom-Attributes, Inference-Id
+    headers: dict[str, str]  # for the container: Content-Type, Accept, Custom-Attributes, Id
     output_location: str
     failure_location: str
     timeout_seconds: float
 
 
-def join(prefix, *parts):
+def join(prefix: str, *parts: str | None) -> str:
     return "/".join([prefix.rstrip("/"), *(part.strip("/") for part in parts if part)])
 
 
@@ -63,13 +66,13 @@ class AsyncInvocations:
 
     def __init__(
         self,
-        upstream,
-        output,
-        failure=None,
-        region=None,
-        max_concurrency=4,
-        max_input_bytes=DEFAULT_MAX_INPUT_BYTES,
-    ):
+        upstream: Upstream,
+        output: str,
+        failure: str | None = None,
+        region: str | None = None,
+        max_concurrency: int = 4,
+        max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
+    ) -> None:
         s3.parse_uri(output)
         if failure:
             s3.parse_uri(failure)
@@ -79,15 +82,15 @@ class AsyncInvocations:
         self.failure = failure or output
         self.region = region
         self.slots = asyncio.Semaphore(max_concurrency)
-        self.pending = set()
-        self._s3 = None
+        self.pending: set[asyncio.Future[None]] = set()
+        self._s3: Any = None
 
-    def s3(self):
+    def s3(self) -> Any:
         if self._s3 is None:
             self._s3 = boto3.client("s3", region_name=self.region)
         return self._s3
 
-    def job(self, headers, body, custom_attributes):
+    def job(self, headers: Mapping[str, str], body: bytes, custom_attributes: str) -> Job:
         """The queued request from InvokeEndpointAsync's headers; ``Invalid`` otherwise."""
         input_location = headers.get(PREFIX + "InputLocation")
         if bool(input_location) == bool(body):
@@ -99,9 +102,9 @@ class AsyncInvocations:
         inference_id = headers.get(PREFIX + "Inference-Id") or uuid.uuid4().hex
         if not VALID_INFERENCE_ID.fullmatch(inference_id):
             raise Invalid("InferenceId must be 1 to 64 printable characters.")
-        timeout = headers.get(PREFIX + "InvocationTimeoutSeconds") or DEFAULT_TIMEOUT_SECONDS
+        asked = headers.get(PREFIX + "InvocationTimeoutSeconds") or DEFAULT_TIMEOUT_SECONDS
         try:
-            timeout = int(timeout)
+            timeout = int(asked)
         except ValueError:
             timeout = 0
         if not 1 <= timeout <= MAX_TIMEOUT_SECONDS:
@@ -125,16 +128,18 @@ class AsyncInvocations:
             timeout_seconds=timeout,
         )
 
-    def queue(self, job):
+    def queue(self, job: Job) -> None:
         """Start ``job`` in the background; it ends in an object at one of its locations."""
         task = asyncio.ensure_future(self.answer(job))
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
 
-    async def answer(self, job):
+    async def answer(self, job: Job) -> None:
         async with self.slots:
             try:
-                body = job.body or await asyncio.to_thread(self.read_input, job.input_location)
+                body = job.body or await asyncio.to_thread(
+                    self.read_input, job.input_location or ""
+                )
                 answer = await self.upstream.post(
                     "/invocations", body, job.headers, job.timeout_seconds
                 )
@@ -155,7 +160,7 @@ class AsyncInvocations:
                     job, job.output_location, answer.body, answer.media_type, answer.status
                 )
 
-    def read_input(self, location):
+    def read_input(self, location: str) -> bytes:
         """The object's bytes, sized before a byte is read, and read at most to the limit."""
         bucket, key = s3.parse_uri(location)
         try:
@@ -174,13 +179,15 @@ class AsyncInvocations:
             raise InputError(f"could not read {location}: {error}") from None
         return b"".join(chunks)
 
-    def too_large(self, location, size):
+    def too_large(self, location: str, size: int | str) -> "InputTooLarge":
         return InputTooLarge(
             f"the input {location} has {size} bytes, more than the container's payload limit "
             f"of {self.max_input_bytes}"
         )
 
-    async def write(self, job, location, body, media_type, status):
+    async def write(
+        self, job: Job, location: str, body: bytes, media_type: str, status: int
+    ) -> None:
         bucket, key = s3.parse_uri(location)
         try:
             await asyncio.to_thread(
@@ -192,7 +199,7 @@ class AsyncInvocations:
         outcome = "answered" if location == job.output_location else "failed"
         logger.info("async %s %s (%s) -> %s", job.inference_id, outcome, status, location)
 
-    async def close(self, _app=None):
+    async def close(self, _app: web.Application | None = None) -> None:
         """Let the queued requests finish (the twin is stopping)."""
         for task in list(self.pending):
             with contextlib.suppress(asyncio.CancelledError):

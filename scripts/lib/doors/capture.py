@@ -24,7 +24,7 @@ from inference import content_types
 JSON_TYPES = (content_types.JSON, content_types.JSONLINES)
 
 
-def captured(body, content_type, mode):
+def captured(body: bytes, content_type: str, mode: str) -> dict[str, str]:
     """One side of an event, encoded as SageMaker encodes it."""
     if content_types.base(content_type) in JSON_TYPES:
         data, encoding = body.decode("utf-8", errors="replace"), "JSON"
@@ -36,7 +36,7 @@ def captured(body, content_type, mode):
 class CaptureWriter:
     """Appends events to one file per variant and hour; safe to call from several threads."""
 
-    def __init__(self, root, endpoint):
+    def __init__(self, root: str, endpoint: str) -> None:
         """``OSError`` when ``root`` cannot be made or written to."""
         os.makedirs(root, mode=0o700, exist_ok=True)
         if not os.access(root, os.W_OK | os.X_OK):
@@ -44,9 +44,9 @@ class CaptureWriter:
         self.root = root
         self.endpoint = endpoint
         self.lock = threading.Lock()
-        self.files = {}  # (variant, hour folder) -> path
+        self.files: dict[tuple[str, str], str] = {}  # (variant, hour folder) -> path
 
-    def path(self, variant, moment):
+    def path(self, variant: str, moment: datetime.datetime) -> str:
         folder = os.path.join(self.root, self.endpoint, variant, moment.strftime("%Y/%m/%d/%H"))
         key = (variant, folder)
         if key not in self.files:
@@ -55,7 +55,14 @@ class CaptureWriter:
             self.files[key] = os.path.join(folder, name)
         return self.files[key]
 
-    def write(self, variant, event, request, answer, latency_seconds):
+    def write(
+        self,
+        variant: str,
+        event: tuple[str, str | None],
+        request: tuple[bytes, str],
+        answer: tuple[bytes, str],
+        latency_seconds: float,
+    ) -> None:
         """Record one event; ``event`` is (its id, the caller's inference id or None),
         ``request`` and ``answer`` are (body, content type)."""
         event_id, inference_id = event
@@ -82,9 +89,9 @@ class CaptureWriter:
                 file.write(text)
 
 
-def private_folders(root, folder):
+def private_folders(root: str, folder: str) -> None:
     """``folder`` and every folder between it and ``root``, made for the owner alone."""
-    missing = []
+    missing: list[str] = []
     while folder != root and not os.path.isdir(folder):
         missing.append(folder)
         folder = os.path.dirname(folder)

@@ -12,12 +12,12 @@ from cryptography.x509.oid import NameOID
 from scripts.lib.progress import say
 
 
-def default_directory():
+def default_directory() -> str:
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return os.path.join(base, "sm-detect", "gateway")
 
 
-def self_signed(directory=None, days=365):
+def self_signed(directory: str | None = None, days: int = 365) -> tuple[str, str]:
     """(certificate path, key path) for localhost and 127.0.0.1, created on first use."""
     directory = directory or default_directory()
     cert_path = os.path.join(directory, "cert.pem")

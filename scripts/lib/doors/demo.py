@@ -23,13 +23,15 @@ import ipaddress
 import json
 import logging
 import os
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 import botocore.exceptions
 from aiohttp import ClientError, web
 
 from container.door import guard, listening, logs
 from container.door.prometheus import latency_histogram
-from container.door.responses import error_response, json_errors
+from container.door.responses import Handler, error_response, json_errors
 from container.door.upstream import Answer, Upstream
 from inference import content_types, params
 from inference.errors import RequestError, error_document
@@ -53,7 +55,7 @@ SAME_ORIGIN_FETCHES = ("same-origin", "none")  # Sec-Fetch-Site: the page itself
 logger = logging.getLogger("sm-detect.demo")
 
 
-def custom_attributes(query):
+def custom_attributes(query: Mapping[str, str]) -> str:
     """``threshold=0.3,mode=square416`` from the request's query parameters, checked as the
     server checks them; ``guard.Refused`` (400) for an unknown or bad one."""
     unknown = sorted(set(query) - set(PARAMETERS))
@@ -75,14 +77,14 @@ def custom_attributes(query):
     return attributes
 
 
-def host_name(host_header):
+def host_name(host_header: str) -> str:
     """``127.0.0.1:8090`` -> ``127.0.0.1``; ``[::1]:8090`` -> ``::1``."""
     if host_header.startswith("["):
         return host_header[1 : host_header.find("]")]
     return host_header.rpartition(":")[0] if host_header.count(":") == 1 else host_header
 
 
-def is_ip_address(name):
+def is_ip_address(name: str) -> bool:
     try:
         ipaddress.ip_address(name)
     except ValueError:
@@ -93,17 +95,17 @@ def is_ip_address(name):
 class SameOrigin:
     """Which requests come from the page this server serves, and nothing else."""
 
-    def __init__(self, bound_host, allowed_hosts=()):
+    def __init__(self, bound_host: str, allowed_hosts: Iterable[str] = ()) -> None:
         self.names = {*LOOPBACK_NAMES, bound_host, *allowed_hosts}
         # bound to every address: reached by any of the machine's addresses, never by a name
         # an attacker controls (rebinding needs a name)
         self.any_address = bound_host in WILDCARDS
 
-    def host_allowed(self, host_header):
+    def host_allowed(self, host_header: str) -> bool:
         name = host_name(host_header).lower()
         return name in self.names or (self.any_address and is_ip_address(name))
 
-    def refusal(self, request, api):
+    def refusal(self, request: web.Request, api: bool) -> guard.Refused | None:
         """Why ``request`` is refused (a ``guard.Refused``), or None."""
         if not self.host_allowed(request.headers.get("Host", "")):
             return guard.Refused(
@@ -120,23 +122,35 @@ class SameOrigin:
         return None
 
 
+class Target(Protocol):
+    """Where the demo sends photos."""
+
+    description: str
+
+    def attach(self, app: web.Application) -> None: ...
+
+    async def detect(self, body: bytes, content_type: str, attributes: str) -> Answer: ...
+
+    async def latency(self) -> dict[str, Any] | None: ...
+
+
 class UrlTarget:
     """A server's ``/invocations``: ``sm-detect serve``, the container, or a twin before it."""
 
-    def __init__(self, url):
+    def __init__(self, url: str) -> None:
         self.upstream = Upstream(url)
         self.description = url
 
-    def attach(self, app):
+    def attach(self, app: web.Application) -> None:
         self.upstream.attach(app)
 
-    async def detect(self, body, content_type, attributes):
+    async def detect(self, body: bytes, content_type: str, attributes: str) -> Answer:
         headers = {"Content-Type": content_type, "Accept": "application/json"}
         if attributes:
             headers[CUSTOM_ATTRIBUTES] = attributes
         return await self.upstream.post("/invocations", body, headers, TIMEOUT_SECONDS)
 
-    async def latency(self):
+    async def latency(self) -> dict[str, Any] | None:
         """The server's own request-latency histogram, from its ``/metrics``; None without."""
         answer = await self.upstream.get("/metrics", METRICS_TIMEOUT_SECONDS)
         if answer.status != 200:
@@ -147,21 +161,21 @@ class UrlTarget:
 class EndpointTarget:
     """A SageMaker endpoint, through boto3's sagemaker-runtime client (signed here)."""
 
-    def __init__(self, session, endpoint):
+    def __init__(self, session: aws.Aws, endpoint: str) -> None:
         self.session = session
         self.endpoint = endpoint
         self.description = f"SageMaker endpoint {endpoint} ({session.region})"
 
-    def attach(self, app):
+    def attach(self, app: web.Application) -> None:
         pass
 
-    async def latency(self):
+    async def latency(self) -> dict[str, Any] | None:
         return None  # SageMaker routes only /ping and /invocations to a container
 
-    async def detect(self, body, content_type, attributes):
+    async def detect(self, body: bytes, content_type: str, attributes: str) -> Answer:
         return await asyncio.to_thread(self.invoke, body, content_type, attributes)
 
-    def invoke(self, body, content_type, attributes):
+    def invoke(self, body: bytes, content_type: str, attributes: str) -> Answer:
         options = {"CustomAttributes": attributes} if attributes else {}
         try:
             answer = self.session.client(aws.RUNTIME).invoke_endpoint(
@@ -188,13 +202,19 @@ class EndpointTarget:
 class Demo:
     """The page and its one route, before ``target`` (a ``UrlTarget`` or ``EndpointTarget``)."""
 
-    def __init__(self, target, host="127.0.0.1", allowed_hosts=(), max_body_bytes=MAX_BODY_BYTES):
+    def __init__(
+        self,
+        target: Target,
+        host: str = "127.0.0.1",
+        allowed_hosts: Iterable[str] = (),
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
         self.target = target
         self.same_origin = SameOrigin(host, allowed_hosts)
         self.limits = guard.Limits(max_body_bytes=max_body_bytes)
         self.budget = guard.Budget(self.limits.buffered_bytes)
 
-    def application(self):
+    def application(self) -> web.Application:
         app = web.Application(middlewares=[json_errors, self.only_from_the_page])
         for path in PAGE_FILES:
             app.router.add_get(path, self.page)
@@ -205,7 +225,9 @@ class Demo:
         return app
 
     @web.middleware
-    async def only_from_the_page(self, request, handler):
+    async def only_from_the_page(
+        self, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
         refused = self.same_origin.refusal(request, api=request.path.startswith("/api/"))
         if refused:
             # another site's attempts are the operator's to see (a preflight included)
@@ -219,15 +241,15 @@ class Demo:
             raise refused
         return await handler(request)
 
-    async def page(self, request):
+    async def page(self, request: web.Request) -> web.Response:
         name, media_type = PAGE_FILES[request.path]
         with open(os.path.join(PAGE_DIR, name), "rb") as file:
             return web.Response(body=file.read(), content_type=media_type, charset="utf-8")
 
-    async def info(self, _request):
+    async def info(self, _request: web.Request) -> web.Response:
         return web.json_response({"target": self.target.description})
 
-    async def latency(self, _request):
+    async def latency(self, _request: web.Request) -> web.Response:
         try:
             histogram = await self.target.latency()
         except (TimeoutError, ClientError):
@@ -238,7 +260,7 @@ class Demo:
             )
         return web.json_response(histogram)
 
-    async def detect(self, request):
+    async def detect(self, request: web.Request) -> web.Response:
         content_type = request.headers.get("Content-Type", "")
         if content_types.base(content_type) not in (
             *content_types.IMAGE_TYPES,
@@ -266,11 +288,11 @@ class Demo:
         return web.Response(body=answer.body, status=answer.status, headers=headers)
 
 
-def serve(demo, host, port):
+def serve(demo: Demo, host: str, port: int) -> None:
     """Serve the demo until SIGTERM or SIGINT; port 0 picks a free port and says it."""
     logs.configure()
 
-    def announce(url):
+    def announce(url: str) -> None:
         print(listening.ANNOUNCEMENT.format(url=url), f"-> {demo.target.description}", flush=True)
 
     try:

@@ -16,10 +16,12 @@ import logging
 import os
 import ssl
 import time
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import ClientError, web
 
 from container.door import guard, listening, logs
+from container.door.upstream import Upstream
 from container.record import VALID_INFERENCE_ID
 from inference.headers import (
     CUSTOM_ATTRIBUTES,
@@ -32,7 +34,7 @@ from inference.headers import (
 )
 from scripts.lib.doors.async_invocations import DEFAULT_MAX_INPUT_BYTES, AsyncInvocations, Invalid
 from scripts.lib.doors.sigv4_verifier import Credentials, SignatureError, authorize, verify
-from scripts.lib.doors.target_models import TargetModelError
+from scripts.lib.doors.target_models import TargetModelError, TargetModels
 from scripts.lib.doors.traffic import Traffic, UnknownVariant
 from scripts.lib.errors import CommandError
 
@@ -51,14 +53,19 @@ AWS_ERROR_TYPES = {
 }
 
 
-def aws_error(status, error_type, message, **fields):
+Answering = Callable[[web.Request, bytes], Awaitable[web.Response]]
+
+
+def aws_error(status: int, error_type: str, message: str, **fields: object) -> web.Response:
     """An error in the shape AWS's runtime answers with (what boto3 parses)."""
     return web.json_response(
         {"message": message, **fields}, status=status, headers={"x-amzn-ErrorType": error_type}
     )
 
 
-def load_credentials(path=None, environ=os.environ):
+def load_credentials(
+    path: str | None = None, environ: Mapping[str, str] = os.environ
+) -> dict[str, Credentials]:
     """Access key id -> Credentials, from an AWS credentials file (every profile) or the env."""
     found = {}
     if path:
@@ -86,24 +93,24 @@ def load_credentials(path=None, environ=os.environ):
     return found
 
 
-def masked(access_key):
+def masked(access_key: str) -> str:
     return access_key[:4] + "..." + access_key[-4:] if len(access_key) > 8 else "..."
 
 
 class Gateway:
     def __init__(
         self,
-        endpoint,
-        upstream,
-        region,
-        credentials,
-        timeout_seconds=UPSTREAM_TIMEOUT_SECONDS,
-        max_body_bytes=MAX_BODY_BYTES,
-        async_output=None,
-        async_failure=None,
-        async_max_input_bytes=DEFAULT_MAX_INPUT_BYTES,
-        target_models=None,
-    ):
+        endpoint: str,
+        upstream: str | Traffic,
+        region: str,
+        credentials: Mapping[str, Credentials],
+        timeout_seconds: float = UPSTREAM_TIMEOUT_SECONDS,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        async_output: str | None = None,
+        async_failure: str | None = None,
+        async_max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
+        target_models: TargetModels | None = None,
+    ) -> None:
         self.endpoint = endpoint
         # ``upstream``: a server's URL, the endpoint's one variant; or ``Traffic``, several
         self.traffic = Traffic.single(upstream) if isinstance(upstream, str) else upstream
@@ -128,7 +135,7 @@ class Gateway:
         self.limits = guard.Limits(max_body_bytes=max_body_bytes)
         self.budget = guard.Budget(self.limits.buffered_bytes)
 
-    def application(self):
+    def application(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/endpoints/{name}/invocations", self.invoke)
         if self.asynchronous:
@@ -138,21 +145,21 @@ class Gateway:
         self.traffic.attach(app)
         return app
 
-    async def unknown_operation(self, request):
+    async def unknown_operation(self, request: web.Request) -> web.Response:
         self.log(request, 404, "rejected", "unknown operation")
         return aws_error(404, "UnknownOperationException", "Unknown operation")
 
-    async def invoke(self, request):
+    async def invoke(self, request: web.Request) -> web.Response:
         """InvokeEndpoint: the container's answer."""
         return await self.checked(request, self.forward)
 
-    async def invoke_async(self, request):
+    async def invoke_async(self, request: web.Request) -> web.Response:
         """InvokeEndpointAsync: 202 and where the answer will be; the work goes on after."""
 
         asynchronous = self.asynchronous
         assert asynchronous is not None  # the route exists only with --async-output
 
-        async def queue(request, body):
+        async def queue(request: web.Request, body: bytes) -> web.Response:
             try:
                 job = asynchronous.job(
                     request.headers, body, request.headers.get(CUSTOM_ATTRIBUTES, "")
@@ -171,7 +178,7 @@ class Gateway:
 
         return await self.checked(request, queue)
 
-    async def checked(self, request, answer):
+    async def checked(self, request: web.Request, answer: Answering) -> web.Response:
         """``answer(request, body)`` for a signed request to this endpoint; AWS's errors else."""
         started = time.perf_counter()
         raw_path, _, raw_query = request.raw_path.partition("?")
@@ -226,7 +233,7 @@ class Gateway:
         )
         return response
 
-    async def forward(self, request, body):
+    async def forward(self, request: web.Request, body: bytes) -> web.Response:
         headers = {name: request.headers[name] for name in FORWARDED if name in request.headers}
         if INFERENCE_ID in headers and not VALID_INFERENCE_ID.fullmatch(headers[INFERENCE_ID]):
             # the runtime's own check, before the container is asked
@@ -273,7 +280,7 @@ class Gateway:
             headers={"Content-Type": answer.media_type, INVOKED_VARIANT: variant.name},
         )
 
-    async def path_for(self, target_model, upstream):
+    async def path_for(self, target_model: str | None, upstream: Upstream) -> str:
         """Where the container answers: /invocations, or a multi-model endpoint's model."""
         if self.target_models is None:
             if target_model:
@@ -291,7 +298,9 @@ class Gateway:
         name = await self.target_models.ensure_loaded(upstream, target_model)
         return f"/models/{name}/invoke"
 
-    def log(self, request, status, outcome, detail, key=None):
+    def log(
+        self, request: web.Request, status: int, outcome: str, detail: str, key: str | None = None
+    ) -> None:
         # no bodies, no signatures, no secrets: the key id is shortened as well, and the path
         # is shown with its control characters escaped, so that it cannot forge a log line
         logger.info(
@@ -305,7 +314,7 @@ class Gateway:
         )
 
 
-def model_error(original_status, original_message):
+def model_error(original_status: int, original_message: str) -> web.Response:
     kind = "client" if 400 <= original_status < 500 else "server"
     return aws_error(
         424,
@@ -318,7 +327,7 @@ def model_error(original_status, original_message):
     )
 
 
-def serve(gateway, host, port, cert, key):
+def serve(gateway: Gateway, host: str, port: int, cert: str, key: str) -> None:
     """Serve ``gateway`` over HTTPS until SIGTERM or SIGINT; port 0 picks a free port."""
     queued = f", async answers to {gateway.asynchronous.output}" if gateway.asynchronous else ""
     serve_https(
@@ -336,7 +345,16 @@ def serve(gateway, host, port, cert, key):
     )
 
 
-def serve_https(application, limits, error_response, host, port, cert, key, describe):
+def serve_https(
+    application: web.Application,
+    limits: guard.Limits,
+    error_response: guard.ErrorResponse,
+    host: str,
+    port: int,
+    cert: str,
+    key: str,
+    describe: Callable[[str], str],
+) -> None:
     """Serve ``application`` behind the guard over TLS; ``describe(url)`` for the log."""
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
@@ -348,7 +366,7 @@ def serve_https(application, limits, error_response, host, port, cert, key, desc
         ) from None
     logs.configure()
 
-    def announce(url):
+    def announce(url: str) -> None:
         logger.info("%s: %s", listening.ANNOUNCEMENT.format(url=url), describe(url))
 
     try:

@@ -21,12 +21,14 @@ import hmac
 import logging
 import math
 import time
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 from urllib.parse import quote
 
 from aiohttp import ClientError, web
 
 from container.door import guard
-from container.door.responses import error_response, json_errors
+from container.door.responses import Handler, error_response, json_errors
 from container.door.upstream import Upstream
 from inference.headers import CUSTOM_ATTRIBUTES, MAX_CUSTOM_ATTRIBUTES, TARGET_MODEL, attributes_fit
 from scripts.lib.authorizer import token_authorizer
@@ -41,7 +43,7 @@ MAX_TRACKED_CALLERS = 10_000  # buckets and quotas kept; the least recent caller
 logger = logging.getLogger("sm-detect.public-api")
 
 
-def check_api_key(key):
+def check_api_key(key: str) -> None:
     """``ValueError`` for a key API Gateway would not take: short, or not printable ASCII."""
     if len(key) < MIN_API_KEY_CHARACTERS or not (key.isascii() and key.isprintable()):
         raise ValueError(
@@ -51,18 +53,20 @@ def check_api_key(key):
         )
 
 
-def is_header_text(value):
+def is_header_text(value: str) -> bool:
     return value.isascii() and value.isprintable()
 
 
 class TokenBucket:
     """``rate`` requests per second on average, ``burst`` at once."""
 
-    def __init__(self, rate, burst, clock=time.monotonic):
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rate, self.capacity, self.clock = rate, burst, clock
         self.tokens, self.updated = float(burst), clock()
 
-    def take(self):
+    def take(self) -> float:
         """0 when a request may pass, else the seconds until one may."""
         now = self.clock()
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
@@ -81,7 +85,7 @@ class DailyQuota:
     day: str = ""
     used: int = 0
 
-    def take(self, today=None):
+    def take(self, today: str | None = None) -> bool:
         today = today or datetime.datetime.now(datetime.UTC).date().isoformat()
         if today != self.day:
             self.day, self.used = today, 0
@@ -91,14 +95,17 @@ class DailyQuota:
         return True
 
 
-class Callers(collections.OrderedDict):
+State = TypeVar("State")
+
+
+class Callers(collections.OrderedDict[str, State]):
     """Per-caller state, made on first use, at most ``MAX_TRACKED_CALLERS`` of them."""
 
-    def __init__(self, make):
+    def __init__(self, make: Callable[[], State]) -> None:
         super().__init__()
         self.make = make
 
-    def of(self, caller):
+    def of(self, caller: str) -> State:
         if caller in self:
             self.move_to_end(caller)
         else:
@@ -111,16 +118,17 @@ class Callers(collections.OrderedDict):
 class PublicGateway:
     def __init__(
         self,
-        upstream,
-        stage="prod",
-        api_keys=(),
-        token_secret=None,
-        rate=10.0,
-        burst=20,
-        quota=None,
-        cors_origins=(),
-        timeout_seconds=UPSTREAM_TIMEOUT_SECONDS,
-    ):
+        upstream: str,
+        stage: str = "prod",
+        api_keys: Iterable[str] = (),
+        token_secret: str | None = None,
+        rate: float = 10.0,
+        burst: int = 20,
+        quota: int | None = None,
+        cors_origins: Iterable[str] = (),
+        timeout_seconds: float = UPSTREAM_TIMEOUT_SECONDS,
+    ) -> None:
+        api_keys = tuple(api_keys)
         if bool(api_keys) == bool(token_secret):
             raise ValueError("one auth mode: API keys or a token secret")
         for key in api_keys:
@@ -130,21 +138,21 @@ class PublicGateway:
         self.upstream = Upstream(upstream)
         self.upstream_url = upstream
         self.stage = stage
-        self.api_keys = tuple(api_keys)
+        self.api_keys = api_keys
         self.token_secret = token_secret
         self.rate, self.burst, self.quota = rate, burst, quota
         self.buckets = Callers(lambda: TokenBucket(self.rate, self.burst))
-        self.quotas = Callers(lambda: DailyQuota(self.quota))
+        self.quotas = Callers(lambda: DailyQuota(self.quota or 0))
         self.cors_origins = tuple(cors_origins)
         self.timeout_seconds = timeout_seconds
         self.limits = guard.Limits(max_body_bytes=MAX_BODY_BYTES)
         self.budget = guard.Budget(self.limits.buffered_bytes)
 
     @property
-    def auth(self):
+    def auth(self) -> str:
         return "api-key" if self.api_keys else "token"
 
-    def application(self):
+    def application(self) -> web.Application:
         app = web.Application(middlewares=[json_errors, self.cors])
         app.router.add_post(f"/{self.stage}/detect", self.detect)
         app.router.add_route("OPTIONS", f"/{self.stage}/detect", self.preflight)
@@ -153,7 +161,7 @@ class PublicGateway:
         return app
 
     @web.middleware
-    async def cors(self, request, handler):
+    async def cors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
         origin = request.headers.get("Origin")
         if origin and origin in self.cors_origins:
@@ -161,7 +169,7 @@ class PublicGateway:
             response.headers["Vary"] = "Origin"
         return response
 
-    async def preflight(self, request):
+    async def preflight(self, request: web.Request) -> web.Response:
         if request.headers.get("Origin") not in self.cors_origins:
             return error_response(403, "Forbidden", "this origin may not call the API")
         return web.Response(
@@ -173,11 +181,11 @@ class PublicGateway:
             },
         )
 
-    async def missing(self, _request):
+    async def missing(self, _request: web.Request) -> web.Response:
         # API Gateway's answer for a path or method it does not have
         return error_response(403, "MissingAuthenticationToken", "Missing Authentication Token")
 
-    def caller(self, request):
+    def caller(self, request: web.Request) -> str:
         """Who is calling (the key, or the token's subject); ``guard.Refused`` 403 otherwise."""
         if self.api_keys:
             offered = request.headers.get("x-api-key", "")
@@ -191,7 +199,7 @@ class PublicGateway:
             raise guard.Refused(403, "Unauthorized", "Unauthorized")
         try:
             return token_authorizer.subject_of(
-                request.headers.get("Authorization"), self.token_secret
+                request.headers["Authorization"], self.token_secret or ""
             )
         except token_authorizer.Denied:
             raise guard.Refused(
@@ -200,7 +208,7 @@ class PublicGateway:
                 "User is not authorized to access this resource with an explicit deny",
             ) from None
 
-    def admit(self, caller):
+    def admit(self, caller: str) -> None:
         """The caller's own rate and daily quota, as a usage plan counts each key."""
         wait = self.buckets.of(caller).take()
         if wait:
@@ -211,13 +219,13 @@ class PublicGateway:
             left = (midnight - datetime.datetime.now(datetime.UTC)).total_seconds()
             raise Throttled("Limit Exceeded", left)
 
-    def shown(self, caller):
+    def shown(self, caller: str | None) -> str:
         """The caller as a log line names it: a key by its last four characters."""
         if caller is None:
             return "-"
         return f"key...{caller[-4:]}" if self.api_keys else guard.printable(caller[:64])
 
-    async def detect(self, request):
+    async def detect(self, request: web.Request) -> web.Response:
         started, caller = time.perf_counter(), None
         try:
             caller = self.caller(request)
@@ -246,7 +254,7 @@ class PublicGateway:
         )
         return response
 
-    async def forward(self, request):
+    async def forward(self, request: web.Request) -> web.Response:
         headers = {name: request.headers[name] for name in FORWARDED if name in request.headers}
         if not all(map(is_header_text, headers.values())):
             raise guard.Refused(
@@ -282,6 +290,6 @@ class PublicGateway:
 
 
 class Throttled(Exception):
-    def __init__(self, message, seconds):
+    def __init__(self, message: str, seconds: float) -> None:
         super().__init__(message)
         self.message, self.seconds = message, seconds

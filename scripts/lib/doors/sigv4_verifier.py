@@ -9,7 +9,10 @@ import datetime
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping, Sequence
 from urllib.parse import quote, unquote
+
+Headers = Sequence[tuple[str, str]]  # (name, value) pairs as received, repeats kept
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_CLOCK_SKEW = datetime.timedelta(minutes=5)
@@ -30,17 +33,17 @@ class Credentials:
 class SignatureError(Exception):
     """Why a request is refused; ``code`` is AWS's error type for it."""
 
-    def __init__(self, code, message):
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
 
 
-def sha256_hex(data):
+def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def canonical_uri(raw_path):
+def canonical_uri(raw_path: str) -> str:
     """The path as sent, dot segments and empty segments removed, then encoded once more.
 
     This is botocore's canonical form for every service but S3: the client percent-encodes the
@@ -50,7 +53,7 @@ def canonical_uri(raw_path):
     return quote(remove_dot_segments(raw_path or "/"), safe="/~")
 
 
-def remove_dot_segments(path):
+def remove_dot_segments(path: str) -> str:
     """RFC 3986's dot-segment removal, with empty segments dropped as AWS does."""
     segments: list[str] = []
     for segment in path.split("/"):
@@ -63,7 +66,7 @@ def remove_dot_segments(path):
     return ("/" if path.startswith("/") else "") + "/".join(segments) + trailing
 
 
-def canonical_queries(raw_query):
+def canonical_queries(raw_query: str) -> list[str]:
     """The canonical query strings a signer may have used for ``raw_query``.
 
     AWS's specification encodes each decoded name and value (curl does); botocore signs a query
@@ -80,7 +83,7 @@ def canonical_queries(raw_query):
     return [by_specification] if by_specification == as_sent else [by_specification, as_sent]
 
 
-def canonical_headers(headers, signed):
+def canonical_headers(headers: Headers, signed: Sequence[str]) -> str:
     values: dict[str, str] = {}
     for name, value in headers:
         key = name.lower()
@@ -96,7 +99,7 @@ def canonical_headers(headers, signed):
     return "".join(f"{name}:{values[name]}\n" for name in signed)
 
 
-def signing_key(secret, date, region, service):
+def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     key = ("AWS4" + secret).encode()
     for part in (date, region, service, "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
@@ -110,11 +113,17 @@ class Authorization:
     credentials: Credentials
     date: str  # YYYYMMDD of the credential scope
     amz_date: str
-    signed_headers: tuple
+    signed_headers: tuple[str, ...]
     signature: str
 
 
-def authorize(headers, credentials_by_key, region, service="sagemaker", now=None):
+def authorize(
+    headers: Headers,
+    credentials_by_key: Mapping[str, Credentials],
+    region: str,
+    service: str = "sagemaker",
+    now: datetime.datetime | None = None,
+) -> Authorization:
     """Check the signature's headers before any body is read; raises SignatureError.
 
     ``headers`` is a list of (name, value) pairs as received; ``credentials_by_key`` maps access
@@ -175,17 +184,17 @@ def authorize(headers, credentials_by_key, region, service="sagemaker", now=None
 
 
 def verify(
-    method,
-    raw_path,
-    raw_query,
-    headers,
-    body,
-    credentials_by_key,
-    region,
-    service="sagemaker",
-    now=None,
-    authorization=None,
-):
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: Headers,
+    body: bytes,
+    credentials_by_key: Mapping[str, Credentials],
+    region: str,
+    service: str = "sagemaker",
+    now: datetime.datetime | None = None,
+    authorization: Authorization | None = None,
+) -> str:
     """Check a request's SigV4 signature; returns the access key id or raises SignatureError.
 
     ``raw_path`` and ``raw_query`` are as sent (still percent-encoded), ``body`` the bytes as

@@ -20,6 +20,7 @@ import boto3
 import botocore.exceptions
 from aiohttp import ClientError
 
+from container.door.upstream import Upstream
 from scripts.lib.archives import archive
 from scripts.lib.cloud import s3
 
@@ -30,7 +31,7 @@ MAX_TARGET_MODEL = 1024  # the runtime's limit on TargetModel
 class TargetModelError(Exception):
     """A target model that cannot be served: the runtime's status, error type and message."""
 
-    def __init__(self, status, error_type, message):
+    def __init__(self, status: int, error_type: str, message: str) -> None:
         super().__init__(message)
         self.status, self.error_type, self.message = status, error_type, message
 
@@ -38,21 +39,21 @@ class TargetModelError(Exception):
 class TargetModels:
     """Archives under ``model_data``, loaded into the server behind the twin when first named."""
 
-    def __init__(self, model_data, models_dir, region=None):
+    def __init__(self, model_data: str, models_dir: str, region: str | None = None) -> None:
         self.model_data = model_data
         self.models_dir = os.path.abspath(models_dir)
         self.region = region
-        self.locks = {}  # name -> the lock its first load holds
-        self.loaded = set()
+        self.locks: dict[str, asyncio.Lock] = {}  # name -> the lock its first load holds
+        self.loaded: set[str] = set()
 
     @staticmethod
-    def name_of(target_model):
+    def name_of(target_model: str) -> str:
         """The container's name for a target model: its file name, made safe, with a digest."""
         base = "".join(c if c.isalnum() or c in "._-" else "_" for c in target_model)[-80:]
         digest = hashlib.sha256(target_model.encode()).hexdigest()[:8]
         return f"{base.lstrip('._-') or 'model'}-{digest}"
 
-    async def ensure_loaded(self, upstream, target_model):
+    async def ensure_loaded(self, upstream: Upstream, target_model: str | None) -> str:
         """The server's name for ``target_model``, loaded if it was not; ``TargetModelError``.
 
         The path is normalized first, so that ``./a.tar.gz`` and ``a.tar.gz`` are one model."""
@@ -65,18 +66,17 @@ class TargetModels:
             raise TargetModelError(
                 400, "ValidationError", f"TargetModel {target_model!r} is not a model's path"
             )
-        target_model = normalized
-        name = self.name_of(target_model)
+        name = self.name_of(normalized)
         async with self.locks.setdefault(name, asyncio.Lock()):
             if name not in self.loaded:
                 directory = os.path.join(self.models_dir, name, "model")
                 if not os.path.isdir(directory):
-                    await asyncio.to_thread(self.fetch, target_model, directory)
+                    await asyncio.to_thread(self.fetch, normalized, directory)
                 await self.register(upstream, name, directory)
                 self.loaded.add(name)
         return name
 
-    def fetch(self, target_model, directory):
+    def fetch(self, target_model: str, directory: str) -> None:
         """Copy the archive from ``model_data`` and unpack it safely into ``directory``."""
         with tempfile.TemporaryDirectory(prefix="sm-detect-target-") as work:
             if self.is_s3:
@@ -102,10 +102,10 @@ class TargetModels:
             os.replace(partial, directory)
 
     @property
-    def is_s3(self):
+    def is_s3(self) -> bool:
         return self.model_data.startswith("s3://")
 
-    async def register(self, upstream, name, directory):
+    async def register(self, upstream: Upstream, name: str, directory: str) -> None:
         """``POST /models`` to the server: loaded (200) or loaded already (409) are both fine."""
         try:
             answer = await upstream.post(

@@ -13,11 +13,14 @@ import dataclasses
 import logging
 import time
 import uuid
+from collections.abc import Coroutine, Mapping, Sequence
+from typing import Any
 
-from aiohttp import ClientError
+from aiohttp import ClientError, web
 
-from container.door.upstream import Upstream
+from container.door.upstream import Answer, Upstream
 from inference.headers import INFERENCE_ID
+from scripts.lib.doors.capture import CaptureWriter
 
 logger = logging.getLogger("sm-detect.gateway")
 
@@ -37,7 +40,14 @@ class Variant:
 
 
 class Traffic:
-    def __init__(self, variants, shadow=None, shadow_percent=100, capture=None, timeout=60):
+    def __init__(
+        self,
+        variants: Sequence[tuple[str, float, str]],
+        shadow: tuple[str, str] | None = None,
+        shadow_percent: int = 100,
+        capture: CaptureWriter | None = None,
+        timeout: float = 60,
+    ) -> None:
         """``variants``: [(name, weight, URL)]; ``shadow``: (name, URL) or None; ``capture``:
         a ``CaptureWriter`` for every answer, production's and the shadow's."""
         self.variants = [Variant(name, weight, Upstream(url)) for name, weight, url in variants]
@@ -48,14 +58,14 @@ class Traffic:
         self.timeout = timeout
         self.requests = 0
         self.copies = 0
-        self.pending = set()  # captures and copies under way
-        self.copies_in_flight = set()
+        self.pending: set[asyncio.Task[None]] = set()  # captures and copies under way
+        self.copies_in_flight: set[asyncio.Task[None]] = set()
 
     @classmethod
-    def single(cls, url, name="AllTraffic"):
+    def single(cls, url: str, name: str = "AllTraffic") -> "Traffic":
         return cls([(name, 1.0, url)])
 
-    def describe(self):
+    def describe(self) -> str:
         """Where requests go, in words, for the gateway's first log line."""
         if len(self.variants) == 1 and not self.shadow:
             return self.variants[0].upstream.base_url
@@ -70,12 +80,12 @@ class Traffic:
             )
         return ", ".join(parts)
 
-    def attach(self, app):
+    def attach(self, app: web.Application) -> None:
         for variant in self.variants + ([self.shadow] if self.shadow else []):
             variant.upstream.attach(app)
         app.on_shutdown.append(self.finish_copies)
 
-    def pick(self, target=None):
+    def pick(self, target: str | None = None) -> Variant:
         """The variant to answer: the one named, else the next by weight."""
         if target:
             if target not in self.by_name:
@@ -88,7 +98,15 @@ class Traffic:
         chosen.credit -= total
         return chosen
 
-    def answered(self, variant, path, request, headers, answer, latency_seconds):
+    def answered(
+        self,
+        variant: Variant,
+        path: str,
+        request: tuple[bytes, str],
+        headers: Mapping[str, str],
+        answer: Answer,
+        latency_seconds: float,
+    ) -> None:
         """After production answered: capture it, and send the shadow its copy (both later)."""
         event = (str(uuid.uuid4()), headers.get(INFERENCE_ID))
         self.requests += 1
@@ -102,7 +120,7 @@ class Traffic:
                 self.later(self.copy(self.shadow, path, request, headers, event))
             )
 
-    def copy_due(self):
+    def copy_due(self) -> bool:
         """Whether this request is among the shadow's percentage, spread evenly."""
         due = self.requests * self.shadow_percent // 100
         if due > self.copies:
@@ -110,14 +128,21 @@ class Traffic:
             return True
         return False
 
-    def later(self, work):
+    def later(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(work)
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
         task.add_done_callback(self.copies_in_flight.discard)
         return task
 
-    async def copy(self, shadow, path, request, headers, event):
+    async def copy(
+        self,
+        shadow: Variant,
+        path: str,
+        request: tuple[bytes, str],
+        headers: Mapping[str, str],
+        event: tuple[str, str | None],
+    ) -> None:
         started = time.perf_counter()
         try:
             answer = await shadow.upstream.post(path, request[0], headers, self.timeout)
@@ -131,8 +156,16 @@ class Traffic:
             latency = time.perf_counter() - started
             await self.record(shadow.name, event, request, answer, latency)
 
-    async def record(self, name, event, request, answer, latency_seconds):
+    async def record(
+        self,
+        name: str,
+        event: tuple[str, str | None],
+        request: tuple[bytes, str],
+        answer: Answer,
+        latency_seconds: float,
+    ) -> None:
         """Capture one answer; ``event``: (event id, the caller's inference id or None)."""
+        assert self.capture is not None  # only called when answers are captured
         await asyncio.to_thread(
             self.capture.write,
             name,
@@ -142,7 +175,7 @@ class Traffic:
             latency_seconds,
         )
 
-    async def finish_copies(self, _app=None):
+    async def finish_copies(self, _app: web.Application | None = None) -> None:
         """Let copies and captures under way end before the sessions close."""
         if self.pending:
             await asyncio.wait(set(self.pending), timeout=self.timeout)

@@ -3,12 +3,15 @@ evaluation expects (threshold 0, up to 100 an image), answered as COCO results."
 
 import concurrent.futures
 import json
+from collections.abc import Sequence
+from typing import Any
 
 from tqdm import tqdm
 
 from inference import content_types
 from scripts.lib.clients import invoke
 from scripts.lib.errors import CommandError
+from scripts.lib.evaluation.annotations import Photo
 
 MAX_DETECTIONS = 100  # COCO's evaluation reads at most 100 detections an image
 CONCURRENCY = 4
@@ -18,7 +21,7 @@ def attributes(image_id: int) -> str:
     return invoke.custom_attributes(threshold=0, max_detections=MAX_DETECTIONS, image_id=image_id)
 
 
-def detect(send, photo) -> list[dict]:
+def detect(send: invoke.Send, photo: Photo) -> list[dict[str, Any]]:
     """One photo's COCO results; ``send`` is a client's transport (``invoke.post_url``, ...)."""
     body, content_type = invoke.request_body([photo.path])
     answer = send(body, content_type, content_types.COCO, attributes(photo.image_id))
@@ -28,7 +31,9 @@ def detect(send, photo) -> list[dict]:
     return results
 
 
-def collect(send, photos, concurrency=CONCURRENCY) -> list[dict]:
+def collect(
+    send: invoke.Send, photos: Sequence[Photo], concurrency: int = CONCURRENCY
+) -> list[dict[str, Any]]:
     """Every photo's COCO results, in the photos' order, with a progress bar."""
     with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
         answers = pool.map(lambda photo: detect(send, photo), photos)

@@ -5,11 +5,14 @@ import math
 
 import numpy as np
 
+from scripts.lib.evaluation.annotations import LabelledSet
+from scripts.lib.evaluation.scores import Scores
+
 MAX_CLASSES = 20  # the classes with most labelled objects; the rest are in the figures
 RECALLS = np.linspace(0.0, 1.0, 101)  # COCOeval's recall thresholds
 
 
-def draw(scores, labelled, path: str) -> str | None:
+def draw(scores: Scores, labelled: LabelledSet, path: str) -> str | None:
     """Write the curves to ``path`` (PNG); None when nothing was found to plot."""
     if scores.precision is None:
         return None

@@ -4,6 +4,7 @@ scored, the figures printed (and written as JSON), the curves drawn."""
 import json
 import os
 
+from scripts.lib.clients import invoke
 from scripts.lib.errors import CommandError
 from scripts.lib.evaluation import annotations, collect, picture, scores
 from scripts.lib.progress import say, step
@@ -12,7 +13,14 @@ RESULTS_FILE = "results.json"
 CURVES_FILE = "precision-recall.png"
 
 
-def evaluate(send, label, annotations_path, images_dir, output_dir, json_path=None):
+def evaluate(
+    send: invoke.Send,
+    label: str,
+    annotations_path: str,
+    images_dir: str,
+    output_dir: str,
+    json_path: str | None = None,
+) -> scores.Scores:
     """Score what ``send`` (a client transport) answers for the labelled photos; ``label`` says
     what answered. Returns the ``scores.Scores``."""
     labelled = annotations.load(annotations_path, images_dir)

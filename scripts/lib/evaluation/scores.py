@@ -3,10 +3,12 @@
 import contextlib
 import dataclasses
 import io
+from typing import Any
 
 import numpy as np
 
 from scripts.lib.errors import CommandError
+from scripts.lib.evaluation.annotations import LabelledSet
 
 IOU_50 = 0  # COCOeval's first IoU threshold is 0.5
 ALL_AREAS, MOST_DETECTIONS = 0, -1  # area range "all", maxDets 100
@@ -24,7 +26,7 @@ class Scores:
         return {"map": self.map, "map50": self.map50, "per_class": self.per_class}
 
 
-def evaluate(labelled, results: list[dict]) -> Scores:
+def evaluate(labelled: LabelledSet, results: list[dict[str, Any]]) -> Scores:
     """Score ``results`` (COCO results) against the labelled set's annotations."""
     from pycocotools.cocoeval import COCOeval
 
@@ -62,7 +64,7 @@ def evaluate(labelled, results: list[dict]) -> Scores:
     )
 
 
-def labelled_classes(labelled) -> list[str]:
+def labelled_classes(labelled: LabelledSet) -> list[str]:
     names = labelled.category_names
     with_objects = {row["category_id"] for row in labelled.ground_truth.dataset["annotations"]}
     return [names[category_id] for category_id in sorted(with_objects)]

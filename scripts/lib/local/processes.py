@@ -8,6 +8,7 @@ last lines of the server's log.
 """
 
 import contextlib
+import functools
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 
 import requests
 
@@ -28,13 +30,13 @@ LOG_TAIL_LINES = 40
 class ServerFailed(RuntimeError):
     """A server did not start; the message ends with the last lines of its log."""
 
-    def __init__(self, reason, log):
+    def __init__(self, reason: str, log: str) -> None:
         tail = "\n".join(log.splitlines()[-LOG_TAIL_LINES:])
         super().__init__(f"{reason}; the last lines of its log:\n{tail}")
         self.log = log
 
 
-def free_port(host="127.0.0.1", start=20000, end=32000):
+def free_port(host: str = "127.0.0.1", start: int = 20000, end: int = 32000) -> int:
     """A port in [start, end) that is free now (below 32767: MMS refuses higher ones).
 
     The scan begins at a point that depends on this process, so concurrent callers spread out,
@@ -55,7 +57,12 @@ def free_port(host="127.0.0.1", start=20000, end=32000):
     raise RuntimeError(f"no free port between {start} and {end - 1}")
 
 
-def wait_until(predicate, timeout, interval=0.5, process=None):
+def wait_until(
+    predicate: Callable[[], object],
+    timeout: float,
+    interval: float = 0.5,
+    process: subprocess.Popen[bytes] | None = None,
+) -> bool:
     """Poll ``predicate`` until it is true; False on timeout or when ``process`` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -68,14 +75,21 @@ def wait_until(predicate, timeout, interval=0.5, process=None):
     return False
 
 
-def pinged(url):
+def pinged(url: str) -> bool:
     return requests.get(f"{url}/ping", timeout=5).status_code == 200
 
 
 class Server:
     """A server subprocess: ``url`` (once known), ``process``, ``log`` (its output so far)."""
 
-    def __init__(self, command, env, log_path, port=None, cwd=None):
+    def __init__(
+        self,
+        command: list[str],
+        env: Mapping[str, str] | None,
+        log_path: str | os.PathLike[str],
+        port: int | None = None,
+        cwd: str | None = None,
+    ) -> None:
         self.url = f"http://127.0.0.1:{port}" if port is not None else None
         self.log_path = log_path
         self.log_file = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
@@ -90,11 +104,11 @@ class Server:
         )
 
     @property
-    def log(self):
+    def log(self) -> str:
         with open(self.log_path, encoding="utf-8", errors="replace") as file:
             return file.read()
 
-    def wait_for_announcement(self, timeout, pattern=ANNOUNCEMENT_PATTERN):
+    def wait_for_announcement(self, timeout: float, pattern: str = ANNOUNCEMENT_PATTERN) -> str:
         """The URL the server says it listens on, reached through loopback.
 
         ``BOUND_PATTERN`` takes the URL of a server that is bound but not yet ready."""
@@ -109,7 +123,9 @@ class Server:
             time.sleep(0.1)
         raise ServerFailed(f"the server said nowhere where it listens in {timeout} s", self.log)
 
-    def wait_ready(self, predicate, timeout, interval=0.5):
+    def wait_ready(
+        self, predicate: Callable[[], object], timeout: float, interval: float = 0.5
+    ) -> None:
         """Wait until ``predicate()``; ``ServerFailed`` with the log's tail otherwise."""
         if not wait_until(predicate, timeout, interval, process=self.process):
             code = self.process.poll()
@@ -118,7 +134,7 @@ class Server:
                 f"the server at {self.url} did not become ready ({reason})", self.log
             )
 
-    def stop(self, timeout=30):
+    def stop(self, timeout: float = 30) -> int | None:
         """SIGTERM, as SageMaker and Docker send; returns the exit code (None if it hung)."""
         code = self.process.poll()
         if code is None:
@@ -135,7 +151,12 @@ class Server:
         return code
 
 
-def start_on_free_port(start, ready, timeout, attempts=3):
+def start_on_free_port(
+    start: Callable[[int], "Server"],
+    ready: Callable[["Server"], object],
+    timeout: float,
+    attempts: int = 3,
+) -> "Server":
     """``start(port) -> Server`` on a free port, retried when the port was taken meanwhile.
 
     ``ready(server)`` says when it answers.
@@ -146,7 +167,7 @@ def start_on_free_port(start, ready, timeout, attempts=3):
     for _ in range(attempts):
         server = start(free_port())
         try:
-            server.wait_ready(lambda server=server: ready(server), timeout)
+            server.wait_ready(functools.partial(ready, server), timeout)
             return server
         except ServerFailed as error:
             server.stop()
@@ -156,7 +177,7 @@ def start_on_free_port(start, ready, timeout, attempts=3):
     raise failure
 
 
-def server_env(tmp_dir, **extra):
+def server_env(tmp_dir: str | os.PathLike[str], **extra: object) -> dict[str, str]:
     """This environment, with this venv's scripts first on PATH and a private temp dir."""
     env = dict(os.environ)
     env.update({"PATH": BIN_DIR + os.pathsep + env.get("PATH", ""), "TMPDIR": str(tmp_dir)})

@@ -13,6 +13,8 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Iterator
+from types import FrameType
 
 from scripts.lib import progress
 from scripts.lib.archives import archive
@@ -22,7 +24,7 @@ from scripts.lib.progress import say, step
 DEFAULT_ARCHIVES = "build/model*.tar.gz"  # what `make serve` and `sm-detect package` write
 
 
-def default_model():
+def default_model() -> str:
     """The newest archive under build/, or a message saying how to make one."""
     archives = sorted(glob.glob(DEFAULT_ARCHIVES), key=os.path.getmtime)
     if not archives:
@@ -30,7 +32,7 @@ def default_model():
     return archives[-1]
 
 
-def lay_out(model, base_dir):
+def lay_out(model: str, base_dir: str) -> str:
     model_dir = os.path.join(base_dir, "model")
     if os.path.isdir(model):
         if os.path.realpath(model) != os.path.realpath(model_dir):
@@ -46,7 +48,7 @@ def lay_out(model, base_dir):
 
 
 @contextlib.contextmanager
-def base_directory(base_dir=None):
+def base_directory(base_dir: str | None = None) -> Iterator[str]:
     """``base_dir``, or a temporary one that is removed afterwards."""
     if base_dir:
         yield os.path.abspath(base_dir)
@@ -58,7 +60,7 @@ def base_directory(base_dir=None):
         shutil.rmtree(made, ignore_errors=True)
 
 
-def describe(model_dir):
+def describe(model_dir: str) -> str:
     """``yolo3_darknet53_coco, 80 classes, int8`` from the model's metadata."""
     from inference.metadata import ModelMetadata
     from inference.model import METADATA_FILE
@@ -71,7 +73,7 @@ def describe(model_dir):
     return f"{metadata.name}, {len(metadata.classes)} classes, {metadata.precision}"
 
 
-def follow_log_format():
+def follow_log_format() -> None:
     """Our lines as JSON when the server's are (one format for whoever reads the output)."""
     from container.settings import JSON, LOG_FORMAT
 
@@ -79,7 +81,12 @@ def follow_log_format():
         progress.report_as_json_lines()
 
 
-def serve(model=None, port=None, host="127.0.0.1", base_dir=None):
+def serve(
+    model: str | None = None,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    base_dir: str | None = None,
+) -> int:
     """Serve ``model`` (an archive or a model directory) until stopped; returns the exit code."""
     follow_log_format()
     chosen = "" if model else f" (the newest {DEFAULT_ARCHIVES}; --model picks another)"
@@ -98,7 +105,9 @@ def serve(model=None, port=None, host="127.0.0.1", base_dir=None):
         return entrypoint.run(environ)
 
 
-def serve_many(models_dir, port=None, host="127.0.0.1", base_dir=None):
+def serve_many(
+    models_dir: str, port: int | None = None, host: str = "127.0.0.1", base_dir: str | None = None
+) -> int:
     """A multi-model server: models loaded on demand from under ``models_dir`` (SageMaker's
     /opt/ml/models), none at start; returns the exit code."""
     if not os.path.isdir(models_dir):
@@ -122,12 +131,12 @@ def serve_many(models_dir, port=None, host="127.0.0.1", base_dir=None):
         return entrypoint.run(environ)
 
 
-def exit_on_signal(signal_number, _frame):
+def exit_on_signal(signal_number: int, _frame: FrameType | None) -> None:
     raise SystemExit(128 + signal_number)
 
 
 @contextlib.contextmanager
-def in_background(model, timeout_seconds=600):
+def in_background(model: str, timeout_seconds: float = 600) -> Iterator[str]:
     """``sm-detect serve --model MODEL`` on loopback, on a port it picks, while the block runs;
     yields its URL. Its log is shown when it does not start."""
     from scripts.lib.local.processes import Server, ServerFailed

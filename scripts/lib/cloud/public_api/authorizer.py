@@ -6,23 +6,25 @@ import io
 import os
 import secrets
 import zipfile
+from collections.abc import Mapping
 
 from botocore.exceptions import ClientError
 
 from scripts.lib.authorizer import token_authorizer
-from scripts.lib.cloud.aws import get_or_none
+from scripts.lib.cloud.aws import Aws, get_or_none
 from scripts.lib.cloud.names import resource_name, secret_parameter
 from scripts.lib.cloud.public_api.roles import put_role
 from scripts.lib.cloud.public_api.spec import (
     AUTHORIZER_TTL_SECONDS,
     LAMBDA_RUNTIME,
+    PublicApi,
     find_named,
     said_made,
 )
 from scripts.lib.progress import say
 
 
-def authorizer_zip():
+def authorizer_zip() -> bytes:
     """The authorizer's code and PyJWT, zipped so that the same code gives the same bytes."""
     import jwt
 
@@ -45,7 +47,7 @@ def authorizer_zip():
     return buffer.getvalue()
 
 
-def authorizer(api, api_id, account):
+def authorizer(api: PublicApi, api_id: str, account: str) -> str:
     """The Lambda TOKEN authorizer: its secret, role, function and API Gateway authorizer."""
     parameter = token_secret(api)
     parameter_arn = f"arn:aws:ssm:{api.aws.region}:{account}:parameter{parameter}"
@@ -115,7 +117,7 @@ def authorizer(api, api_id, account):
     return authorizer_id
 
 
-def token_secret(api):
+def token_secret(api: PublicApi) -> str:
     """The SSM SecureString tokens are signed with; made once, kept on later runs."""
     ssm, name = api.aws.client("ssm"), secret_parameter(api.endpoint)
     if api.aws.dry_run:
@@ -134,7 +136,14 @@ def token_secret(api):
     return name
 
 
-def put_function(aws, name, role_arn, environment, tags, account):
+def put_function(
+    aws: Aws,
+    name: str,
+    role_arn: str,
+    environment: Mapping[str, str],
+    tags: Mapping[str, str],
+    account: str,
+) -> str:
     """The authorizer function with this code; made, or its code and settings updated."""
     lambda_ = aws.client("lambda")
     code = authorizer_zip()
@@ -164,7 +173,7 @@ def put_function(aws, name, role_arn, environment, tags, account):
     return existing["Configuration"]["FunctionArn"]
 
 
-def allow_api_gateway(aws, function_name, api_id, account):
+def allow_api_gateway(aws: Aws, function_name: str, api_id: str, account: str) -> None:
     """Let this API's authorizers invoke the function (once)."""
     try:
         aws.client("lambda").add_permission(

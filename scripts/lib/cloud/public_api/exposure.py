@@ -3,11 +3,11 @@
 from scripts.lib.cloud.aws import get_or_none
 from scripts.lib.cloud.names import TAG_KEY, resource_name, secret_parameter
 from scripts.lib.cloud.public_api import authorizer, rest_api, roles, usage_plan
-from scripts.lib.cloud.public_api.spec import API_KEY, TOKEN, find_named, invoke_url
+from scripts.lib.cloud.public_api.spec import API_KEY, TOKEN, PublicApi, find_named, invoke_url
 from scripts.lib.progress import say
 
 
-def apply(api, show_key=False):
+def apply(api: PublicApi, show_key: bool = False) -> tuple[str, str | None, str | None]:
     """Make or update everything; returns (invoke URL, key id or None, key value or None)."""
     account = api.aws.account_id()
     role_arn = roles.integration_role(api, account)
@@ -30,7 +30,7 @@ def apply(api, show_key=False):
     return url, key_id, key_value if show_key else None
 
 
-def remove(api):
+def remove(api: PublicApi) -> None:
     """Delete what ``apply`` made for this endpoint; say what was there."""
     apigateway, name = api.aws.client("apigateway"), resource_name(api.endpoint, "")
     plan = find_named(apigateway.get_usage_plans(limit=500), name)

@@ -2,9 +2,10 @@
 API Gateway's own errors in the project's shape, and its deployment to the stage."""
 
 import json
+from typing import Any
 
 from inference.headers import CUSTOM_ATTRIBUTES, TARGET_MODEL
-from scripts.lib.cloud.aws import get_or_none
+from scripts.lib.cloud.aws import Aws, get_or_none
 from scripts.lib.cloud.names import TAG_KEY
 from scripts.lib.cloud.public_api.spec import (
     ALLOWED_HEADERS,
@@ -15,11 +16,12 @@ from scripts.lib.cloud.public_api.spec import (
     MODEL_ERROR_TEMPLATE,
     RESPONSE_TYPES,
     RUNTIME_ERROR_TEMPLATE,
+    PublicApi,
 )
 from scripts.lib.progress import say
 
 
-def rest_api(api):
+def rest_api(api: PublicApi) -> str:
     apigateway = api.aws.client("apigateway")
     found = find_rest_api(api.aws, api.endpoint)
     if found:
@@ -49,7 +51,7 @@ def rest_api(api):
     return created.get("id", "API_ID")
 
 
-def detect_resource(api, api_id):
+def detect_resource(api: PublicApi, api_id: str) -> str:
     apigateway = api.aws.client("apigateway")
     if api.aws.dry_run:
         apigateway.create_resource(restApiId=api_id, parentId="ROOT_ID", pathPart="detect")
@@ -62,7 +64,9 @@ def detect_resource(api, api_id):
     return apigateway.create_resource(restApiId=api_id, parentId=root, pathPart="detect")["id"]
 
 
-def post_method(api, api_id, resource_id, role_arn, authorizer_id):
+def post_method(
+    api: PublicApi, api_id: str, resource_id: str, role_arn: str, authorizer_id: str | None
+) -> None:
     apigateway = api.aws.client("apigateway")
     replace_method(api.aws, api_id, resource_id, "POST")
     apigateway.put_method(
@@ -143,7 +147,7 @@ def post_method(api, api_id, resource_id, role_arn, authorizer_id):
         )
 
 
-def options_method(api, api_id, resource_id):
+def options_method(api: PublicApi, api_id: str, resource_id: str) -> None:
     """The browser's preflight: a mock integration that names the listed origin it came from."""
     apigateway = api.aws.client("apigateway")
     replace_method(api.aws, api_id, resource_id, "OPTIONS")
@@ -196,7 +200,7 @@ def options_method(api, api_id, resource_id):
     )
 
 
-def gateway_responses(api, api_id):
+def gateway_responses(api: PublicApi, api_id: str) -> None:
     apigateway = api.aws.client("apigateway")
     for response_type, status, code in GATEWAY_RESPONSES:
         apigateway.put_gateway_response(
@@ -211,13 +215,13 @@ def gateway_responses(api, api_id):
         )
 
 
-def deploy(api, api_id):
+def deploy(api: PublicApi, api_id: str) -> None:
     api.aws.client("apigateway").create_deployment(
         restApiId=api_id, stageName=api.stage, description="sm-detect expose"
     )
 
 
-def find_rest_api(aws, endpoint):
+def find_rest_api(aws: Aws, endpoint: str) -> dict[str, Any] | None:
     """The REST API ``expose`` made for ``endpoint``, found by its tag."""
     if aws.dry_run:
         return None
@@ -229,7 +233,7 @@ def find_rest_api(aws, endpoint):
     return None
 
 
-def replace_method(aws, api_id, resource_id, http_method):
+def replace_method(aws: Aws, api_id: str, resource_id: str, http_method: str) -> None:
     """Delete ``http_method`` if it is there, so that it is put again as this run says."""
     if not aws.dry_run:
         get_or_none(

@@ -2,13 +2,16 @@
 authorizer function's."""
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
-from scripts.lib.cloud.aws import get_or_none
+from scripts.lib.cloud.aws import Aws, get_or_none
 from scripts.lib.cloud.names import resource_name
+from scripts.lib.cloud.public_api.spec import PublicApi
 from scripts.lib.progress import say
 
 
-def integration_role(api, account):
+def integration_role(api: PublicApi, account: str) -> str:
     """The role API Gateway assumes to call this endpoint, and nothing else."""
     return put_role(
         api.aws,
@@ -28,7 +31,9 @@ def integration_role(api, account):
     )
 
 
-def put_role(aws, name, service, policy, tags):
+def put_role(
+    aws: Aws, name: str, service: str, policy: dict[str, Any], tags: Mapping[str, str]
+) -> str:
     """A role ``service`` may assume with ``policy`` inline; made or updated. Returns its ARN."""
     iam = aws.client("iam")
     trust = json.dumps(
@@ -58,7 +63,7 @@ def put_role(aws, name, service, policy, tags):
     return arn
 
 
-def delete_role(aws, name):
+def delete_role(aws: Aws, name: str) -> None:
     iam = aws.client("iam")
     policies = get_or_none(iam.list_role_policies, RoleName=name)
     if policies is None:

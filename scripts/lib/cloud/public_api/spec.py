@@ -1,6 +1,7 @@
 """What a public API is made of: its settings and names, and the helpers its parts share."""
 
 import dataclasses
+from typing import Any
 
 from scripts.lib.cloud.aws import Aws
 from scripts.lib.cloud.names import TAG_KEY, resource_name
@@ -61,9 +62,9 @@ class PublicApi:
     burst: int = 20
     quota: int | None = None
     stage: str = "prod"
-    cors_origins: tuple = ()
+    cors_origins: tuple[str, ...] = ()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.auth not in AUTH_MODES:
             raise InvalidApi(f"auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
         if self.rate <= 0 or self.burst < 1:
@@ -71,38 +72,38 @@ class PublicApi:
         self.cors_origins = tuple(self.cors_origins)
 
     @property
-    def tags(self):
+    def tags(self) -> dict[str, str]:
         return {TAG_KEY: self.endpoint}
 
     @property
-    def api_name(self):
+    def api_name(self) -> str:
         return resource_name(self.endpoint, "")
 
     @property
-    def api_key_source(self):
+    def api_key_source(self) -> str:
         """Where API Gateway finds the key it counts a request against."""
         return "HEADER" if self.auth == API_KEY else "AUTHORIZER"
 
-    def made(self, what):
+    def made(self, what: str) -> None:
         said_made(self.aws, what)
 
-    def endpoint_arn(self, account):
+    def endpoint_arn(self, account: str) -> str:
         return f"arn:aws:sagemaker:{self.aws.region}:{account}:endpoint/{self.endpoint.lower()}"
 
-    def cors_headers(self, prefix):
+    def cors_headers(self, prefix: str) -> dict[str, str]:
         """``Access-Control-Allow-Origin``: the first origin, where no template can choose."""
         if not self.cors_origins:
             return {}
         return {f"{prefix}Access-Control-Allow-Origin": f"'{self.cors_origins[0]}'"}
 
 
-def invoke_url(api_id, region, stage):
+def invoke_url(api_id: str, region: str, stage: str) -> str:
     return f"https://{api_id}.execute-api.{region}.amazonaws.com/{stage}/detect"
 
 
-def said_made(aws, what):
+def said_made(aws: Aws, what: str) -> None:
     say(f"[dry run] would create {what}" if aws.dry_run else f"created {what}")
 
 
-def find_named(listing, name):
+def find_named(listing: dict[str, Any], name: str) -> dict[str, Any] | None:
     return next((item for item in listing.get("items", []) if item.get("name") == name), None)

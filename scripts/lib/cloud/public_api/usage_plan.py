@@ -2,17 +2,18 @@
 API keys, and each token subject's usage key with tokens."""
 
 import hashlib
+from typing import Any
 
 from scripts.lib.authorizer import token_authorizer
 from scripts.lib.cloud.names import resource_name
-from scripts.lib.cloud.public_api.spec import find_named
+from scripts.lib.cloud.public_api.spec import PublicApi, find_named
 
 
 class NoUsagePlan(LookupError):
     """The endpoint's API has no usage plan: ``expose --auth token`` has not been run."""
 
 
-def usage_plan(api, api_id):
+def usage_plan(api: PublicApi, api_id: str) -> str:
     """The usage plan: rate, burst and daily quota for each key; returns its id."""
     apigateway = api.aws.client("apigateway")
     throttle = {"rateLimit": float(api.rate), "burstLimit": int(api.burst)}
@@ -48,19 +49,19 @@ def usage_plan(api, api_id):
     return plan["id"]
 
 
-def find_plan(api):
+def find_plan(api: PublicApi) -> dict[str, Any] | None:
     if api.aws.dry_run:
         return None
     apigateway = api.aws.client("apigateway")
     return find_named(apigateway.get_usage_plans(limit=500), api.api_name)
 
 
-def api_key(api, plan_id):
+def api_key(api: PublicApi, plan_id: str) -> tuple[str, str | None]:
     """The API's key (api-key auth), in the usage plan; (key id, key value)."""
     return plan_key(api, plan_id, api.api_name)
 
 
-def register_caller(api, subject, signing_secret):
+def register_caller(api: PublicApi, subject: str, signing_secret: str) -> tuple[str, str | None]:
     """The usage key the authorizer names for ``subject`` (token auth), in the usage plan."""
     plan = find_plan(api)
     if plan is None:
@@ -75,7 +76,13 @@ def register_caller(api, subject, signing_secret):
     )
 
 
-def plan_key(api, plan_id, name, value=None, description=None):
+def plan_key(
+    api: PublicApi,
+    plan_id: str,
+    name: str,
+    value: str | None = None,
+    description: str | None = None,
+) -> tuple[str, str | None]:
     """An API key called ``name`` (with ``value``, if given), attached to the plan."""
     apigateway = api.aws.client("apigateway")
     key = (
