@@ -6,6 +6,8 @@ import os
 import sys
 import tempfile
 import traceback
+from collections.abc import Sequence
+from typing import NoReturn
 
 from scripts.commands import (
     bench,
@@ -74,7 +76,7 @@ COMMANDS = (
 class HelpWithDefaults(argparse.HelpFormatter):
     """Ends an option's help with its default, unless it has none or the help already says it."""
 
-    def _get_help_string(self, action):
+    def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         if not action.option_strings or "default" in text:
             return text
@@ -87,13 +89,13 @@ class Parser(argparse.ArgumentParser):
     """argparse's parser, with a mistake said in one line and exit 1, as every other mistake
     the user can act on (exit 2 means a bug in sm-detect)."""
 
-    commands: dict[str, argparse.ArgumentParser]  # each subcommand's parser, by name
+    commands: dict[str, "Parser"]  # each subcommand's parser, by name
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: {message} (`{self.prog} --help` lists the options)", file=sys.stderr)
         sys.exit(1)
 
-    def unrecognized(self, extra):
+    def unrecognized(self, extra: list[str]) -> NoReturn:
         """The error for arguments this command does not take, with the closest it does."""
         known = [option for action in self._actions for option in action.option_strings]
         hints = []
@@ -104,7 +106,7 @@ class Parser(argparse.ArgumentParser):
         self.error(f"unrecognized arguments: {' '.join(extra)}" + "".join(f"; {h}" for h in hints))
 
 
-def build_parser():
+def build_parser() -> Parser:
     parser = Parser(prog="sm-detect", description=__doc__)
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of an unexpected error"
@@ -124,7 +126,7 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. A user's mistake is one line and exit 1; a bug is one line saying so,
     its traceback in a file (or on the terminal with --debug), and exit 2."""
     parser = build_parser()
@@ -162,12 +164,12 @@ def main(argv=None):
         return user_mistake(args, translated) if translated else report_bug(args, error)
 
 
-def user_mistake(args, error):
+def user_mistake(args: argparse.Namespace, error: CommandError) -> int:
     print(f"sm-detect {args.command}: {worded(error)}", file=sys.stderr)
     return 1
 
 
-def report_bug(args, error):
+def report_bug(args: argparse.Namespace, error: BaseException) -> int:
     if args.debug:
         traceback.print_exc()
         where = "above"

@@ -1,5 +1,6 @@
 """sm-detect bench: measure the served detector against the seed's pipeline and AWS's stack."""
 
+import argparse
 import os
 
 from scripts.option_types import whole_number
@@ -10,7 +11,7 @@ DEFAULT_PHOTO = os.path.join("..", "shared", "fixtures", "dog.jpg")
 SUMMARY = "benchmark latency, throughput, start-up and memory"
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default="build/model-random.tar.gz",
@@ -52,7 +53,7 @@ def add_arguments(parser):
     )
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     from scripts.lib.bench.run import benchmark
 
     benchmark(

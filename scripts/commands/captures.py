@@ -1,13 +1,15 @@
 """sm-detect captures: the traffic an endpoint captured (deploy --data-capture) read back from
 S3 as a folder of images and their answers, ready to calibrate or validate an INT8 model on."""
 
+import argparse
+
 from scripts.commands.options import add_aws_options, aws_session
 from scripts.option_types import utc_time
 
 SUMMARY = "captured requests and answers as image files"
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "location",
         metavar="S3_URI",
@@ -22,7 +24,7 @@ def add_arguments(parser):
     add_aws_options(parser, dry_run=False)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     from scripts.lib.cloud import captures
 
     captures.export(aws_session(args), args.location, args.output, args.since)

@@ -3,13 +3,15 @@ answers to the same requests, compared as INT8 is compared with FP32 when it is 
 detections matched, mAP@0.5 of the shadow against production, the largest score difference,
 and each variant's latency."""
 
+import argparse
+
 from scripts.commands.options import add_aws_options, aws_session
 from scripts.option_types import endpoint_name, share
 
 SUMMARY = "compare a shadow variant's captured answers with production's"
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--capture",
         required=True,
@@ -44,7 +46,7 @@ def add_arguments(parser):
     add_aws_options(parser, dry_run=False)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     from scripts.lib.cloud import shadow_test
 
     result = shadow_test.compare(

@@ -1,13 +1,15 @@
 """sm-detect demo: a page that shows the detector's boxes on your photos, in front of a local
 server (--url) or a deployed endpoint (--endpoint, signed here with your AWS credentials)."""
 
+import argparse
+
 from scripts.commands.options import add_aws_options, aws_session
 from scripts.option_types import endpoint_name, port_number
 
 SUMMARY = "a web page that draws the detections on your photos"
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     target = parser.add_mutually_exclusive_group()
     target.add_argument(
         "--url", help="a server's address, e.g. http://127.0.0.1:8080 (the default target)"
@@ -30,7 +32,7 @@ def add_arguments(parser):
     )
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     from scripts.lib.doors import demo
 
     target: demo.EndpointTarget | demo.UrlTarget

@@ -15,7 +15,7 @@ from scripts.option_types import s3_uri, shadow, variant, whole_number
 SUMMARY = "create or update an endpoint"
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_deploy_options(parser)
     models = parser.add_mutually_exclusive_group(required=True)
     models.add_argument("--model-data", type=s3_uri, help="s3://... model.tar.gz")
@@ -75,11 +75,11 @@ def add_arguments(parser):
     add_aws_options(parser)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     from scripts.lib.cloud import guarded, variants
     from scripts.lib.errors import CommandError
 
-    def archive(uri):
+    def archive(uri: str) -> str:
         try:
             return s3_uri(uri)
         except argparse.ArgumentTypeError as error:

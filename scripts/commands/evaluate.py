@@ -1,6 +1,7 @@
 """sm-detect evaluate: mAP on your own labelled photos, through the server or endpoint that will
 answer them: every photo sent, COCO results written, scored by pycocotools, per class."""
 
+import argparse
 import functools
 
 from scripts.commands.options import add_aws_options, aws_session
@@ -9,7 +10,7 @@ from scripts.option_types import endpoint_name
 SUMMARY = "measure mAP on labelled photos (COCO annotations)"
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--annotations",
         required=True,
@@ -35,7 +36,7 @@ def add_arguments(parser):
     add_aws_options(parser, dry_run=False)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     from scripts.lib.clients import invoke
     from scripts.lib.evaluation.run import evaluate
     from scripts.lib.local import serve

@@ -1,13 +1,15 @@
 """sm-detect expose: a public HTTPS API for apps in front of an endpoint (API Gateway), by an
 API key and usage plan or by bearer tokens checked by a Lambda authorizer; safe to repeat."""
 
+import argparse
+
 from scripts.commands.options import add_aws_options, add_public_api_options, aws_session
 from scripts.option_types import endpoint_name
 
 SUMMARY = "a public API (API Gateway) in front of an endpoint"
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--endpoint", type=endpoint_name, required=True, help="the SageMaker endpoint's name"
     )
@@ -24,7 +26,7 @@ def add_arguments(parser):
     add_aws_options(parser)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     from scripts.lib.cloud import public_api
 
     api = public_api.PublicApi(

@@ -1,17 +1,23 @@
 """sm-detect gateway: SageMaker's signed HTTPS front door, or with --public the public API that
 `sm-detect expose` makes, on this machine."""
 
+import argparse
 import os
+from typing import TYPE_CHECKING
 
 from scripts.commands.options import add_public_api_options
 from scripts.option_types import endpoint_name, port_number, shadow, variant, whole_number
+
+if TYPE_CHECKING:  # annotations only: the doors load aiohttp, which --help does without
+    from scripts.lib.doors.target_models import TargetModels
+    from scripts.lib.doors.traffic import Traffic
 
 DEFAULT_UPSTREAM = "http://127.0.0.1:8080"
 
 SUMMARY = "a local SageMaker runtime (signed), or the public API (--public), before a server"
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--upstream",
         help=f"the container or `sm-detect serve` (default: {DEFAULT_UPSTREAM})",
@@ -104,7 +110,7 @@ def add_arguments(parser):
     add_public_api_options(public)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     from scripts.lib.doors import certificates, gateway
     from scripts.lib.errors import CommandError
 
@@ -130,7 +136,7 @@ def run(args):
     gateway.serve(service, args.host, args.port, cert, key)
 
 
-def traffic(args):
+def traffic(args: argparse.Namespace) -> "Traffic":
     """The server behind the runtime (--upstream), or its variants and shadow."""
     from scripts.lib.cloud import variants
     from scripts.lib.doors.capture import CaptureWriter
@@ -165,7 +171,7 @@ def traffic(args):
     return Traffic(production, args.shadow, args.shadow_percent, capture)
 
 
-def target_models(args):
+def target_models(args: argparse.Namespace) -> "TargetModels | None":
     """The multi-model endpoint's archives, when --model-data names them."""
     from scripts.lib.doors.target_models import TargetModels
     from scripts.lib.errors import CommandError
@@ -175,7 +181,7 @@ def target_models(args):
     return TargetModels(args.model_data, args.models_dir, args.region) if args.model_data else None
 
 
-def run_public(args, cert, key):
+def run_public(args: argparse.Namespace, cert: str, key: str) -> None:
     from container.door import responses
     from scripts.lib.doors import gateway, public_gateway
     from scripts.lib.errors import CommandError

@@ -1,6 +1,7 @@
 """sm-detect invoke: send an image (or several, in one request) to a server or an endpoint and
 show the detections."""
 
+import argparse
 import functools
 
 from inference.modes import MODES
@@ -11,7 +12,7 @@ from scripts.option_types import endpoint_name
 SUMMARY = "detect objects in an image"
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "images",
         nargs="+",
@@ -90,7 +91,7 @@ def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print the raw JSON response")
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     from scripts.lib.clients import invoke
     from scripts.lib.cloud.endpoint import invocations_url
     from scripts.lib.errors import CommandError

@@ -4,9 +4,14 @@ Commands import their shared options from here, never from each other.
 """
 
 import argparse
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from inference.precisions import PRECISIONS
+from scripts.lib.cloud.aws import Aws
 from scripts.lib.cloud.endpoint import DEFAULT_INSTANCE_TYPE
+from scripts.lib.cloud.variants import Variant
+from scripts.lib.errors import CommandError
 from scripts.option_types import (
     bucket_name,
     endpoint_name,
@@ -16,6 +21,9 @@ from scripts.option_types import (
     serverless_config,
     whole_number,
 )
+
+# a parser, or a titled group of its options (argparse's own name for both is private)
+Options = argparse.ArgumentParser | argparse._ArgumentGroup
 
 # a ``CommandError``'s remedy key -> the way out, in the command line's own terms
 REMEDIES = {
@@ -39,13 +47,13 @@ REMEDIES = {
 }
 
 
-def worded(error):
+def worded(error: CommandError) -> str:
     """A ``CommandError``'s one line, its remedy in the command line's terms."""
-    remedy = REMEDIES.get(error.remedy)
+    remedy = REMEDIES.get(error.remedy) if error.remedy else None
     return (f"{error}; {remedy}" if remedy else str(error)) + error.detail
 
 
-def add_aws_options(parser, dry_run=True):
+def add_aws_options(parser: argparse.ArgumentParser, dry_run: bool = True) -> None:
     """--region, --profile and --dry-run, the same on every AWS subcommand."""
     parser.add_argument("--region", help="AWS region (default: from the AWS configuration)")
     parser.add_argument("--profile", help="AWS profile (default: from the AWS configuration)")
@@ -60,10 +68,12 @@ def add_aws_options(parser, dry_run=True):
     )
 
 
-def aws_session(args, runtime_url=None, runtime_verify=None):
+def aws_session(
+    args: argparse.Namespace,
+    runtime_url: str | None = None,
+    runtime_verify: str | bool | None = None,
+) -> Aws:
     """The AWS session the standard options describe."""
-    from scripts.lib.cloud.aws import Aws
-
     return Aws(
         region=args.region,
         profile=args.profile,
@@ -73,7 +83,7 @@ def aws_session(args, runtime_url=None, runtime_verify=None):
     )
 
 
-def add_deploy_options(parser):
+def add_deploy_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint", type=endpoint_name, required=True, help="endpoint name")
     parser.add_argument(
         "--multi-model",
@@ -133,11 +143,16 @@ def add_deploy_options(parser):
     parser.add_argument("--poll-seconds", type=float, default=30, help=argparse.SUPPRESS)
 
 
-def deploy_from_args(session, args, model_data, image, **rollout):
+def deploy_from_args(
+    session: Aws,
+    args: argparse.Namespace,
+    model_data: str | Sequence[Variant],
+    image: str,
+    **rollout: Any,
+) -> str:
     """Create or update the endpoint the deploy options describe (``deploy`` and ``up``);
     ``rollout``: ``deploy``'s shadow test and guarded update, if any."""
     from scripts.lib.cloud import endpoint
-    from scripts.lib.errors import CommandError
 
     check_environment(dict(args.env))
     asynchronous = None
@@ -172,11 +187,10 @@ def deploy_from_args(session, args, model_data, image, **rollout):
     return endpoint.deploy(session, spec)
 
 
-def check_environment(environment):
+def check_environment(environment: Mapping[str, str]) -> None:
     """The container's --env values, checked by the server's own parser before any call: a value
     the container would refuse on SageMaker is refused here."""
     from container.settings import ConfigurationError, Settings
-    from scripts.lib.errors import CommandError
 
     try:
         Settings.from_environ(environment)
@@ -184,14 +198,14 @@ def check_environment(environment):
         raise CommandError(f"--env {error}") from None
 
 
-def add_push_options(parser):
+def add_push_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", default="sm-detect:latest", help="local image")
     parser.add_argument("--repository", default="sm-detect", help="repository")
     parser.add_argument("--tag", default="latest", help="remote tag")
     parser.add_argument("--registry", help="push to this registry HOST[:PORT] instead of ECR")
 
 
-def add_public_api_options(parser):
+def add_public_api_options(parser: Options) -> None:
     """What the public API allows callers, the same for `expose` and its twin."""
     parser.add_argument("--rate", type=positive_number, default=10.0, help="requests per second")
     parser.add_argument("--burst", type=whole_number(1), default=20, help="requests at once")
@@ -208,7 +222,7 @@ def add_public_api_options(parser):
     )
 
 
-def add_precision_options(parser):
+def add_precision_options(parser: Options) -> None:
     """--precision and --calibration, for ``package`` and ``up``."""
     parser.add_argument(
         "--precision",

@@ -1,6 +1,8 @@
 """sm-detect package: export the detector into the model.tar.gz SageMaker unpacks, in FP32 or,
 calibrated on your images, in INT8."""
 
+import argparse
+
 from inference.modes import MODES
 from scripts.commands.options import add_precision_options
 from scripts.option_types import share, whole_number
@@ -8,7 +10,7 @@ from scripts.option_types import share, whole_number
 SUMMARY = "export the model into model.tar.gz"
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weights",
         default="pretrained",
@@ -55,7 +57,7 @@ def add_arguments(parser):
     )
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     from scripts.lib.archives.packaging import PackageSpec, package_as
 
     spec = PackageSpec(

@@ -1,12 +1,14 @@
 """sm-detect postman: a Postman collection and environment that call an endpoint signed, and
 its public API (`sm-detect expose`) with an API key or a bearer token."""
 
+import argparse
+
 from scripts.option_types import endpoint_name
 
 SUMMARY = "write a Postman collection for an endpoint"
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint", type=endpoint_name, required=True, help="endpoint name")
     parser.add_argument("--region", required=True, help="the endpoint's region")
     parser.add_argument("--image", help="image file the requests send (can be picked in Postman)")
@@ -18,7 +20,7 @@ def add_arguments(parser):
     parser.add_argument("-o", "--output", default=".", help="folder to write into")
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     from scripts.lib.clients import postman
 
     postman.write(args.endpoint, args.region, args.output, args.image, args.public_url)

@@ -1,13 +1,15 @@
 """sm-detect scale: autoscale an endpoint: on invocations per instance, or for an asynchronous
 endpoint on its queue, down to zero instances with --min 0."""
 
+import argparse
+
 from scripts.commands.options import add_aws_options, aws_session
 from scripts.option_types import endpoint_name
 
 SUMMARY = "autoscale an endpoint"
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint", type=endpoint_name, required=True, help="endpoint name")
     parser.add_argument(
         "--min", type=int, default=1, help="fewest instances; 0 for an asynchronous endpoint"
@@ -28,7 +30,7 @@ def add_arguments(parser):
     add_aws_options(parser)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     from scripts.lib.cloud import scale
     from scripts.lib.errors import CommandError
     from scripts.lib.progress import say

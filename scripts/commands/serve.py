@@ -1,11 +1,13 @@
 """sm-detect serve: run the model server on this machine as the container would."""
 
+import argparse
+
 from scripts.option_types import port_number
 
 SUMMARY = "serve a packaged model over HTTP"
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default=None,
@@ -36,7 +38,7 @@ def add_arguments(parser):
     )
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int | None:
     from scripts.lib.errors import CommandError
     from scripts.lib.local.serve import serve, serve_many
 

@@ -1,12 +1,14 @@
 """sm-detect teardown: delete an endpoint and what was created for it."""
 
+import argparse
+
 from scripts.commands.options import add_aws_options, aws_session
 from scripts.option_types import endpoint_name
 
 SUMMARY = "delete an endpoint and its resources"
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint", type=endpoint_name, required=True, help="endpoint name")
     parser.add_argument(
         "--all", action="store_true", help="also the model archives in S3 and the ECR repository"
@@ -14,7 +16,7 @@ def add_arguments(parser):
     add_aws_options(parser)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     from scripts.lib.cloud import teardown
 
     if args.dry_run:

@@ -3,6 +3,7 @@
 With --endpoint the secret comes from SSM, and the subject's usage key is put in the API's usage
 plan (once), so that API Gateway throttles and counts each subject on its own."""
 
+import argparse
 import os
 
 from scripts.commands.options import add_aws_options, aws_session
@@ -12,7 +13,7 @@ from scripts.option_types import endpoint_name, whole_number
 SUMMARY = "mint a bearer token for the public API"
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subject", required=True, help="who the token is for, e.g. an app")
     parser.add_argument(
         "--ttl",
@@ -34,7 +35,7 @@ def add_arguments(parser):
     add_aws_options(parser, dry_run=False)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     from scripts.lib.authorizer import token_authorizer
     from scripts.lib.cloud import public_api
     from scripts.lib.cloud.names import secret_parameter

@@ -9,7 +9,7 @@ from scripts.option_types import endpoint_name, weights
 SUMMARY = "show or shift the traffic among an endpoint's variants"
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint", type=endpoint_name, required=True, help="endpoint name")
     parser.add_argument(
         "--weights",
@@ -22,7 +22,7 @@ def add_arguments(parser):
     parser.add_argument("--poll-seconds", type=float, default=30, help=argparse.SUPPRESS)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     from scripts.lib.cloud import variants
 
     session = aws_session(args)

@@ -9,7 +9,7 @@ from scripts.option_types import whole_number
 SUMMARY = "batch transform a prefix of images"
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="SageMaker model name")
     parser.add_argument("--input", required=True, help="s3://.../images/")
     parser.add_argument("--output", required=True, help="s3://.../out/")
@@ -25,7 +25,7 @@ def add_arguments(parser):
     add_aws_options(parser)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     from scripts.lib.cloud import transform
 
     transform.transform(

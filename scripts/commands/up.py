@@ -1,5 +1,7 @@
 """sm-detect up: from weights to a serving endpoint in one command, safe to repeat."""
 
+import argparse
+
 from scripts.commands.options import (
     add_aws_options,
     add_deploy_options,
@@ -12,7 +14,7 @@ from scripts.commands.options import (
 SUMMARY = "package, upload, build, push and deploy"
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_deploy_options(parser)
     parser.add_argument(
         "--s3", required=True, metavar="s3://BUCKET/PREFIX/", help="where the model archive goes"
@@ -33,7 +35,7 @@ def add_arguments(parser):
     add_aws_options(parser)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     from scripts.lib.archives.packaging import PackageSpec, package_as
     from scripts.lib.cloud.up import up
 
