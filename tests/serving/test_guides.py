@@ -13,6 +13,8 @@ import subprocess
 
 import pytest
 
+from tests.servers import QUICK_START
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.server
 
@@ -85,3 +87,25 @@ def test_the_multi_model_guides_local_story_runs_as_written(newcomer):
     assert code == 0, output[-3000:]
     assert "detection(s) in 512x512" in output, output[-3000:]
     assert (folder / "build" / "models").is_dir()
+
+
+def test_the_rollout_guides_local_story_runs_as_written(newcomer, int8_model_archive):
+    folder, env = newcomer
+    assert all(map(free, (8082, 8083, 8444))), "the guide's ports 8082, 8083, 8444 are taken"
+    # its first two lines package random weights in FP32 and INT8, as the suite's archives are:
+    # those stand in for them (packaging INT8 again takes minutes)
+    script = block("docs/rollout.md", "--shadow int8=http://127.0.0.1:8083")
+    packaging = [line for line in script.splitlines() if "sm-detect package" in line]
+    assert [line.split()[-1] for line in packaging] == [
+        "build/model-random.tar.gz",
+        "build/model-random-int8.tar.gz",
+    ]
+    for line in packaging:
+        script = script.replace(line + "\n", "")
+    os.link(int8_model_archive, folder / "build" / "model-random-int8.tar.gz")
+    env.update(QUICK_START)  # one canvas to warm: what is tested is the routing and the capture
+    code, output = run(script, folder, env, timeout=240)  # its loops wait for ever if a step fails
+    assert code == 0, output[-3000:]
+    assert "answered by variant fp32" in output, output[-3000:]
+    assert "int8 against fp32 on 1 request(s) both answered" in output, output[-3000:]
+    assert len(list((folder / "captured").rglob("*.jsonl"))) == 2
