@@ -47,7 +47,7 @@ class Settings:
 
     @classmethod
     def quick(cls, model: str, photo: str | None) -> "Settings":
-        """A smoke run: one image size, two requests per figure, three servers."""
+        """A smoke run: one image size, two requests per figure, four servers."""
         return cls(
             model=model,
             photo=photo,
