@@ -9,7 +9,7 @@ import requests
 from inference import cpu, model
 from scripts.lib.archives import archive
 from scripts.lib.bench import profile
-from tests.servers import post_image, running_server
+from tests.servers import QUICK_START, post_image, running_server
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,8 @@ def test_the_bf16_forward_runs_on_bf16_kernels(bf16_dir):
 
 @pytest.mark.server
 def test_the_same_server_serves_bf16(bf16_model_archive, tmp_path, astronaut_jpeg):
-    with running_server(bf16_model_archive, tmp_path / "server") as server:
+    # one canvas to warm: every canvas of BF16's is warmed and served in test_memory
+    with running_server(bf16_model_archive, tmp_path / "server", **QUICK_START) as server:
         assert requests.get(f"{server.url}/ping", timeout=10).json() == {"status": "healthy"}
         answer = post_image(
             server, astronaut_jpeg, **{"X-Amzn-SageMaker-Custom-Attributes": "threshold=0"}

@@ -23,7 +23,7 @@ from tests.helpers import (
     encode_image,
     tiff_with_strip_offsets_of_type,
 )
-from tests.servers import post_image, running_server
+from tests.servers import QUICK_START, post_image, running_server
 
 CRAFTED_TIFF = tiff_with_strip_offsets_of_type(np.zeros((24, 32, 3), np.uint8), 5)
 
@@ -136,7 +136,8 @@ def test_an_fp32_archive_says_fp32(model_dir):
 
 @pytest.mark.server
 def test_the_same_server_serves_int8(int8_archive, tmp_path, astronaut_jpeg):
-    with running_server(int8_archive, tmp_path / "server") as server:
+    # one canvas to warm: every canvas of INT8's is warmed and served in test_memory
+    with running_server(int8_archive, tmp_path / "server", **QUICK_START) as server:
         assert requests.get(f"{server.url}/ping", timeout=10).json() == {"status": "healthy"}
         answer = post_image(
             server, astronaut_jpeg, **{"X-Amzn-SageMaker-Custom-Attributes": "threshold=0"}

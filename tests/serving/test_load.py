@@ -110,8 +110,10 @@ def test_sustained_load_at_concurrency_8(server, small_jpeg):
 
 
 def test_beyond_the_queue_is_a_clean_503(model_archive, small_jpeg, tmp_path):
-    # a short model-server queue, so that 16 connections overflow it
-    with running_server(model_archive, tmp_path / "server", MMS_JOB_QUEUE_SIZE=2) as server:
+    # a short model-server queue, so that 16 connections overflow it (one canvas to warm)
+    with running_server(
+        model_archive, tmp_path / "server", MMS_JOB_QUEUE_SIZE=2, **QUICK_START
+    ) as server:
         statuses, figures = wrk(server.url, small_jpeg, connections=16, seconds=10)
         print(f"\nwrk c=16 over a queue of 2: statuses {statuses}, {figures}")
         assert statuses.get(503, 0) > 0 and statuses.get(200, 0) > 0

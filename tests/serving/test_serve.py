@@ -77,13 +77,15 @@ def test_ping_is_never_healthy_when_the_workers_cannot_load(model_dir, tmp_path)
     mx.nd.save(str(broken / "model-0000.params"), params)
     with running_server(broken, tmp_path / "server", wait=False) as server:
         answers = set()
-        deadline = time.monotonic() + 25
-        while time.monotonic() < deadline:
+        # pinged until the load has failed, and failed again when the model server retried it
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.log.count("Load model failed") < 2:
             try:
                 answers.add(requests.get(f"{server.url}/ping", timeout=5).status_code)
             except requests.ConnectionError:
                 answers.add("refused")
             time.sleep(0.5)
+        assert server.log.count("Load model failed") >= 2, server.log[-3000:]
         assert 503 in answers, f"the front door never answered: {answers}\n{server.log[-3000:]}"
         assert 200 not in answers
         assert "Load model failed" in server.log
