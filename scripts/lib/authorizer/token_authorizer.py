@@ -42,7 +42,7 @@ def secret() -> str:
         parameter = boto3.client("ssm").get_parameter(
             Name=os.environ["SECRET_PARAMETER"], WithDecryption=True
         )
-        _secret = str(parameter["Parameter"]["Value"])
+        _secret = parameter["Parameter"]["Value"]
     return _secret
 
 

@@ -15,8 +15,7 @@ class RunFigures:
         self.reference = "768x576" if "768x576" in self.images else self.images[0]
 
     def forward(self, label: str, mode: str = "aspect") -> dict[str, Any]:
-        forward: dict[str, Any] = self.in_process["forward"][f"{label}/{mode}"]
-        return forward
+        return self.in_process["forward"][f"{label}/{mode}"]
 
     def forward_seconds(self, label: str, mode: str = "aspect", precision: str = "fp32") -> float:
         runs = self.in_process["forward" if precision == "fp32" else f"forward_{precision}"]
@@ -29,11 +28,10 @@ class RunFigures:
 
     @property
     def fp32_peak(self) -> float:
-        return float(self.in_process["peaks"]["fp32_gops"])
+        return self.in_process["peaks"]["fp32_gops"]
 
     def seed_seconds(self, label: str) -> float:
         return statistics.median(self.in_process["seed"][label])
 
     def rate(self, stack: str, label: str, concurrency: int) -> float:
-        served = self.served[stack]["sizes"][label]["concurrency"][concurrency]
-        return float(served["images_per_second"])
+        return self.served[stack]["sizes"][label]["concurrency"][concurrency]["images_per_second"]

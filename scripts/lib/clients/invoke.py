@@ -100,8 +100,7 @@ def post_endpoint(
     )
     if response.get("InvokedProductionVariant"):
         say(f"answered by variant {response['InvokedProductionVariant']}")
-    answer: bytes = response["Body"].read()
-    return answer
+    return response["Body"].read()
 
 
 class AsyncEndpoint:
@@ -181,7 +180,7 @@ class AsyncEndpoint:
         """The object's bytes, or None while it is not there."""
         bucket, key = s3.parse_uri(uri)
         found = aws.get_or_none(self.session.client("s3").get_object, Bucket=bucket, Key=key)
-        return bytes(found["Body"].read()) if found else None
+        return found["Body"].read() if found else None
 
 
 def server_url(text: str) -> str:

@@ -99,7 +99,7 @@ class Aws:
                 PLACEHOLDER_ACCOUNT, "a dry run does not ask AWS for the account id"
             )
             return PLACEHOLDER_ACCOUNT
-        return str(self.client("sts").get_caller_identity()["Account"])
+        return self.client("sts").get_caller_identity()["Account"]
 
 
 @functools.cache

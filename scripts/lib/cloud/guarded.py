@@ -151,7 +151,7 @@ def watch(
             if (variant, phase) not in seen:
                 seen.add((variant, phase))
                 say(f"    {variant}: {phase}" + (f" ({message})" if message else ""))
-        return str(described.get("EndpointStatus", "Missing"))
+        return described.get("EndpointStatus", "Missing")
 
     try:
         status = progress.watch(

@@ -49,7 +49,7 @@ def ecr_login(aws: Aws) -> tuple[str, str | None]:
         return ecr_host(aws), None
     data = aws.client("ecr").get_authorization_token().get("authorizationData") or [{}]
     endpoint = data[0].get("proxyEndpoint", f"https://{ecr_host(aws)}")
-    return str(endpoint).removeprefix("https://"), data[0].get("authorizationToken", "")
+    return endpoint.removeprefix("https://"), data[0].get("authorizationToken", "")
 
 
 def run_tool(command: list[str], stdin: str | None = None) -> None:

@@ -77,7 +77,7 @@ def find_execution_role(aws: Aws) -> str:
             "(replace BUCKET/PREFIX, REGION and ACCOUNT)",
         )
     candidates.sort(key=lambda role: ("SageMaker" not in role["RoleName"], role["RoleName"]))
-    return str(candidates[0]["Arn"])
+    return candidates[0]["Arn"]
 
 
 S3_INPUT_POLICY = "sm-detect-s3-input"

@@ -59,8 +59,7 @@ def ensure_bucket(aws: Aws, bucket: str, create: bool) -> None:
 
 def stored_checksum(aws: Aws, bucket: str, key: str) -> str | None:
     head = get_or_none(aws.client("s3").head_object, Bucket=bucket, Key=key)
-    checksum = head.get("Metadata", {}).get(CHECKSUM_KEY) if head else None
-    return str(checksum) if checksum is not None else None
+    return head.get("Metadata", {}).get(CHECKSUM_KEY) if head else None
 
 
 def upload(aws: Aws, path: str, destination: str, create_bucket: bool = False) -> str:
